@@ -1,0 +1,237 @@
+package dev.llamaj.gguf;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+
+/// A bounds-checked little-endian cursor over the mapped bytes of a GGUF file.
+///
+/// Every read checks the bytes left first, and every count read from the file is checked against the bytes left
+/// (times the smallest encoding of one element) before anything is allocated, so a hostile file can make the
+/// parser fail but never allocate more than the file could justify. `what` describes the object being read, so
+/// the message of a truncation says where it happened.
+final class GGUFReader {
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final String source;
+    private final MemorySegment bytes;
+    private final long size;
+    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
+    private long position;
+    /// Describes what is being read, for error messages ("metadata key 12 of 24").
+    String what = "header";
+
+    GGUFReader(String source, MemorySegment bytes) {
+        this.source = source;
+        this.bytes = bytes;
+        this.size = bytes.byteSize();
+    }
+
+    long position() {
+        return position;
+    }
+
+    long remaining() {
+        return size - position;
+    }
+
+    GGUFFormatException error(String problem) {
+        return new GGUFFormatException(source + ": " + problem);
+    }
+
+    private void need(long n) throws GGUFFormatException {
+        if (n > remaining()) {
+            throw error("truncated at byte " + size + " while reading " + what);
+        }
+    }
+
+    /// Checks that `count` elements of at least `minBytes` each can still fit in the file.
+    void checkCount(long count, long minBytes, String of) throws GGUFFormatException {
+        if (count < 0 || (count > 0 && count > remaining() / minBytes)) {
+            throw error(of + " count " + Long.toUnsignedString(count) + " in " + what
+                    + " is larger than the " + remaining() + " bytes left");
+        }
+    }
+
+    int u8() throws GGUFFormatException {
+        need(1);
+        return bytes.get(ValueLayout.JAVA_BYTE, position++) & 0xff;
+    }
+
+    int u16() throws GGUFFormatException {
+        need(2);
+        int v = bytes.get(U16, position) & 0xffff;
+        position += 2;
+        return v;
+    }
+
+    int u32() throws GGUFFormatException {
+        need(4);
+        int v = bytes.get(U32, position);
+        position += 4;
+        return v;
+    }
+
+    long u64() throws GGUFFormatException {
+        need(8);
+        long v = bytes.get(U64, position);
+        position += 8;
+        return v;
+    }
+
+    float f32() throws GGUFFormatException {
+        need(4);
+        float v = bytes.get(F32, position);
+        position += 4;
+        return v;
+    }
+
+    double f64() throws GGUFFormatException {
+        need(8);
+        double v = bytes.get(F64, position);
+        position += 8;
+        return v;
+    }
+
+    String string() throws GGUFFormatException {
+        long length = u64();
+        checkCount(length, 1, "string length");
+        if (length > Integer.MAX_VALUE - 8) {
+            throw error("string of " + length + " bytes in " + what + " is too long");
+        }
+        byte[] b = new byte[(int) length];
+        MemorySegment.copy(bytes, ValueLayout.JAVA_BYTE, position, b, 0, b.length);
+        position += length;
+        boolean ascii = true;
+        for (byte x : b) {
+            if (x < 0) {
+                ascii = false;
+                break;
+            }
+        }
+        if (ascii) {
+            return new String(b, StandardCharsets.ISO_8859_1);
+        }
+        try {
+            return utf8.decode(ByteBuffer.wrap(b)).toString();
+        } catch (CharacterCodingException e) {
+            throw error("invalid UTF-8 in string in " + what);
+        }
+    }
+
+    /// Reads one metadata value of type `type`; arrays may nest up to `depth` levels more.
+    Object value(ValueType type, int depth) throws GGUFFormatException {
+        return switch (type) {
+            case UINT8 -> (long) u8();
+            case INT8 -> (long) (byte) u8();
+            case UINT16 -> (long) u16();
+            case INT16 -> (long) (short) u16();
+            case UINT32 -> Integer.toUnsignedLong(u32());
+            case INT32 -> (long) u32();
+            case UINT64, INT64 -> u64();
+            case FLOAT32 -> f32();
+            case FLOAT64 -> f64();
+            case BOOL -> {
+                int b = u8();
+                if (b > 1) {
+                    throw error("boolean value " + b + " in " + what + " is neither 0 nor 1");
+                }
+                yield b == 1;
+            }
+            case STRING -> string();
+            case ARRAY -> array(depth);
+        };
+    }
+
+    private Metadata.Array array(int depth) throws GGUFFormatException {
+        ValueType elementType = valueType();
+        long count = u64();
+        checkCount(count, elementType.minBytes(), "array element");
+        if (count > Integer.MAX_VALUE - 8) {
+            throw error("array of " + count + " elements in " + what + " is too long");
+        }
+        int n = (int) count;
+        Object values = switch (elementType) {
+            case UINT8, INT8, UINT16, INT16, UINT32, INT32 -> {
+                int[] a = new int[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = (int) (long) (Long) value(elementType, 0);
+                }
+                yield a;
+            }
+            case UINT64, INT64 -> {
+                long[] a = new long[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = u64();
+                }
+                yield a;
+            }
+            case FLOAT32 -> {
+                float[] a = new float[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = f32();
+                }
+                yield a;
+            }
+            case FLOAT64 -> {
+                double[] a = new double[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = f64();
+                }
+                yield a;
+            }
+            case BOOL -> {
+                boolean[] a = new boolean[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = (Boolean) value(ValueType.BOOL, 0);
+                }
+                yield a;
+            }
+            case STRING -> {
+                String[] a = new String[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = string();
+                }
+                yield a;
+            }
+            case ARRAY -> {
+                if (depth <= 0) {
+                    throw error("arrays nested too deeply in " + what);
+                }
+                Metadata.Array[] a = new Metadata.Array[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = array(depth - 1);
+                }
+                yield a;
+            }
+        };
+        return new Metadata.Array(elementType, values);
+    }
+
+    ValueType valueType() throws GGUFFormatException {
+        int id = u32();
+        ValueType t = ValueType.fromId(id);
+        if (t == null) {
+            throw error("unknown metadata value type " + Integer.toUnsignedString(id) + " in " + what);
+        }
+        return t;
+    }
+
+    void skipTo(long newPosition) throws GGUFFormatException {
+        if (newPosition > size) {
+            throw error("truncated at byte " + size + " while reading " + what);
+        }
+        position = newPosition;
+    }
+}
