@@ -87,7 +87,12 @@ public enum GGMLType {
             throw new IllegalArgumentException(
                     elementCount + " elements of " + this + " are not a whole number of " + blockSize + "-weight blocks");
         }
-        return Math.multiplyExact(elementCount / blockSize, (long) bytesPerBlock);
+        long blocks = elementCount / blockSize;
+        if (blocks > Long.MAX_VALUE / bytesPerBlock) {
+            throw new IllegalArgumentException(elementCount + " elements of " + this + " take more than "
+                    + Long.MAX_VALUE + " bytes");
+        }
+        return blocks * bytesPerBlock;
     }
 
     /// The type with this ggml id, or `null` if the id is unknown or retired.

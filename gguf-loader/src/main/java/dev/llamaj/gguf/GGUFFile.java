@@ -9,10 +9,14 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,6 +42,11 @@ public final class GGUFFile implements AutoCloseable {
     static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
     static final int DEFAULT_ALIGNMENT = 32;
     static final int MAX_DIMS = 4;
+    static final String ALIGNMENT_KEY = "general.alignment";
+    /// Largest `general.alignment` accepted: real files use 32, and the value must fit an `int`.
+    static final int MAX_ALIGNMENT = 1 << 30;
+    /// Bytes handed to the digest at a time by [#sha256].
+    private static final int DIGEST_CHUNK = 1 << 20;
     /// Nested arrays are legal GGUF; real files use none, so a little depth suffices and bounds recursion.
     static final int MAX_ARRAY_NESTING = 3;
 
@@ -66,7 +75,7 @@ public final class GGUFFile implements AutoCloseable {
     ///
     /// @throws NoSuchFileException if the file does not exist
     /// @throws GGUFFormatException if the bytes are not a valid GGUF file
-    /// @throws IOException for any other failure to read it (a directory, no permission...)
+    /// @throws IOException for any other failure to read it (a directory, a pipe, no permission...)
     public static GGUFFile open(Path path) throws IOException {
         String name = path.toString();
         if (Files.isDirectory(path)) {
@@ -74,6 +83,10 @@ public final class GGUFFile implements AutoCloseable {
         }
         if (!Files.exists(path)) {
             throw new NoSuchFileException(name, null, "no such file");
+        }
+        if (!Files.isRegularFile(path)) {
+            // A named pipe would block the open below forever; a device has no size to map.
+            throw new IOException(name + ": not a regular file, not a GGUF file");
         }
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
@@ -104,88 +117,89 @@ public final class GGUFFile implements AutoCloseable {
         }
         int version = in.u32();
         if (version != 2 && version != 3) {
-            String hint = Integer.reverseBytes(version) == 2 || Integer.reverseBytes(version) == 3 ? ", big-endian files are not supported" : "";
-            throw in.error("unsupported GGUF version " + Integer.toUnsignedString(version) + " (supported: 2, 3" + hint + ")");
+            int swapped = Integer.reverseBytes(version);
+            if (swapped == 2 || swapped == 3) {
+                throw in.error("big-endian GGUF files are not supported (version " + swapped
+                        + " stored big-endian, expected little-endian)");
+            }
+            throw in.error("unsupported GGUF version " + Integer.toUnsignedString(version) + " (supported: 2, 3)");
         }
         long tensorCount = in.u64();
         long kvCount = in.u64();
         // Smallest encodings: a key/value is an 8-byte key length, a 4-byte type and a 1-byte value; a tensor info
         // is an 8-byte name length, 4-byte n_dims, 4-byte type and 8-byte offset.
-        in.checkCount(kvCount, 13, "metadata key/value");
-        in.checkCount(tensorCount, 24, "tensor");
+        in.checkCount(kvCount, 13, "metadata key/values");
+        in.checkCount(tensorCount, 24, "tensor infos");
 
         Map<String, Object> values = new LinkedHashMap<>();
         Map<String, ValueType> types = new HashMap<>();
         for (long i = 0; i < kvCount; i++) {
             in.what = "metadata key " + (i + 1) + " of " + kvCount;
             String key = in.string();
-            in.what = "metadata '" + key + "'";
+            in.what = "metadata " + GGUFReader.quote(key);
             ValueType type = in.valueType();
             Object value = in.value(type, MAX_ARRAY_NESTING);
             if (values.putIfAbsent(key, value) != null) {
-                throw in.error("duplicate metadata key '" + key + "'");
+                throw in.error("duplicate metadata key " + GGUFReader.quote(key));
             }
             types.put(key, type);
         }
         Metadata metadata = new Metadata(name, values, types);
+        int alignment = alignment(in, metadata);
 
-        int alignment = DEFAULT_ALIGNMENT;
-        if (metadata.contains("general.alignment")) {
-            if (metadata.type("general.alignment") != ValueType.UINT32) {
-                throw in.error("key 'general.alignment' has type " + metadata.type("general.alignment") + ", expected UINT32");
-            }
-            long a = metadata.integer("general.alignment");
-            if (a <= 0 || Long.bitCount(a) != 1 || a > (1 << 30)) {
-                throw in.error("general.alignment " + a + " is not a power of two");
-            }
-            alignment = (int) a;
-        }
-
-        List<TensorInfo> infos = new ArrayList<>((int) tensorCount);
+        // Not presized from the file's count: a hostile count must cost nothing before its tensors are read.
+        List<TensorInfo> infos = new ArrayList<>();
         Map<String, TensorInfo> byName = new LinkedHashMap<>();
         for (long i = 0; i < tensorCount; i++) {
             in.what = "tensor info " + (i + 1) + " of " + tensorCount;
             String tensorName = in.string();
-            in.what = "tensor info '" + tensorName + "'";
+            String quoted = GGUFReader.quote(tensorName);
+            in.what = "tensor info " + quoted;
             int nDims = in.u32();
             if (nDims < 1 || nDims > MAX_DIMS) {
-                throw in.error("tensor '" + tensorName + "' has " + Integer.toUnsignedString(nDims) + " dimensions (expected 1.." + MAX_DIMS + ")");
+                throw in.error("tensor " + quoted + " has " + Integer.toUnsignedString(nDims)
+                        + " dimensions (expected 1.." + MAX_DIMS + ")");
             }
             long[] shape = new long[nDims];
             long elements = 1;
             for (int d = 0; d < nDims; d++) {
                 shape[d] = in.u64();
                 if (shape[d] <= 0) {
-                    throw in.error("tensor '" + tensorName + "' has dimension " + d + " of " + Long.toUnsignedString(shape[d]));
+                    throw in.error("tensor " + quoted + " dimension " + d + " is " + Long.toUnsignedString(shape[d])
+                            + " (expected 1.." + Long.MAX_VALUE + ")");
                 }
                 try {
                     elements = Math.multiplyExact(elements, shape[d]);
                 } catch (ArithmeticException e) {
-                    throw in.error("tensor '" + tensorName + "' element count overflows (shape " + java.util.Arrays.toString(shape) + ")");
+                    throw in.error("tensor " + quoted + " has more than " + Long.MAX_VALUE + " elements (shape "
+                            + Arrays.toString(Arrays.copyOf(shape, d + 1)) + ")");
                 }
             }
             int typeId = in.u32();
             GGMLType type = GGMLType.fromId(typeId);
             if (type == null) {
-                throw in.error("tensor '" + tensorName + "' has unknown ggml type id " + Integer.toUnsignedString(typeId));
+                throw in.error("tensor " + quoted + " has unknown ggml type id " + Integer.toUnsignedString(typeId));
             }
             if (shape[0] % type.blockSize() != 0) {
-                throw in.error("tensor '" + tensorName + "' row of " + shape[0] + " elements is not a multiple of the "
+                throw in.error("tensor " + quoted + " row of " + shape[0] + " elements is not a multiple of the "
                         + type + " block size " + type.blockSize());
             }
-            try {
-                type.byteSize(elements);
-            } catch (ArithmeticException e) {
-                throw in.error("tensor '" + tensorName + "' byte size overflows");
+            if (elements / type.blockSize() > Long.MAX_VALUE / type.bytesPerBlock()) {
+                throw in.error("tensor " + quoted + " of " + elements + " " + type + " elements takes more than "
+                        + Long.MAX_VALUE + " bytes");
             }
             long offset = in.u64();
-            if (offset < 0 || offset % alignment != 0) {
-                throw in.error("tensor '" + tensorName + "' offset " + Long.toUnsignedString(offset)
-                        + " is not a multiple of the alignment " + alignment);
+            if (offset < 0) {
+                throw in.error("tensor " + quoted + " data offset " + Long.toUnsignedString(offset)
+                        + " lies outside the file (size " + mapping.byteSize() + ")");
+            }
+            if (offset % alignment != 0) {
+                throw in.error("tensor " + quoted + " offset " + offset + " is not a multiple of the alignment "
+                        + alignment);
             }
             TensorInfo info = new TensorInfo(tensorName, type, shape, offset);
             if (byName.putIfAbsent(tensorName, info) != null) {
-                throw in.error("duplicate tensor name '" + tensorName + "'");
+                throw in.error("duplicate tensor name " + quoted);
             }
             infos.add(info);
         }
@@ -193,31 +207,64 @@ public final class GGUFFile implements AutoCloseable {
         long dataOffset = alignUp(in.position(), alignment);
         long fileSize = mapping.byteSize();
         if (tensorCount > 0 && dataOffset > fileSize) {
-            throw in.error("tensor data section starts at byte " + dataOffset + ", past the end of the file (size " + fileSize + ")");
+            throw in.error("tensor data section starts at byte " + dataOffset + ", past the end of the file (size "
+                    + fileSize + ")");
         }
         checkDataRanges(in, infos, dataOffset, fileSize);
-        return new GGUFFile(path, arena, mapping, version, metadata, Collections.unmodifiableMap(byName), dataOffset, alignment);
+        return new GGUFFile(path, arena, mapping, version, metadata, Collections.unmodifiableMap(byName), dataOffset,
+                alignment);
     }
 
+    /// `general.alignment`, which must be a `UINT32` power of two (as gguf.cpp requires), or the default 32.
+    private static int alignment(GGUFReader in, Metadata metadata) throws GGUFFormatException {
+        ValueType type = metadata.type(ALIGNMENT_KEY);
+        if (type == null) {
+            return DEFAULT_ALIGNMENT;
+        }
+        if (type != ValueType.UINT32) {
+            String actual = type == ValueType.ARRAY
+                    ? "ARRAY of " + ((Metadata.Array) metadata.find(ALIGNMENT_KEY).orElseThrow()).elementType()
+                    : type.toString();
+            throw in.error("key '" + ALIGNMENT_KEY + "' has type " + actual + ", expected UINT32");
+        }
+        long a = metadata.integer(ALIGNMENT_KEY);
+        if (Long.bitCount(a) != 1) {
+            throw in.error("key '" + ALIGNMENT_KEY + "' is " + a + ", expected a power of two");
+        }
+        if (a > MAX_ALIGNMENT) {
+            throw in.error("key '" + ALIGNMENT_KEY + "' is " + a + ", expected at most " + MAX_ALIGNMENT);
+        }
+        return (int) a;
+    }
+
+    /// Checks that every tensor's bytes lie inside the file and that no two tensors share bytes.
     private static void checkDataRanges(GGUFReader in, List<TensorInfo> infos, long dataOffset, long fileSize)
             throws GGUFFormatException {
         List<TensorInfo> sorted = new ArrayList<>(infos);
         sorted.sort(Comparator.comparingLong(TensorInfo::offset));
-        long previousEnd = 0;
-        String previousName = null;
+        TensorInfo previous = null;
         for (TensorInfo t : sorted) {
-            long start = dataOffset + t.offset();
-            long end = start + t.byteSize();
-            if (start < dataOffset || end < start || end > fileSize) {
-                throw in.error("tensor '" + t.name() + "' data [" + start + ", " + end
-                        + ") lies outside the file (size " + fileSize + ")");
+            long size = t.byteSize();
+            // dataOffset <= fileSize here (or there are no tensors), so these differences cannot overflow.
+            if (t.offset() > fileSize - dataOffset || size > fileSize - dataOffset - t.offset()) {
+                String range = t.offset() > Long.MAX_VALUE - dataOffset
+                                || size > Long.MAX_VALUE - dataOffset - t.offset()
+                        ? "at offset " + t.offset() + " of " + size + " bytes"
+                        : "[" + (dataOffset + t.offset()) + ", " + (dataOffset + t.offset() + size) + ")";
+                throw in.error("tensor " + GGUFReader.quote(t.name()) + " data " + range
+                        + " lies outside the file (size " + fileSize + ")");
             }
-            if (previousName != null && t.offset() < previousEnd) {
-                throw in.error("tensor '" + t.name() + "' data overlaps tensor '" + previousName + "'");
+            if (previous != null && t.offset() < previous.offset() + previous.byteSize()) {
+                throw in.error("tensor " + GGUFReader.quote(t.name()) + " data " + range(t, dataOffset)
+                        + " overlaps tensor " + GGUFReader.quote(previous.name()) + " data "
+                        + range(previous, dataOffset));
             }
-            previousEnd = t.offset() + t.byteSize();
-            previousName = t.name();
+            previous = t;
         }
+    }
+
+    private static String range(TensorInfo t, long dataOffset) {
+        return "[" + (dataOffset + t.offset()) + ", " + (dataOffset + t.offset() + t.byteSize()) + ")";
     }
 
     static long alignUp(long n, long alignment) {
@@ -274,6 +321,26 @@ public final class GGUFFile implements AutoCloseable {
 
     public long fileSize() {
         return mapping.byteSize();
+    }
+
+    /// The SHA-256 of the whole file as 64 lowercase hex digits, for identifying a model file.
+    ///
+    /// Streams the mapping through the digest in 1 MiB chunks, so it reads every byte of the file once (seconds
+    /// for a multi-gigabyte model) but copies nothing to the heap.
+    ///
+    /// @throws IllegalStateException if the file was closed
+    public String sha256() {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("every Java platform provides SHA-256", e);
+        }
+        long size = mapping.byteSize();
+        for (long offset = 0; offset < size; offset += DIGEST_CHUNK) {
+            digest.update(mapping.asSlice(offset, Math.min(DIGEST_CHUNK, size - offset)).asByteBuffer());
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     /// Unmaps the file; later reads of its tensor slices throw `IllegalStateException`.

@@ -21,6 +21,8 @@ final class GGUFReader {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /// Length, in chars, beyond which an error message cuts a quoted name.
+    private static final int MAX_QUOTED = 80;
 
     private final String source;
     private final MemorySegment bytes;
@@ -50,18 +52,51 @@ final class GGUFReader {
         return new GGUFFormatException(source + ": " + problem);
     }
 
+    /// The file ends before what it declares: the usual sign of an incomplete download, or a corrupt count.
+    private GGUFFormatException truncated(String detail) {
+        return error("truncated at byte " + size + " while reading " + what + detail);
+    }
+
     private void need(long n) throws GGUFFormatException {
         if (n > remaining()) {
-            throw error("truncated at byte " + size + " while reading " + what);
+            throw truncated("");
         }
     }
 
-    /// Checks that `count` elements of at least `minBytes` each can still fit in the file.
+    /// Checks that `count` elements of at least `minBytes` each can still fit in the file; `of` names them in
+    /// the plural ("tensors").
     void checkCount(long count, long minBytes, String of) throws GGUFFormatException {
         if (count < 0 || (count > 0 && count > remaining() / minBytes)) {
-            throw error(of + " count " + Long.toUnsignedString(count) + " in " + what
-                    + " is larger than the " + remaining() + " bytes left");
+            throw truncated(" (" + Long.toUnsignedString(count) + " " + of + " of at least " + bytes(minBytes)
+                    + " each, " + remaining() + " bytes left)");
         }
+    }
+
+    private static String bytes(long n) {
+        return n == 1 ? "1 byte" : n + " bytes";
+    }
+
+    /// `s` in single quotes for a one-line message: control and line-separator characters escaped as
+    /// backslash-u and four hex digits, and cut to about 80 characters, since names come from the file and may be
+    /// hostile (a newline would split the message, a megabyte name would bury it).
+    static String quote(String s) {
+        StringBuilder b = new StringBuilder(MAX_QUOTED + 16).append('\'');
+        for (int i = 0; i < s.length(); i++) {
+            if (b.length() > MAX_QUOTED) {
+                if (Character.isHighSurrogate(b.charAt(b.length() - 1))) {
+                    b.setLength(b.length() - 1); // not half a character
+                }
+                b.append("...");
+                break;
+            }
+            char c = s.charAt(i);
+            if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.append('\'').toString();
     }
 
     int u8() throws GGUFFormatException {
@@ -106,7 +141,10 @@ final class GGUFReader {
 
     String string() throws GGUFFormatException {
         long length = u64();
-        checkCount(length, 1, "string length");
+        if (length < 0 || length > remaining()) {
+            throw truncated(" (a string of " + Long.toUnsignedString(length) + " bytes, " + remaining()
+                    + " bytes left)");
+        }
         if (length > Integer.MAX_VALUE - 8) {
             throw error("string of " + length + " bytes in " + what + " is too long");
         }
@@ -126,38 +164,51 @@ final class GGUFReader {
         try {
             return utf8.decode(ByteBuffer.wrap(b)).toString();
         } catch (CharacterCodingException e) {
-            throw error("invalid UTF-8 in string in " + what);
+            throw error("invalid UTF-8 in " + what);
         }
     }
 
     /// Reads one metadata value of type `type`; arrays may nest up to `depth` levels more.
     Object value(ValueType type, int depth) throws GGUFFormatException {
         return switch (type) {
-            case UINT8 -> (long) u8();
-            case INT8 -> (long) (byte) u8();
-            case UINT16 -> (long) u16();
-            case INT16 -> (long) (short) u16();
-            case UINT32 -> Integer.toUnsignedLong(u32());
-            case INT32 -> (long) u32();
-            case UINT64, INT64 -> u64();
+            case UINT8, INT8, UINT16, INT16, UINT32, INT32, UINT64, INT64 -> integer(type);
             case FLOAT32 -> f32();
             case FLOAT64 -> f64();
-            case BOOL -> {
-                int b = u8();
-                if (b > 1) {
-                    throw error("boolean value " + b + " in " + what + " is neither 0 nor 1");
-                }
-                yield b == 1;
-            }
+            case BOOL -> bool();
             case STRING -> string();
             case ARRAY -> array(depth);
         };
     }
 
+    /// An integer of type `type`, sign- or zero-extended to a `long` (a `UINT64` keeps its raw bits).
+    private long integer(ValueType type) throws GGUFFormatException {
+        return switch (type) {
+            case UINT8 -> u8();
+            case INT8 -> (byte) u8();
+            case UINT16 -> u16();
+            case INT16 -> (short) u16();
+            case UINT32 -> Integer.toUnsignedLong(u32());
+            case INT32 -> u32();
+            case UINT64, INT64 -> u64();
+            default -> throw new AssertionError(type + " is not an integer type");
+        };
+    }
+
+    private boolean bool() throws GGUFFormatException {
+        int b = u8();
+        if (b > 1) {
+            throw error("boolean value " + b + " in " + what + " is neither 0 nor 1");
+        }
+        return b == 1;
+    }
+
     private Metadata.Array array(int depth) throws GGUFFormatException {
         ValueType elementType = valueType();
         long count = u64();
-        checkCount(count, elementType.minBytes(), "array element");
+        if (count < 0 || count > remaining() / elementType.minBytes()) {
+            throw truncated(" (an array of " + Long.toUnsignedString(count) + " " + elementType
+                    + " values of at least " + bytes(elementType.minBytes()) + " each, " + remaining() + " bytes left)");
+        }
         if (count > Integer.MAX_VALUE - 8) {
             throw error("array of " + count + " elements in " + what + " is too long");
         }
@@ -166,7 +217,7 @@ final class GGUFReader {
             case UINT8, INT8, UINT16, INT16, UINT32, INT32 -> {
                 int[] a = new int[n];
                 for (int i = 0; i < n; i++) {
-                    a[i] = (int) (long) (Long) value(elementType, 0);
+                    a[i] = (int) integer(elementType);
                 }
                 yield a;
             }
@@ -194,7 +245,7 @@ final class GGUFReader {
             case BOOL -> {
                 boolean[] a = new boolean[n];
                 for (int i = 0; i < n; i++) {
-                    a[i] = (Boolean) value(ValueType.BOOL, 0);
+                    a[i] = bool();
                 }
                 yield a;
             }
@@ -207,7 +258,7 @@ final class GGUFReader {
             }
             case ARRAY -> {
                 if (depth <= 0) {
-                    throw error("arrays nested too deeply in " + what);
+                    throw error("arrays nested more than " + GGUFFile.MAX_ARRAY_NESTING + " levels deep in " + what);
                 }
                 Metadata.Array[] a = new Metadata.Array[n];
                 for (int i = 0; i < n; i++) {

@@ -48,18 +48,26 @@ public final class GGUFWriter {
         }
         this.alignment = alignment;
         if (alignment != GGUFFile.DEFAULT_ALIGNMENT) {
-            put("general.alignment", ValueType.UINT32, alignment);
+            metadata.put(GGUFFile.ALIGNMENT_KEY, new Entry(ValueType.UINT32, (long) alignment));
         } else {
-            metadata.remove("general.alignment");
+            metadata.remove(GGUFFile.ALIGNMENT_KEY);
         }
         return this;
     }
 
     /// Adds or replaces a key. For `ARRAY`, `value` is a [Metadata.Array] or a Java array (`String[]`,
     /// `float[]`, `int[]` as INT32, `long[]` as INT64, `double[]`, `boolean[]`).
+    ///
+    /// A valid `general.alignment` (a `UINT32` power of two, as [#putAll] copies from another file) also sets the
+    /// alignment the tensors are laid out with, so the file stays consistent. Any other value for that key is
+    /// written as given, without changing the layout, which lets tests craft files with a bad alignment.
     public GGUFWriter put(String key, ValueType type, Object value) {
         if (type == ValueType.ARRAY && !(value instanceof Metadata.Array)) {
             value = new Metadata.Array(typeOfElements(value), value);
+        }
+        if (key.equals(GGUFFile.ALIGNMENT_KEY) && type == ValueType.UINT32 && value instanceof Number n
+                && n.longValue() > 0 && n.longValue() <= GGUFFile.MAX_ALIGNMENT && Long.bitCount(n.longValue()) == 1) {
+            alignment = n.intValue();
         }
         metadata.put(key, new Entry(type, value));
         return this;

@@ -17,9 +17,29 @@ public final class Metadata {
     /// An array value: its element type and a Java array holding the elements (`int[]` for integer types up to
     /// 32 bits, `long[]` for 64-bit ones, `float[]`, `double[]`, `boolean[]`, `String[]`, or `Array[]` for nested
     /// arrays).
+    ///
+    /// Two arrays are equal when their element types and elements are (compared deeply, as
+    /// `java.util.Objects.deepEquals` does), so metadata read back from a file can be compared with what was
+    /// written.
     public record Array(ValueType elementType, Object values) {
         public int length() {
             return java.lang.reflect.Array.getLength(values);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Array a && elementType == a.elementType && java.util.Objects.deepEquals(values, a.values);
+        }
+
+        @Override
+        public int hashCode() {
+            return elementType.ordinal() * 31 + java.util.Arrays.deepHashCode(new Object[] {values});
+        }
+
+        @Override
+        public String toString() {
+            String elements = java.util.Arrays.deepToString(new Object[] {values});
+            return "ARRAY of " + elementType + " " + elements.substring(1, elements.length() - 1);
         }
     }
 

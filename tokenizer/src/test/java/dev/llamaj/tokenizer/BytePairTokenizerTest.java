@@ -1,0 +1,127 @@
+package dev.llamaj.tokenizer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.llamaj.gguf.GGUFFormatException;
+
+import java.nio.charset.StandardCharsets;
+
+import org.junit.jupiter.api.Test;
+
+/// Byte-level BPE on hand-built vocabularies: GPT-2's byte mapping, merge ranks, "ignore merges", special tokens
+/// and malformed merge lists.
+class BytePairTokenizerTest {
+
+    @Test
+    void mapsBytesToGpt2Characters() {
+        assertThat(BytePairTokenizer.BYTE_TO_CHAR[' ']).isEqualTo('\u0120'); // Ġ
+        assertThat(BytePairTokenizer.BYTE_TO_CHAR['\n']).isEqualTo('\u010A'); // Ċ
+        assertThat(BytePairTokenizer.BYTE_TO_CHAR['a']).isEqualTo('a');
+        assertThat(BytePairTokenizer.BYTE_TO_CHAR[0xAD]).isEqualTo('\u0143'); // soft hyphen, the last one moved
+        assertThat(BytePairTokenizer.BYTE_TO_CHAR[0xE9]).isEqualTo('\u00e9');
+        assertThat(new String(BytePairTokenizer.BYTE_TO_CHAR).chars().distinct().count()).isEqualTo(256);
+    }
+
+    @Test
+    void mergesTheBestRankedPairFirst() {
+        var b = TinyVocabularies.bpe("he", "\u0120t", "\u0120the", "th");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2(),
+                "h e", "\u0120 t", "\u0120t he", "t h");
+
+        assertThat(tokenizer.encode(" the")).containsExactly(b.id("\u0120the"));
+    }
+
+    @Test
+    void anEarlierMergeCanBlockALaterOne() {
+        var b = TinyVocabularies.bpe("he", "\u0120t", "\u0120the", "th");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2(),
+                "t h", "h e", "\u0120 t", "\u0120t he");
+
+        assertThat(tokenizer.encode(" the")).containsExactly(b.id("\u0120"), b.id("th"), b.id("e"));
+    }
+
+    @Test
+    void equalPairsMergeLeftmostFirst() {
+        var b = TinyVocabularies.bpe("aa");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2(), "a a");
+
+        assertThat(tokenizer.encode("aaa")).containsExactly(b.id("aa"), b.id("a"));
+    }
+
+    @Test
+    void mergesStayInsideWords() {
+        var b = TinyVocabularies.bpe("a\u0120");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2(), "a \u0120");
+
+        assertThat(tokenizer.encode("a a")).containsExactly(b.id("a"), b.id("\u0120"), b.id("a"));
+    }
+
+    @Test
+    void llama3TakesWholeWordsThatArePieces() {
+        var b = TinyVocabularies.bpe("\u0120xyz");
+
+        assertThat(TinyVocabularies.bpeTokenizer(b, PreTokenizer.llama3()).encode(" xyz"))
+                .containsExactly(b.id("\u0120xyz"));
+        assertThat(TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2()).encode(" xyz"))
+                .containsExactly(b.id("\u0120"), b.id("x"), b.id("y"), b.id("z"));
+    }
+
+    @Test
+    void typedControlTextIsNotAControlTokenUnlessParsed() {
+        var b = TinyVocabularies.bpe().add("<|eot_id|>", 0f, Vocabulary.CONTROL);
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.llama3());
+        int eot = b.id("<|eot_id|>");
+
+        assertThat(tokenizer.encode("hi<|eot_id|>")).doesNotContain(eot)
+                .hasSize("hi<|eot_id|>".length());
+        assertThat(tokenizer.decode(tokenizer.encode("hi<|eot_id|>"))).isEqualTo("hi<|eot_id|>");
+        assertThat(tokenizer.encode("hi<|eot_id|>", true)).containsExactly(b.id("h"), b.id("i"), eot);
+        assertThat(tokenizer.decode(tokenizer.encode("hi<|eot_id|>", true))).isEqualTo("hi");
+    }
+
+    @Test
+    void decodesBytesSplitAcrossTokens() {
+        // 🦙 is F0 9F A6 99: two tokens of two bytes each
+        char[] c = BytePairTokenizer.BYTE_TO_CHAR;
+        String first = "" + c[0xF0] + c[0x9F], second = "" + c[0xA6] + c[0x99];
+        var b = TinyVocabularies.bpe(first, second);
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.llama3(),
+                c[0xF0] + " " + c[0x9F], c[0xA6] + " " + c[0x99]);
+
+        int[] ids = tokenizer.encode("\uD83E\uDD99");
+        assertThat(ids).containsExactly(b.id(first), b.id(second));
+        assertThat(tokenizer.bytes(ids[0])).isEqualTo(new byte[] {(byte) 0xF0, (byte) 0x9F});
+        assertThat(tokenizer.decode(ids)).isEqualTo("\uD83E\uDD99");
+    }
+
+    @Test
+    void skipsMergesOutsideTheVocabulary() {
+        var b = TinyVocabularies.bpe("ab");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2(), "x y", "a b", "q\u0120 r");
+
+        assertThat(tokenizer.encode("ab xy")).containsExactly(b.id("ab"), b.id("\u0120"), b.id("x"), b.id("y"));
+    }
+
+    @Test
+    void rejectsAMergeWithoutASpace() {
+        var b = TinyVocabularies.bpe("ab");
+        Vocabulary v = b.vocabulary();
+
+        assertThatThrownBy(() -> new BytePairTokenizer(v, new String[] {"a b", "ab"}, PreTokenizer.gpt2(), "x.gguf"))
+                .isInstanceOf(GGUFFormatException.class)
+                .hasMessage("x.gguf: 'tokenizer.ggml.merges' entry 1 \"ab\" is not two pieces separated by a space");
+        assertThatThrownBy(() -> new BytePairTokenizer(v, new String[] {"a "}, PreTokenizer.gpt2(), "x.gguf"))
+                .isInstanceOf(GGUFFormatException.class)
+                .hasMessageContaining("entry 0");
+    }
+
+    @Test
+    void userDefinedTokensDecodeAsTheirText() {
+        var b = TinyVocabularies.bpe().add("<tool call>", 0f, Vocabulary.USER_DEFINED);
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.llama3());
+
+        assertThat(tokenizer.encode("a<tool call>")).containsExactly(b.id("a"), b.id("<tool call>"));
+        assertThat(tokenizer.bytes(b.id("<tool call>"))).isEqualTo("<tool call>".getBytes(StandardCharsets.UTF_8));
+    }
+}

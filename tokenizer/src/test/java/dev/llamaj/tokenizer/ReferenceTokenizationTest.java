@@ -1,0 +1,25 @@
+package dev.llamaj.tokenizer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/// Every reference tokenization llama.cpp produced for the Llama 2 (SentencePiece) and Llama 3.1 (byte-level BPE)
+/// vocabularies must be reproduced id for id: no BOS, special-token text not parsed.
+class ReferenceTokenizationTest {
+
+    static List<ReferenceData.Case> cases() {
+        return ReferenceData.allCases();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void matchesLlamaCppTokenization(ReferenceData.Case c) {
+        Tokenizer tokenizer = ReferenceData.tokenizer(c.vocabulary());
+
+        assertThat(tokenizer.encode(c.text())).as("ids of %s", c).containsExactly(c.expected());
+    }
+}
