@@ -1,0 +1,88 @@
+package dev.llamaj.cli;
+
+import java.io.File;
+import java.lang.management.ManagementFactory;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The entry point of {@code llama.jar}, compiled for Java 8 so that any JVM can load it.
+ *
+ * <p>It does two things before handing over to {@link Main}. On a JVM older than 25 it prints one line naming the
+ * required version (instead of an {@code UnsupportedClassVersionError}). And since {@code java -jar} runs on the
+ * class path, where incubator modules are not resolved and no manifest attribute can add them, it re-executes
+ * the same JVM, with the same JVM options, once more with {@code --add-modules jdk.incubator.vector} when the
+ * Vector API module is missing from the boot layer. The child inherits standard input, output and error, and
+ * its exit code becomes this one's. An integrator who runs llamaj on the class path adds the flag to their own
+ * {@code java} command instead.
+ */
+public final class Launcher {
+    static final int REQUIRED_JAVA = 25;
+    private static final String VECTOR_MODULE = "jdk.incubator.vector";
+    private static final String RELAUNCHED = "llamaj.relaunched";
+
+    private Launcher() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int feature = featureVersion();
+        if (feature < REQUIRED_JAVA) {
+            System.err.println("llama: llamaj needs Java " + REQUIRED_JAVA + " or newer, but this is Java "
+                    + System.getProperty("java.version") + " (" + System.getProperty("java.home") + ")");
+            System.exit(1);
+        }
+        if (!vectorModulePresent() && System.getProperty(RELAUNCHED) == null) {
+            System.exit(relaunch(args));
+        }
+        Method main = Class.forName("dev.llamaj.cli.Main").getMethod("main", String[].class);
+        try {
+            main.invoke(null, (Object) args);
+        } catch (InvocationTargetException e) {
+            throw (Exception) (e.getCause() instanceof Exception ? e.getCause() : e);
+        }
+    }
+
+    private static int featureVersion() {
+        String v = System.getProperty("java.specification.version", "0");
+        if (v.startsWith("1.")) {
+            v = v.substring(2);
+        }
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /** ModuleLayer.boot().findModule(...), through reflection since this class is compiled for Java 8. */
+    private static boolean vectorModulePresent() throws Exception {
+        Class<?> layerClass = Class.forName("java.lang.ModuleLayer");
+        Object boot = layerClass.getMethod("boot").invoke(null);
+        Object found = layerClass.getMethod("findModule", String.class).invoke(boot, VECTOR_MODULE);
+        return (Boolean) found.getClass().getMethod("isPresent").invoke(found);
+    }
+
+    private static int relaunch(String[] args) throws Exception {
+        List<String> command = new ArrayList<String>();
+        command.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.add("--add-modules=" + VECTOR_MODULE);
+        command.add("--enable-native-access=ALL-UNNAMED");
+        command.add("-D" + RELAUNCHED + "=true");
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(Launcher.class.getName());
+        command.addAll(Arrays.asList(args));
+        Process child = new ProcessBuilder(command).inheritIO().start();
+        while (true) {
+            try {
+                return child.waitFor();
+            } catch (InterruptedException e) {
+                // keep waiting: Ctrl-C reaches the child through the process group and it decides how to end
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+package dev.llamaj.cli;
+
+import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/// `llama --model x.gguf --prompt "..."`: loads a model and streams the continuation of a prompt to stdout.
+@Command(name = "llama", mixinStandardHelpOptions = true, versionProvider = LlamaCommand.Version.class,
+        sortOptions = false, usageHelpAutoWidth = true,
+        description = "Runs Llama-architecture models from GGUF files on the JVM.",
+        subcommands = {TokenizeCommand.class, InspectCommand.class})
+final class LlamaCommand implements Callable<Integer> {
+    final PrintStream out;
+    final PrintStream err;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "the prompt to continue")
+    String prompt;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "read the prompt from FILE ('-' for stdin)")
+    String promptFile;
+
+    @Option(names = {"-n", "--max-tokens"}, paramLabel = "N",
+            description = "tokens to generate at most; -1 until the context is full (default: ${DEFAULT-VALUE})")
+    int maxTokens = 256;
+
+    @Option(names = {"-c", "--context"}, paramLabel = "N",
+            description = "context length in tokens (default: the model's, at most 4096)")
+    Integer context;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "0 for greedy (default: ${DEFAULT-VALUE})")
+    float temperature = 0.8f;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "0 to disable (default: ${DEFAULT-VALUE})")
+    int topK = 40;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "1 to disable (default: ${DEFAULT-VALUE})")
+    float topP = 0.95f;
+
+    @Option(names = "--min-p", paramLabel = "P", description = "0 to disable (default: ${DEFAULT-VALUE})")
+    float minP = 0.05f;
+
+    @Option(names = "--repeat-penalty", paramLabel = "X", description = "1 to disable (default: ${DEFAULT-VALUE})")
+    float repeatPenalty = 1.0f;
+
+    @Option(names = "--repeat-last-n", paramLabel = "N",
+            description = "recent tokens the penalty looks at (default: ${DEFAULT-VALUE})")
+    int repeatLastN = 64;
+
+    @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "random seed (default: random)")
+    Long seed;
+
+    LlamaCommand(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        String text = readPrompt();
+        if (maxTokens < -1) {
+            throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
+        }
+        long seedValue = seed != null ? seed : System.nanoTime();
+        Sampler.Settings settings = new Sampler.Settings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedValue);
+        long loadStart = System.nanoTime();
+        try (LlamaModel model = modelOptions.load()) {
+            int contextLength = context != null ? context : model.defaultContextLength();
+            if (contextLength < 1) {
+                throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
+            }
+            try (Session session = model.newSession(contextLength)) {
+                long loadNanos = System.nanoTime() - loadStart;
+                if (modelOptions.verbose) {
+                    err.println("llama: " + model.config() + ", seed " + seedValue);
+                }
+                int[] tokens = session.encode(text);
+                int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
+                Completion c = session.generate(tokens, limit, Sampler.create(settings), piece -> {
+                    out.print(piece);
+                    out.flush();
+                });
+                out.println();
+                out.flush();
+                if (c.stopReason() == Completion.StopReason.CONTEXT_FULL) {
+                    err.println("llama: stopped: the context of " + contextLength + " tokens is full (raise --context)");
+                }
+                err.println(stats(loadNanos, c));
+            }
+        }
+        return 0;
+    }
+
+    static String stats(long loadNanos, Completion c) {
+        return String.format(Locale.ROOT,
+                "llama: load %.2f s | prompt %d tokens, %.1f tokens/s | generated %d tokens, %.1f tokens/s | stop: %s",
+                loadNanos / 1e9, c.promptTokens(), c.promptTokensPerSecond(), c.generatedTokens(), c.tokensPerSecond(),
+                c.stopReason().name().toLowerCase(Locale.ROOT).replace('_', ' '));
+    }
+
+    private String readPrompt() throws IOException {
+        if (prompt != null && promptFile != null) {
+            throw new IllegalArgumentException("give either --prompt or --file, not both");
+        }
+        if (prompt != null) {
+            return prompt;
+        }
+        if (promptFile == null) {
+            throw new IllegalArgumentException("no prompt: give --prompt TEXT or --file FILE ('-' reads stdin)");
+        }
+        byte[] bytes;
+        if (promptFile.equals("-")) {
+            try (InputStream in = System.in) {
+                bytes = in.readAllBytes();
+            }
+        } else {
+            Path p = Path.of(promptFile);
+            if (!Files.isRegularFile(p)) {
+                throw new IOException(promptFile + ": no such file");
+            }
+            bytes = Files.readAllBytes(p);
+        }
+        return decodeUtf8(bytes, promptFile.equals("-") ? "stdin" : promptFile);
+    }
+
+    static String decodeUtf8(byte[] bytes, String source) throws IOException {
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new IOException(source + ": the prompt is not valid UTF-8");
+        }
+    }
+
+    static final class Version implements picocli.CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = LlamaCommand.class.getPackage().getImplementationVersion();
+            return new String[] {"llamaj " + (v != null ? v : "(development build)") + " on Java "
+                    + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"};
+        }
+    }
+}

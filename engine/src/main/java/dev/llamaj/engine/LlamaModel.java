@@ -1,0 +1,140 @@
+package dev.llamaj.engine;
+
+import dev.llamaj.gguf.GGUFFile;
+import dev.llamaj.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/// A Llama model loaded from a GGUF file: configuration, tokenizer and memory-mapped weights.
+///
+/// Loading maps the file (the weights are not copied: the operating system pages them in as they are used) and
+/// checks every tensor's name, shape and type against the configuration, so a model that loads can run. A model
+/// is immutable and thread-safe: load it once and open a [Session] per conversation, on any threads.
+///
+/// ```java
+/// try (LlamaModel model = LlamaModel.load(Path.of("model.gguf"));
+///      Session session = model.newSession(2048)) {
+///     Completion c = session.generate("Once upon a time", 100, Sampler.greedy(), System.out::print);
+/// }
+/// ```
+///
+/// The kernels use the Vector API, an incubator module: the JVM must run with
+/// `--add-modules jdk.incubator.vector` (`llama.jar` adds it by itself).
+public final class LlamaModel implements AutoCloseable {
+    /// The default context of a session: the model's own, capped so that a 128K-token model does not reserve a
+    /// 128K-token cache by default.
+    public static final int DEFAULT_CONTEXT_CAP = 4096;
+
+    private final GGUFFile file;
+    private final LlamaConfig config;
+    private final Tokenizer tokenizer;
+    private final Weights weights;
+    private final Transformer transformer;
+    private final int threads;
+
+    private LlamaModel(GGUFFile file, LlamaConfig config, Tokenizer tokenizer, Weights weights, int threads) {
+        this.file = file;
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.weights = weights;
+        this.transformer = new Transformer(config, weights);
+        this.threads = threads;
+    }
+
+    /// Loads `path` with one compute thread per available processor.
+    ///
+    /// @throws IOException if the file is missing or unreadable, malformed (`GGUFFormatException`) or not a
+    ///         model llamaj can run (`UnsupportedModelException`)
+    /// @throws IllegalStateException if the Vector API module is not available
+    public static LlamaModel load(Path path) throws IOException {
+        return load(path, Runtime.getRuntime().availableProcessors());
+    }
+
+    /// Loads `path`; sessions compute with `threads` threads each.
+    public static LlamaModel load(Path path, int threads) throws IOException {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be 1 or more, got " + threads);
+        }
+        requireVectorApi();
+        GGUFFile file = GGUFFile.open(path);
+        try {
+            LlamaConfig config = LlamaConfig.from(file.metadata());
+            Tokenizer tokenizer = Tokenizer.from(file.metadata());
+            if (tokenizer.vocabulary().size() != config.vocabSize()) {
+                throw new dev.llamaj.gguf.UnsupportedModelException(path + ": the vocabulary has "
+                        + tokenizer.vocabulary().size() + " tokens but the model " + config.vocabSize());
+            }
+            Weights weights = Weights.map(file, config);
+            return new LlamaModel(file, config, tokenizer, weights, threads);
+        } catch (IOException | RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    static void requireVectorApi() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            throw new IllegalStateException(
+                    "llamaj needs the Vector API: run java with --add-modules jdk.incubator.vector");
+        }
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /// The underlying file, for its metadata and tensor table.
+    public GGUFFile file() {
+        return file;
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    Weights weights() {
+        return weights;
+    }
+
+    /// Bytes of weights one generated token reads (the memory traffic that bounds generation speed).
+    public long bytesPerToken() {
+        return weights.matrixBytes();
+    }
+
+    /// The context a session gets by default: the model's own, at most [#DEFAULT_CONTEXT_CAP].
+    public int defaultContextLength() {
+        return Math.min(config.contextLength(), DEFAULT_CONTEXT_CAP);
+    }
+
+    public Session newSession() {
+        return newSession(defaultContextLength());
+    }
+
+    /// Opens a session with a key/value cache of `contextLength` tokens.
+    ///
+    /// @throws IllegalArgumentException if `contextLength` is not positive
+    public Session newSession(int contextLength) {
+        if (contextLength < 1) {
+            throw new IllegalArgumentException("context length must be 1 or more, got " + contextLength);
+        }
+        long needed = KVCache.byteSize(config, contextLength);
+        Runtime rt = Runtime.getRuntime();
+        long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (needed > available) {
+            throw new IllegalArgumentException("a context of " + contextLength + " tokens needs "
+                    + (needed >> 20) + " MiB for the key/value cache but only " + (available >> 20)
+                    + " MiB of heap is free (lower --context or raise -Xmx)");
+        }
+        return new Session(this, transformer, contextLength, threads);
+    }
+
+    /// Unmaps the file. Sessions must be closed first; using one afterwards throws `IllegalStateException`.
+    @Override
+    public void close() {
+        file.close();
+    }
+}

@@ -1,0 +1,124 @@
+package dev.llamaj.engine;
+
+import dev.llamaj.engine.kernel.Kernels;
+import dev.llamaj.engine.kernel.Matrix;
+import dev.llamaj.gguf.GGMLType;
+import dev.llamaj.gguf.GGUFFile;
+import dev.llamaj.gguf.TensorInfo;
+import dev.llamaj.gguf.UnsupportedModelException;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/// The tensors of a Llama model, as zero-copy views of the mapped GGUF file.
+///
+/// [#map] is where the file's tensors meet the configuration: every name, shape and type is checked once here,
+/// so the forward pass never sees a matrix it cannot multiply. Matrices stay in the file's own layout (ggml's
+/// `ne0` is the row length); the small per-layer norm vectors are copied to `float[]`. A model without
+/// `output.weight` ties its classifier to the token embedding.
+record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix output, float[] ropeFreqFactors) {
+
+    record Layer(float[] attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
+                 float[] ffnNorm, Matrix ffnGate, Matrix ffnUp, Matrix ffnDown) {}
+
+    static Weights map(GGUFFile file, LlamaConfig c) throws IOException {
+        Mapper m = new Mapper(file);
+        int dim = c.embeddingLength();
+        Matrix embedding = m.matrix("token_embd.weight", c.vocabSize(), dim);
+        Layer[] layers = new Layer[c.blockCount()];
+        for (int i = 0; i < layers.length; i++) {
+            layers[i] = new Layer(
+                    m.vector(blk(i, "attn_norm"), dim),
+                    m.matrix(blk(i, "attn_q"), c.qDim(), dim),
+                    m.matrix(blk(i, "attn_k"), c.kvDim(), dim),
+                    m.matrix(blk(i, "attn_v"), c.kvDim(), dim),
+                    m.matrix(blk(i, "attn_output"), dim, c.qDim()),
+                    m.vector(blk(i, "ffn_norm"), dim),
+                    m.matrix(blk(i, "ffn_gate"), c.feedForwardLength(), dim),
+                    m.matrix(blk(i, "ffn_up"), c.feedForwardLength(), dim),
+                    m.matrix(blk(i, "ffn_down"), dim, c.feedForwardLength()));
+        }
+        float[] outputNorm = m.vector("output_norm.weight", dim);
+        Matrix output = file.findTensor("output.weight").isPresent()
+                ? m.matrix("output.weight", c.vocabSize(), dim)
+                : embedding;
+        // Llama 3.1+ scales RoPE frequencies per dimension pair (ggml: rope_freqs, "freq_factors").
+        float[] ropeFreqFactors = file.findTensor("rope_freqs.weight").isPresent()
+                ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
+                : null;
+        m.checkKernels();
+        return new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+    }
+
+    private static String blk(int layer, String name) {
+        return "blk." + layer + "." + name + ".weight";
+    }
+
+    /// Bytes of matrix weights read per generated token (every matrix once, the embedding row aside).
+    long matrixBytes() {
+        long n = output.data().byteSize();
+        for (Layer l : layers) {
+            for (Matrix w : List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown)) {
+                n += w.data().byteSize();
+            }
+        }
+        return n;
+    }
+
+    /// Looks tensors up by name and checks them against the expected shapes.
+    private static final class Mapper {
+        private final GGUFFile file;
+        private final List<TensorInfo> unsupported = new ArrayList<>();
+
+        Mapper(GGUFFile file) {
+            this.file = file;
+        }
+
+        Matrix matrix(String name, int rows, int cols) throws IOException {
+            TensorInfo t = file.tensor(name);
+            if (t.dimensions() > 2 || t.dim(0) != cols || t.dim(1) != rows) {
+                throw new UnsupportedModelException(file.path() + ": tensor '" + name + "' has shape "
+                        + java.util.Arrays.toString(t.shape()) + ", expected [" + cols + ", " + rows + "]");
+            }
+            if (!Kernels.supports(t.type())) {
+                unsupported.add(t);
+            }
+            return new Matrix(t.type(), file.tensorData(t), rows, cols);
+        }
+
+        float[] vector(String name, int length) throws IOException {
+            TensorInfo t = file.tensor(name);
+            if (t.elementCount() != length) {
+                throw new UnsupportedModelException(file.path() + ": tensor '" + name + "' has shape "
+                        + java.util.Arrays.toString(t.shape()) + ", expected [" + length + "]");
+            }
+            if (t.type() != GGMLType.F32) {
+                throw new UnsupportedModelException(file.path() + ": tensor '" + name + "' has type " + t.type()
+                        + ", expected F32");
+            }
+            MemorySegment s = file.tensorData(t);
+            float[] v = new float[length];
+            MemorySegment.copy(s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, v, 0, length);
+            return v;
+        }
+
+        void checkKernels() throws UnsupportedModelException {
+            Optional<TensorInfo> first = unsupported.stream().findFirst();
+            if (first.isPresent()) {
+                TensorInfo t = first.get();
+                StringBuilder supported = new StringBuilder();
+                for (GGMLType type : GGMLType.values()) {
+                    if (Kernels.supports(type)) {
+                        supported.append(supported.isEmpty() ? "" : ", ").append(type);
+                    }
+                }
+                throw new UnsupportedModelException(file.path() + ": tensor '" + t.name() + "' has type " + t.type()
+                        + ", which llamaj cannot run (supported: " + supported + ")");
+            }
+        }
+    }
+}

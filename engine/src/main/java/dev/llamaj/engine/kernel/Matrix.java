@@ -1,0 +1,73 @@
+package dev.llamaj.engine.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+
+import dev.llamaj.gguf.GGMLType;
+
+/// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights, each row `rowBytes()` bytes of
+/// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data`.
+///
+/// `cols` is ggml's `ne0`, the contiguous dimension (`shape[0]` of a GGUF tensor), and `rows` is `ne1`. A matrix
+/// multiplies a vector of `cols` floats into `rows` outputs. The constructor checks the geometry once, so kernels can
+/// trust it: hostile files are rejected here, not in a hot loop.
+///
+/// @param type the ggml element type of every row; any type may be described, [Kernels#supports] says which
+///             ones can be computed with
+/// @param data the bytes, at least `rows × rowBytes()` of them (typically a zero-copy slice of the mapped file)
+/// @param rows number of rows (ggml `ne1`), positive
+/// @param cols weights per row (ggml `ne0`), positive and a multiple of the type's block size
+public record Matrix(GGMLType type, MemorySegment data, int rows, int cols) {
+
+    /// @throws IllegalArgumentException if a dimension is not positive, `cols` is not a whole number of blocks, or
+    ///                                  `data` is shorter than `rows × rowBytes()`
+    /// @throws NullPointerException     if `type` or `data` is null
+    public Matrix {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(data, "data");
+        if (rows <= 0 || cols <= 0) {
+            throw new IllegalArgumentException("a matrix needs positive dimensions, got " + rows + " x " + cols);
+        }
+        if (cols % type.blockSize() != 0) {
+            throw new IllegalArgumentException("a row of " + cols + " " + type + " weights is not a whole number of "
+                    + type.blockSize() + "-weight blocks");
+        }
+        long need = Math.multiplyExact(type.byteSize(cols), (long) rows);
+        if (data.byteSize() < need) {
+            throw new IllegalArgumentException(rows + " x " + cols + " " + type + " weights need " + need
+                    + " bytes but the segment has " + data.byteSize());
+        }
+    }
+
+    /// Bytes per row: `cols / blockSize × bytesPerBlock`.
+    public long rowBytes() {
+        return type.byteSize(cols);
+    }
+
+    /// Decodes row `row` into `out[outOffset .. outOffset + cols)` with the scalar reference dequantization, which
+    /// reproduces ggml's `dequantize_row_*` bit for bit.
+    ///
+    /// @throws IllegalArgumentException  if [Kernels#supports] is false for `type`
+    /// @throws IndexOutOfBoundsException if `row` is not in `[0, rows)` or `out` is too short
+    public void dequantizeRow(int row, float[] out, int outOffset) {
+        Objects.checkIndex(row, rows);
+        Objects.checkFromIndexSize(outOffset, cols, out.length);
+        long offset = row * rowBytes();
+        switch (type) {
+            case F32 -> F32.dequantize(data, offset, out, outOffset, cols);
+            case F16 -> F16.dequantize(data, offset, out, outOffset, cols);
+            case BF16 -> BF16.dequantize(data, offset, out, outOffset, cols);
+            case Q4_0 -> Q4_0.dequantize(data, offset, out, outOffset, cols);
+            case Q4_1 -> Q4_1.dequantize(data, offset, out, outOffset, cols);
+            case Q5_0 -> Q5_0.dequantize(data, offset, out, outOffset, cols);
+            case Q5_1 -> Q5_1.dequantize(data, offset, out, outOffset, cols);
+            case Q8_0 -> Q8_0.dequantize(data, offset, out, outOffset, cols);
+            case Q2_K -> Q2_K.dequantize(data, offset, out, outOffset, cols);
+            case Q3_K -> Q3_K.dequantize(data, offset, out, outOffset, cols);
+            case Q4_K -> Q4_K.dequantize(data, offset, out, outOffset, cols);
+            case Q5_K -> Q5_K.dequantize(data, offset, out, outOffset, cols);
+            case Q6_K -> Q6_K.dequantize(data, offset, out, outOffset, cols);
+            default -> throw Kernels.unsupported(type);
+        }
+    }
+}
