@@ -141,8 +141,17 @@ final class BytePairTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean parseSpecial) {
+        return encode(text, parseSpecial, new int[0]);
+    }
+
+    @Override
+    public int[] encode(String text, int[] literalSpans) {
+        return encode(text, true, literalSpans);
+    }
+
+    private int[] encode(String text, boolean parseSpecial, int[] literalSpans) {
         TokenBuffer specials = new TokenBuffer(0);
-        vocabulary.findSpecials(text, parseSpecial, specials);
+        vocabulary.findSpecials(text, parseSpecial, literalSpans, specials);
         TokenBuffer out = new TokenBuffer(text.length() / 3 + 4);
         Word word = new Word();
         TokenBuffer bounds = new TokenBuffer(64);

@@ -58,6 +58,12 @@ public sealed interface Tokenizer permits SentencePieceTokenizer, BytePairTokeni
     /// is added.
     int[] encode(String text, boolean parseSpecial);
 
+    /// Encodes text rendered by a chat template: control-token text is parsed as special tokens, except inside
+    /// `literalSpans` (sorted, disjoint `[start, end)` character ranges, flattened into pairs), which hold the
+    /// messages' contents and are tokenized as ordinary text, so users cannot inject control tokens. No BOS is
+    /// added.
+    int[] encode(String text, int[] literalSpans);
+
     /// The bytes a token stands for: its UTF-8 text, or the single byte of a byte token. Control tokens give an
     /// empty array. A token's bytes may end in the middle of a UTF-8 character; [Detokenizer] handles that.
     ///

@@ -365,14 +365,21 @@ public final class Vocabulary {
     /// Finds the special tokens in `text`, scanning left to right and taking the longest token that
     /// starts at each position. User-defined tokens are always matched (as llama.cpp and Hugging Face do for
     /// added tokens); control and unknown tokens only if `parseSpecial`. Writes `(start, end, id)` triples to
-    /// `out`.
-    void findSpecials(String text, boolean parseSpecial, TokenBuffer out) {
+    /// `out`. Inside `literalSpans` (sorted, disjoint `[start, end)` pairs) control tokens are not matched, and
+    /// none that starts outside may reach into one: that text is quoted user input.
+    void findSpecials(String text, boolean parseSpecial, int[] literalSpans, TokenBuffer out) {
         if (specials.length == 0 || (!parseSpecial && !hasUserDefined)) {
             return;
         }
         int length = text.length();
+        int span = 0;
         for (int i = 0; i < length; ) {
-            int match = longestSpecialAt(text, i, parseSpecial);
+            while (span < literalSpans.length && literalSpans[span + 1] <= i) {
+                span += 2;
+            }
+            boolean literal = span < literalSpans.length && literalSpans[span] <= i;
+            int limit = literal || span >= literalSpans.length ? length : literalSpans[span];
+            int match = longestSpecialAt(text, i, parseSpecial && !literal, limit);
             if (match < 0) {
                 i++;
             } else {
@@ -385,7 +392,7 @@ public final class Vocabulary {
         }
     }
 
-    private int longestSpecialAt(String text, int at, boolean parseSpecial) {
+    private int longestSpecialAt(String text, int at, boolean parseSpecial, int limit) {
         char first = text.charAt(at);
         // the first special starting with `first` (the longest of them): a lower-bound binary search
         int low = 0, high = specials.length;
@@ -399,7 +406,8 @@ public final class Vocabulary {
         }
         for (int k = low; k < specials.length && specialFirstChars[k] == first; k++) {
             int id = specials[k];
-            if ((parseSpecial || types[id] == USER_DEFINED) && text.startsWith(pieces[id], at)) {
+            boolean allowed = types[id] == USER_DEFINED || (parseSpecial && at + pieces[id].length() <= limit);
+            if (allowed && text.startsWith(pieces[id], at)) {
                 return id;
             }
         }
