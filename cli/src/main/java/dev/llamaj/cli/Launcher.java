@@ -65,6 +65,29 @@ public final class Launcher {
         return (Boolean) found.getClass().getMethod("isPresent").invoke(found);
     }
 
+    /** sun.misc.Signal.handle through reflection: ignore the signal ({@code action == null}) or run an action. */
+    private static void handleSignal(String name, final Runnable action) {
+        try {
+            Class<?> signalClass = Class.forName("sun.misc.Signal");
+            Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
+            Object handler = action == null ? handlerClass.getField("SIG_IGN").get(null)
+                    : java.lang.reflect.Proxy.newProxyInstance(handlerClass.getClassLoader(), new Class<?>[] {handlerClass},
+                            new java.lang.reflect.InvocationHandler() {
+                                @Override
+                                public Object invoke(Object proxy, Method method, Object[] args) {
+                                    if (method.getName().equals("handle")) {
+                                        action.run();
+                                    }
+                                    return null;
+                                }
+                            });
+            Object signal = signalClass.getConstructor(String.class).newInstance(name);
+            signalClass.getMethod("handle", signalClass, handlerClass).invoke(null, signal, handler);
+        } catch (Exception | LinkageError e) {
+            // without signal handling the child still runs; only Ctrl-C behaviour is less polite
+        }
+    }
+
     private static int relaunch(String[] args) throws Exception {
         List<String> command = new ArrayList<String>();
         command.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
@@ -76,7 +99,17 @@ public final class Launcher {
         command.add(System.getProperty("java.class.path"));
         command.add(Launcher.class.getName());
         command.addAll(Arrays.asList(args));
-        Process child = new ProcessBuilder(command).inheritIO().start();
+        final Process child = new ProcessBuilder(command).inheritIO().start();
+        // Ctrl-C reaches the child through the terminal's process group and the child decides what it means
+        // (stop an answer, or end); this JVM must not die first and leave the child behind. SIGTERM, sent to
+        // this process only, is passed on.
+        handleSignal("INT", null);
+        handleSignal("TERM", new Runnable() {
+            @Override
+            public void run() {
+                child.destroy();
+            }
+        });
         while (true) {
             try {
                 return child.waitFor();

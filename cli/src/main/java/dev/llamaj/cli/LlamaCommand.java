@@ -1,10 +1,13 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.CharacterCodingException;
@@ -12,6 +15,8 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -66,6 +71,19 @@ final class LlamaCommand implements Callable<Integer> {
     @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "random seed (default: random)")
     Long seed;
 
+    @Option(names = "--stop", paramLabel = "TEXT", description = "stop when the text contains TEXT (repeatable)")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--chat", description = "interactive chat with the model's chat template")
+    boolean chat;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "the system message of the chat")
+    String system;
+
+    @Option(names = "--chat-template", paramLabel = "FILE|NAME",
+            description = "Jinja chat template file, or a built-in one: chatml, llama3, plain (default: the model's)")
+    String chatTemplate;
+
     LlamaCommand(PrintStream out, PrintStream err) {
         this.out = out;
         this.err = err;
@@ -73,7 +91,7 @@ final class LlamaCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        String text = readPrompt();
+        String text = chat ? null : readPrompt();
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
@@ -90,12 +108,26 @@ final class LlamaCommand implements Callable<Integer> {
                 if (modelOptions.verbose) {
                     err.println("llama: " + model.config() + ", seed " + seedValue);
                 }
-                int[] tokens = session.encode(text);
                 int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
-                Completion c = session.generate(tokens, limit, Sampler.create(settings), piece -> {
-                    out.print(piece);
-                    out.flush();
-                });
+                if (chat) {
+                    ChatRepl repl = new ChatRepl(session, chatFormat(model), Sampler.create(settings), limit, stops,
+                            system, out, err);
+                    try (Interrupts _ = Interrupts.onCtrlC(repl::interrupt)) {
+                        repl.run(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)));
+                    }
+                    return 0;
+                }
+                int[] tokens = session.encode(text);
+                Completion c;
+                try (Interrupts _ = Interrupts.onCtrlC(() -> {
+                    session.cancel();
+                    return true;
+                })) {
+                    c = session.generate(tokens, limit, Sampler.create(settings), stops, piece -> {
+                        out.print(piece);
+                        out.flush();
+                    });
+                }
                 out.println();
                 out.flush();
                 if (c.stopReason() == Completion.StopReason.CONTEXT_FULL) {
@@ -105,6 +137,22 @@ final class LlamaCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private ChatFormat chatFormat(LlamaModel model) throws IOException {
+        if (chatTemplate == null) {
+            return ChatFormat.of(model);
+        }
+        var builtin = ChatFormat.builtin(chatTemplate);
+        if (builtin.isPresent()) {
+            return ChatFormat.of(model, builtin.get());
+        }
+        Path file = Path.of(chatTemplate);
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("--chat-template " + chatTemplate
+                    + ": no such file or built-in template (built-in: chatml, llama3, plain)");
+        }
+        return ChatFormat.of(model, decodeUtf8(Files.readAllBytes(file), chatTemplate));
     }
 
     static String stats(long loadNanos, Completion c) {

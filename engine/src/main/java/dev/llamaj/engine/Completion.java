@@ -15,6 +15,8 @@ public record Completion(String text, int promptTokens, int generatedTokens, Sto
     public enum StopReason {
         /// the model produced an end-of-generation token (EOS, end of turn)
         END_OF_GENERATION,
+        /// the text reached one of the caller's stop strings
+        STOP_STRING,
         /// the requested number of tokens was generated
         MAX_TOKENS,
         /// the session's context is full

@@ -4,6 +4,7 @@ import dev.llamaj.engine.kernel.Parallel;
 import dev.llamaj.tokenizer.Detokenizer;
 import dev.llamaj.tokenizer.Tokenizer;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
 
 /// One conversation with a model: a key/value cache of `contextLength` tokens, a position in it, and the worker
@@ -24,6 +25,8 @@ public final class Session implements AutoCloseable {
     private final int contextLength;
     private int position;
     private int pendingToken = -1;
+    /// The tokens in the cache, in order: lets callers find how much of a new prompt is already processed.
+    private final int[] history;
     private volatile boolean cancelled;
     private boolean closed;
 
@@ -32,6 +35,7 @@ public final class Session implements AutoCloseable {
         this.transformer = transformer;
         this.contextLength = contextLength;
         this.pool = new Parallel(threads);
+        this.history = new int[contextLength];
         this.state = new Transformer.State(model.config(), model.weights(), contextLength, pool);
     }
 
@@ -75,7 +79,16 @@ public final class Session implements AutoCloseable {
     /// @throws IllegalArgumentException if `prompt` is empty on an empty context, has a token outside the
     ///         vocabulary, or does not fit in the remaining context
     public Completion generate(int[] prompt, int maxTokens, Sampler sampler, Consumer<String> onText) {
+        return generate(prompt, maxTokens, sampler, List.of(), onText);
+    }
+
+    /// As [#generate(int[], int, Sampler, Consumer)], also stopping (with [Completion.StopReason#STOP_STRING])
+    /// when the text contains one of `stopStrings`; the stop string and anything after it are not passed on,
+    /// and text that could be the start of one is held back until that is decided.
+    public Completion generate(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
+                               Consumer<String> onText) {
         checkOpen();
+        StopStrings out = new StopStrings(stopStrings, onText);
         if (maxTokens < 0) {
             throw new IllegalArgumentException("max tokens must be 0 or more, got " + maxTokens);
         }
@@ -96,7 +109,6 @@ public final class Session implements AutoCloseable {
         long promptNanos = System.nanoTime() - start;
 
         Detokenizer detokenizer = model.tokenizer().detokenizer();
-        StringBuilder text = new StringBuilder();
         Completion.StopReason reason = Completion.StopReason.MAX_TOKENS;
         int generated = 0;
         long genStart = System.nanoTime();
@@ -120,46 +132,94 @@ public final class Session implements AutoCloseable {
             }
             generated++;
             pendingToken = token;
-            emit(detokenizer.append(token), text, onText);
+            if (out.append(detokenizer.append(token))) {
+                reason = Completion.StopReason.STOP_STRING;
+                break;
+            }
         }
-        emit(detokenizer.finish(), text, onText);
-        return new Completion(text.toString(), prompt.length, generated, reason, promptNanos,
+        if (reason != Completion.StopReason.STOP_STRING) {
+            if (out.append(detokenizer.finish())) {
+                reason = Completion.StopReason.STOP_STRING;
+            } else {
+                out.finish();
+            }
+        }
+        return new Completion(out.text(), prompt.length, generated, reason, promptNanos,
                 System.nanoTime() - genStart);
     }
 
-    private static void emit(String piece, StringBuilder text, Consumer<String> onText) {
-        if (!piece.isEmpty()) {
-            text.append(piece);
-            onText.accept(piece);
-        }
+    /// Receives the logits of every position of an [#ingest(int[], LogitsListener)] call.
+    @FunctionalInterface
+    public interface LogitsListener {
+        /// `logits` holds the next-token logits after `tokens[index]`; it is reused, copy what you keep.
+        void accept(int index, float[] logits);
     }
 
     /// Processes `tokens` (after any pending generated token) and computes the logits of the last one.
     ///
     /// @throws IllegalArgumentException if they do not fit in the context or a token is outside the vocabulary
     public void ingest(int... tokens) {
+        ingest(tokens, null);
+    }
+
+    /// Processes `tokens` and passes the logits after each of them to `listener` (for perplexity and scoring);
+    /// a pending generated token is processed first, without a callback.
+    ///
+    /// @throws IllegalArgumentException if they do not fit in the context or a token is outside the vocabulary
+    public void ingest(int[] tokens, LogitsListener listener) {
         checkOpen();
-        int[] all = tokens;
-        if (pendingToken >= 0) {
-            all = new int[tokens.length + 1];
-            all[0] = pendingToken;
-            System.arraycopy(tokens, 0, all, 1, tokens.length);
-        }
-        if (all.length > contextLength - position) {
-            throw new IllegalArgumentException("prompt is " + all.length + " tokens but only "
+        int pending = pendingToken >= 0 ? 1 : 0;
+        if (tokens.length + pending > contextLength - position) {
+            throw new IllegalArgumentException("prompt is " + (tokens.length + pending) + " tokens but only "
                     + (contextLength - position) + " fit in the context (raise --context)");
         }
         int vocab = model.config().vocabSize();
-        for (int t : all) {
+        for (int t : tokens) {
             if (t < 0 || t >= vocab) {
                 throw new IllegalArgumentException("token " + t + " is outside the vocabulary (size " + vocab + ")");
             }
         }
-        pendingToken = -1;
-        for (int i = 0; i < all.length; i++) {
-            transformer.forward(state, all[i], position, i == all.length - 1);
-            position++;
+        int[] all = tokens;
+        if (pending > 0) { // the pending token goes first, without a callback
+            all = new int[tokens.length + 1];
+            all[0] = pendingToken;
+            System.arraycopy(tokens, 0, all, 1, tokens.length);
+            pendingToken = -1;
         }
+        System.arraycopy(all, 0, history, position, all.length);
+        for (int j = 0; j < all.length; j++) {
+            int index = j - pending;
+            boolean wanted = j == all.length - 1 || (listener != null && index >= 0);
+            transformer.forward(state, all[j], position++, wanted);
+            if (listener != null && index >= 0) {
+                listener.accept(index, state.logits);
+            }
+        }
+    }
+
+    /// The tokens in the context, in order (a pending generated token included). A caller that renders a whole
+    /// conversation again can skip the prefix that is already here and [#rewind] past what differs.
+    public int[] tokens() {
+        int[] t = Arrays.copyOf(history, position());
+        if (pendingToken >= 0) {
+            t[position] = pendingToken;
+        }
+        return t;
+    }
+
+    /// Forgets every token after the first `length` (the cache entries beyond are simply overwritten later).
+    ///
+    /// @throws IllegalArgumentException if `length` is negative or beyond [#position()]
+    public void rewind(int length) {
+        checkOpen();
+        if (length < 0 || length > position()) {
+            throw new IllegalArgumentException("cannot rewind to " + length + " tokens, the context has " + position());
+        }
+        if (pendingToken >= 0 && length == position + 1) {
+            return;
+        }
+        pendingToken = -1;
+        position = length;
     }
 
     /// The logits computed by the last [#ingest] (a live view: copy it to keep it).

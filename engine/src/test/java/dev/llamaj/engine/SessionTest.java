@@ -94,6 +94,29 @@ class SessionTest {
     }
 
     @Test
+    void stopsAtAStopString() {
+        try (Session s = model.newSession()) {
+            StringBuilder streamed = new StringBuilder();
+            Completion c = s.generate(s.encode("Once upon a time"), 100, Sampler.greedy(), java.util.List.of("Lily"),
+                    streamed::append);
+            assertThat(c.stopReason()).isEqualTo(Completion.StopReason.STOP_STRING);
+            assertThat(c.text()).isEqualTo(", there was a little girl named ").isEqualTo(streamed.toString());
+        }
+    }
+
+    @Test
+    void tokensAndRewindLetACallerReuseAPrefix() {
+        try (Session s = model.newSession()) {
+            s.generate("Once upon a time", 10, Sampler.greedy(), _ -> {});
+            int[] all = s.tokens();
+            assertThat(all).hasSize(s.position());
+            s.rewind(3);
+            assertThat(s.tokens()).containsExactly(java.util.Arrays.copyOf(all, 3));
+            assertThatThrownBy(() -> s.rewind(4)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
     void closedSessionRefusesWork() {
         Session s = model.newSession();
         s.close();

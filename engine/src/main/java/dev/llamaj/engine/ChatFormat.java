@@ -1,0 +1,122 @@
+package dev.llamaj.engine;
+
+import dev.llamaj.engine.template.ChatTemplate;
+import dev.llamaj.engine.template.Message;
+import dev.llamaj.engine.template.TemplateException;
+import dev.llamaj.tokenizer.Tokenizer;
+import dev.llamaj.tokenizer.Vocabulary;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/// Turns a conversation into prompt tokens with the model's own chat template.
+///
+/// The template (Jinja, from `tokenizer.chat_template`) renders the messages to text, exactly as Hugging Face
+/// does. The text is then tokenized in pieces: what the template wrote (headers like `<|start_header_id|>`) is
+/// parsed for control tokens, but the messages' own contents are not, so a user who types `<|eot_id|>` gets
+/// those characters, not an end of turn (no prompt injection). The contents are found in the rendering in
+/// message order; a content the template changed (trimmed, say) is matched in its trimmed form.
+public final class ChatFormat {
+    static final String TEMPLATE_KEY = "tokenizer.chat_template";
+
+    private final ChatTemplate template;
+    private final Tokenizer tokenizer;
+    private final Map<String, Object> variables;
+
+    private ChatFormat(ChatTemplate template, Tokenizer tokenizer) {
+        this.template = template;
+        this.tokenizer = tokenizer;
+        Vocabulary v = tokenizer.vocabulary();
+        Map<String, Object> vars = new HashMap<>();
+        vars.put("bos_token", v.bos() >= 0 ? v.piece(v.bos()) : "");
+        vars.put("eos_token", v.eos() >= 0 ? v.piece(v.eos()) : "");
+        this.variables = Map.copyOf(vars);
+    }
+
+    /// The model's own template.
+    ///
+    /// @throws IllegalArgumentException if the model has no chat template or it does not parse
+    public static ChatFormat of(LlamaModel model) {
+        String source = model.file().metadata().find(TEMPLATE_KEY)
+                .filter(String.class::isInstance).map(String.class::cast)
+                .orElseThrow(() -> new IllegalArgumentException(model.file().path()
+                        + ": the model has no chat template (give one with --chat-template FILE)"));
+        return of(model, source);
+    }
+
+    /// Templates that `--chat-template NAME` selects, for models that ship none or a broken one.
+    static final Map<String, String> BUILTIN = Map.of(
+            "chatml", """
+                    {% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] \
+                    + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}\
+                    {% endif %}""",
+            "llama3", """
+                    {{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] \
+                    + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}\
+                    {% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}\
+                    {% endif %}""",
+            "plain", """
+                    {% for message in messages %}{{ message['role'] | capitalize + ': ' + message['content'] + '\n' }}\
+                    {% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}""");
+
+    /// The built-in template called `name` (`chatml`, `llama3`, `plain`), if there is one.
+    public static java.util.Optional<String> builtin(String name) {
+        return java.util.Optional.ofNullable(BUILTIN.get(name));
+    }
+
+    /// A template given as Jinja source, for models without one or to override theirs.
+    ///
+    /// @throws IllegalArgumentException if the template does not parse
+    public static ChatFormat of(LlamaModel model, String templateSource) {
+        try {
+            return new ChatFormat(ChatTemplate.parse(templateSource), model.tokenizer());
+        } catch (TemplateException e) {
+            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
+        }
+    }
+
+    /// The conversation as text.
+    ///
+    /// @throws IllegalArgumentException if the template fails (for example `raise_exception` on a role it refuses)
+    public String renderText(List<Message> messages, boolean addGenerationPrompt) {
+        try {
+            return template.render(messages, addGenerationPrompt, variables);
+        } catch (TemplateException e) {
+            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
+        }
+    }
+
+    /// The conversation as prompt tokens, with BOS first when the vocabulary wants one and the template did not
+    /// write it.
+    ///
+    /// @throws IllegalArgumentException if the template fails
+    public int[] render(List<Message> messages, boolean addGenerationPrompt) {
+        String text = renderText(messages, addGenerationPrompt);
+        int[] spans = new int[2 * messages.size()];
+        int count = 0;
+        int cursor = 0;
+        for (Message m : messages) {
+            String content = m.content();
+            int at = content.isEmpty() ? -1 : text.indexOf(content, cursor);
+            if (at < 0 && !content.strip().isEmpty()) {
+                content = content.strip();
+                at = text.indexOf(content, cursor);
+            }
+            if (at >= 0) {
+                spans[count++] = at;
+                spans[count++] = at + content.length();
+                cursor = at + content.length();
+            }
+        }
+        int[] tokens = tokenizer.encode(text, Arrays.copyOf(spans, count));
+        Vocabulary v = tokenizer.vocabulary();
+        if (v.addBos() && v.bos() >= 0 && (tokens.length == 0 || tokens[0] != v.bos())) {
+            int[] withBos = new int[tokens.length + 1];
+            withBos[0] = v.bos();
+            System.arraycopy(tokens, 0, withBos, 1, tokens.length);
+            tokens = withBos;
+        }
+        return tokens;
+    }
+}
