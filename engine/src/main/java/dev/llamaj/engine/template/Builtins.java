@@ -176,7 +176,7 @@ final class Builtins {
         }
         switch (obj) {
             case Map<?, ?> m -> {
-                if (!(key instanceof List<?> || key instanceof Map<?, ?>)) {
+                if (Py.hashable(key)) {
                     Object v = Py.dictGet(m, key);
                     if (v != MISSING) {
                         return v;
@@ -280,6 +280,10 @@ final class Builtins {
                 }
                 throw Py.fail(Py.repr(p[0]) + " is not in list");
             });
+            case "copy" -> method(l, name, (r, a, k) -> {
+                bind("copy", a, k);
+                return new ArrayList<Object>(l);
+            });
             case "count" -> method(l, name, (r, a, k) -> {
                 Object[] p = bind("count", a, k, "value");
                 return l.stream().filter(x -> Py.eq(x, p[0])).count();
@@ -342,6 +346,15 @@ final class Builtins {
                 String sub = strArg(name, required(name, p[0], "sub"));
                 long start = p[1] == MISSING || p[1] == null ? 0 : clampIndex(intArg(name, p[1]), s);
                 String hay = codePointRange(s, p[1], p[2]);
+                long len = s.codePointCount(0, s.length());
+                long rawStart = p[1] == MISSING || p[1] == null ? 0 : intArg(name, p[1]);
+                if ((rawStart < 0 ? rawStart + len : rawStart) > len) {
+                    // a start past the end finds nothing, not even the empty string
+                    if (name.endsWith("index")) {
+                        throw Py.fail("substring not found");
+                    }
+                    return name.equals("count") ? 0L : -1L;
+                }
                 if (name.equals("count")) {
                     if (sub.isEmpty()) {
                         return (long) hay.codePointCount(0, hay.length()) + 1;
@@ -363,7 +376,7 @@ final class Builtins {
             };
             case "join" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "iterable");
-                List<Object> parts = Py.iterate(Py.defined(required(name, p[0], "iterable")));
+                List<Object> parts = Py.iterate(required(name, p[0], "iterable"));
                 StringBuilder sb = new StringBuilder();
                 for (int i = 0; i < parts.size(); i++) {
                     if (!(parts.get(i) instanceof String part)) {
@@ -1112,10 +1125,6 @@ final class Builtins {
         };
     }
 
-    private static Comparator<Object> order() {
-        return (a, b) -> Py.compare(a, b, "<");
-    }
-
     /// `select`/`reject` (by test on the item) and `selectattr`/`rejectattr` (by test on an attribute).
     private static Object selectOrReject(Renderer r, Object value, List<Object> args, boolean byAttr, boolean keep) {
         return new Py.Generator("generator", () -> select(r, value, args, byAttr, keep));
@@ -1192,11 +1201,15 @@ final class Builtins {
         return best;
     }
 
-    private static Object toInt(Object v, Object dflt, long base) {
+    /// Jinja2's `int` filter: `int(value, base)` for strings, `int(value)` otherwise, then `int(float(value))`,
+    /// then the default. The base only matters for strings.
+    private static Object toInt(Object v, Object dflt, Object base) {
         if (v instanceof String s) {
             String t = Py.strip(s, null).replace("_", "");
             try {
-                return Long.parseLong(t.startsWith("+") ? t.substring(1) : t, (int) base);
+                if (Py.isInt(base) && Py.toLong(base) >= 2 && Py.toLong(base) <= 36) {
+                    return Long.parseLong(t.startsWith("+") ? t.substring(1) : t, (int) Py.toLong(base));
+                }
             } catch (NumberFormatException e) {
                 // Jinja2 then tries int(float(value))
             }
@@ -1310,13 +1323,26 @@ final class Builtins {
         return (method.equals("ceil") ? Math.ceil(x) : Math.floor(x)) / scale;
     }
 
+    /// Jinja2's `sort`: the key is the list of the comma-separated attributes (`"role,name"`), so equal keys
+    /// are never compared further.
     private static List<Object> sorted(Object value, Object[] p) {
         boolean reverse = Py.truthy(or(p[0], false));
-        var key = attrGetter(p[2], null, !Py.truthy(or(p[1], false)));
+        boolean lower = !Py.truthy(or(p[1], false));
+        Object attribute = or(p[2], null);
+        List<java.util.function.Function<Object, Object>> keys = new ArrayList<>();
+        if (attribute instanceof String s) {
+            for (String part : s.split(",", -1)) {
+                keys.add(attrGetter(part, null, lower));
+            }
+        } else {
+            keys.add(attrGetter(attribute, null, lower));
+        }
         List<Object> items = new ArrayList<>(Py.iterate(value));
         List<Object[]> keyed = new ArrayList<>();
         for (Object item : items) {
-            keyed.add(new Object[] {key.apply(item), item});
+            List<Object> key = new ArrayList<>(keys.size());
+            keys.forEach(k -> key.add(k.apply(item)));
+            keyed.add(new Object[] {key, item});
         }
         Comparator<Object[]> cmp = (a, b) -> Py.compare(a[0], b[0], "<");
         keyed.sort(reverse ? cmp.reversed() : cmp);
@@ -1327,7 +1353,7 @@ final class Builtins {
 
     /// A hashable identity for `unique`: Python treats 1, 1.0 and True as one key.
     private static Object hashKey(Object v) {
-        if (v instanceof List<?> || v instanceof Map<?, ?>) {
+        if (!Py.hashable(v)) {
             throw Py.fail("unhashable type: '" + Py.typeName(v) + "'");
         }
         if (Py.isNumber(v)) {
@@ -1383,7 +1409,7 @@ final class Builtins {
             if (!(v instanceof Map<?, ?> m)) {
                 throw Py.fail("dictsort expects a mapping, not " + Py.typeName(v));
             }
-            String by = (String) or(p[1], "key");
+            String by = strArg("dictsort", or(p[1], "key"));
             if (!by.equals("key") && !by.equals("value")) {
                 throw Py.fail("You can only sort by either \"key\" or \"value\"");
             }
@@ -1411,7 +1437,7 @@ final class Builtins {
         f.put("int", (r, v, a, k) -> {
             Object[] p = bind("int", a, k, "default", "base");
             Py.defined(v);
-            return toInt(v, or(p[0], 0L), p[1] == MISSING ? 10 : intArg("int", p[1]));
+            return toInt(v, or(p[0], 0L), or(p[1], 10L));
         });
         f.put("format", (r, v, a, k) -> {
             if (!a.isEmpty() && !k.isEmpty()) {
@@ -1661,11 +1687,7 @@ final class Builtins {
             if (count > Py.MAX_RANGE) {
                 throw Py.fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" + Py.MAX_RANGE + ").");
             }
-            List<Object> out = new ArrayList<>();
-            for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
-                out.add(i);
-            }
-            return out;
+            return new Py.Range(start, stop, step);
         }));
         g.put("dict", new Builtin("dict", (r, a, k) -> {
             if (a.size() > 1) {
@@ -1735,7 +1757,7 @@ final class Builtins {
     }
 
     private static Object hashable(Object k) {
-        if (k instanceof List<?> || k instanceof Map<?, ?>) {
+        if (!Py.hashable(k)) {
             throw Py.fail("unhashable type: '" + Py.typeName(k) + "'");
         }
         return k;

@@ -45,6 +45,8 @@ public final class ChatTemplate {
             throw new TemplateException(e.getMessage());
         } catch (StackOverflowError e) {
             throw new TemplateException("template nesting too deep");
+        } catch (RuntimeException e) {
+            throw new TemplateException("internal error: " + e, e);
         }
     }
 
@@ -72,21 +74,30 @@ public final class ChatTemplate {
 
     /// Renders with every template variable given: `messages` (a list of [Message]s or of maps, which may carry
     /// `tool_calls`, `reasoning_content`...), `add_generation_prompt`, `bos_token`, `tools`... Values may be
-    /// strings, numbers, booleans, null, [Message]s, and lists and maps of those; they are copied, so the
-    /// caller's objects are never seen or changed by the template.
+    /// strings, numbers, booleans, null, [Message]s, and lists, arrays and maps of those; they are copied, so the
+    /// caller's objects are never seen or changed by the template. Maps keep their iteration order (pass a
+    /// `LinkedHashMap` where order matters, as it does for `tojson` of a tool's JSON schema).
     public String render(Map<String, ?> variables) throws TemplateException {
         Objects.requireNonNull(variables, "variables");
+        Map<String, Object> context = new LinkedHashMap<>();
+        for (Map.Entry<String, ?> e : variables.entrySet()) {
+            String name = Objects.requireNonNull(e.getKey(), "variable name");
+            try {
+                context.put(name, toValue(e.getValue(), name, 0));
+            } catch (Py.Failure f) {
+                throw new TemplateException(f.getMessage());
+            }
+        }
         Renderer renderer = new Renderer(clock);
         try {
-            Map<String, Object> context = new LinkedHashMap<>();
-            for (Map.Entry<String, ?> e : variables.entrySet()) {
-                context.put(Objects.requireNonNull(e.getKey(), "variable name"), toValue(e.getValue(), e.getKey(), 0));
-            }
             return renderer.render(body, context);
         } catch (Py.Failure e) {
-            throw new TemplateException(e.raised || renderer.line == 0 ? e.getMessage() : "line " + renderer.line + ": " + e.getMessage());
+            throw new TemplateException(e.raised ? e.getMessage() : "line " + Math.max(1, renderer.line) + ": " + e.getMessage());
         } catch (StackOverflowError e) {
             throw new TemplateException("line " + renderer.line + ": template nesting too deep");
+        } catch (RuntimeException e) {
+            // a bug here, but the template is untrusted input: report it as this template failing
+            throw new TemplateException("line " + renderer.line + ": internal error: " + e, e);
         }
     }
 

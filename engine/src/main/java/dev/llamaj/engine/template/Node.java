@@ -11,8 +11,8 @@ sealed interface Node {
 
     record Output(Expr expr, int line) implements Node {}
 
-    /// `if`/`elif`... branches in order, then the `else` body (empty if none).
-    record If(List<Expr> tests, List<List<Node>> bodies, List<Node> orElse, int line) implements Node {}
+    /// `if`/`elif`... branches in order (with the line of each test), then the `else` body (empty if none).
+    record If(List<Expr> tests, List<Integer> lines, List<List<Node>> bodies, List<Node> orElse) implements Node {}
 
     record For(Expr target, Expr iterable, Expr filter, boolean recursive, List<Node> body, List<Node> orElse,
                int line) implements Node {}

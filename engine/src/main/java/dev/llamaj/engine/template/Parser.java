@@ -212,22 +212,26 @@ final class Parser {
     private Node parseIf() {
         Token tag = next();
         List<Expr> tests = new ArrayList<>();
+        List<Integer> lines = new ArrayList<>();
         List<List<Node>> bodies = new ArrayList<>();
         List<Node> orElse = List.of();
+        int line = tag.line();
         while (true) {
+            lines.add(line);
             tests.add(parseTuple(false, false, Set.of()));
             bodies.add(block(tag, Set.of("elif", "else", "endif")));
-            String which = next().text();
-            if (which.equals("elif")) {
+            Token which = next();
+            if (which.text().equals("elif")) {
+                line = which.line();
                 continue;
             }
-            if (which.equals("else")) {
+            if (which.text().equals("else")) {
                 orElse = block(tag, Set.of("endif"));
                 next();
             }
             break;
         }
-        return new Node.If(List.copyOf(tests), List.copyOf(bodies), orElse, tag.line());
+        return new Node.If(List.copyOf(tests), List.copyOf(lines), List.copyOf(bodies), orElse);
     }
 
     private Node parseFor() {
@@ -309,7 +313,7 @@ final class Parser {
         Token tag = next();
         List<Node> body = block(tag, Set.of("endgeneration"));
         next();
-        return new Node.If(List.of(new Expr.Const(true)), List.of(body), List.of(), tag.line());
+        return new Node.If(List.of(new Expr.Const(true)), List.of(tag.line()), List.of(body), List.of());
     }
 
     private Node parseMacro() {

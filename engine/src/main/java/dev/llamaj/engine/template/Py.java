@@ -74,6 +74,34 @@ final class Py {
         }
     }
 
+    /// `range(start, stop, step)`: a list of its numbers (the sandbox keeps it short) that prints as a range.
+    static final class Range extends AbstractList<Object> implements RandomAccess {
+        final long start;
+        final long stop;
+        final long step;
+        private final int size;
+
+        Range(long start, long stop, long step) {
+            this.start = start;
+            this.stop = stop;
+            this.step = step;
+            this.size = (int) Math.max(0, Math.ceil(((double) stop - start) / step));
+        }
+
+        @Override
+        public Object get(int index) {
+            if (index < 0 || index >= size) {
+                throw new IndexOutOfBoundsException(index);
+            }
+            return start + index * step;
+        }
+
+        @Override
+        public int size() {
+            return size;
+        }
+    }
+
     /// A dict view (`d.items()`, `d.keys()`, `d.values()`): a list that prints as `dict_items([...])`.
     static final class View extends AbstractList<Object> implements RandomAccess {
         final String name;
@@ -175,6 +203,7 @@ final class Py {
             case String s -> "str";
             case Tuple t -> "tuple";
             case View w -> w.name;
+            case Range g -> "range";
             case Generator g -> g.name;
             case List<?> l -> "list";
             case Map<?, ?> m -> "dict";
@@ -255,6 +284,8 @@ final class Py {
                 }
                 sb.append(t.size() == 1 ? ",)" : ")");
             }
+            case Range g -> sb.append("range(").append(g.start).append(", ").append(g.stop)
+                    .append(g.step == 1 ? "" : ", " + g.step).append(')');
             case View w -> {
                 sb.append(w.name).append('(');
                 repr(new ArrayList<>(w), sb, depth + 1);
@@ -465,9 +496,17 @@ final class Py {
 
     // ---- containers
 
+    /// Whether `v` can be a dict key: not a list or dict (a tuple can, if its items can).
+    static boolean hashable(Object v) {
+        if (v instanceof Tuple t) {
+            return t.stream().allMatch(Py::hashable);
+        }
+        return !(v instanceof List<?> || v instanceof Map<?, ?> || v instanceof Namespace);
+    }
+
     /// Looks `key` up the way a Python dict does (`1`, `1.0` and `True` are the same key); [#MISSING] if absent.
     static Object dictGet(Map<?, ?> m, Object key) {
-        if (key instanceof List<?> || key instanceof Map<?, ?>) {
+        if (!hashable(key)) {
             throw fail("unhashable type: '" + typeName(key) + "'");
         }
         if (m.containsKey(key)) {

@@ -39,7 +39,7 @@ final class Renderer {
 
     /// Variables of one level: the globals, the template's top level, a loop iteration, a macro call.
     static final class Scope {
-        final Map<String, Object> vars = new HashMap<>();
+        final Map<String, Object> vars = new HashMap<>(8);
         final Scope parent;
 
         Scope(Scope parent) {
@@ -108,10 +108,9 @@ final class Renderer {
                     append(out, Py.str(eval(o.expr(), scope)));
                 }
                 case Node.If f -> {
-                    line = f.line();
                     List<Node> chosen = f.orElse();
                     for (int i = 0; i < f.tests().size(); i++) {
-                        line = f.line();
+                        line = f.lines().get(i);
                         if (Py.truthy(eval(f.tests().get(i), scope))) {
                             chosen = f.bodies().get(i);
                             break;
@@ -265,7 +264,7 @@ final class Renderer {
                 Map<Object, Object> out = new LinkedHashMap<>();
                 for (int i = 0; i < d.keys().size(); i++) {
                     Object k = eval(d.keys().get(i), scope);
-                    if (k instanceof List<?> || k instanceof Map<?, ?>) {
+                    if (!Py.hashable(k)) {
                         throw Py.fail("unhashable type: '" + Py.typeName(k) + "'");
                     }
                     out.put(k, eval(d.values().get(i), scope));
@@ -423,7 +422,7 @@ final class Renderer {
             r.enter();
             int callerLine = r.line;
             Scope s = new Scope(closure);
-            Map<String, Object> extra = new LinkedHashMap<>(kwargs);
+            Map<String, Object> extra = kwargs.isEmpty() ? Map.of() : new LinkedHashMap<>(kwargs);
             int firstDefault = params.size() - m.defaults().size();
             for (int i = 0; i < params.size(); i++) {
                 String p = params.get(i);
@@ -432,7 +431,7 @@ final class Renderer {
                         throw Py.fail("macro '" + m.name() + "' got multiple values for argument '" + p + "'");
                     }
                     s.vars.put(p, args.get(i));
-                } else if (extra.containsKey(p)) {
+                } else if (!extra.isEmpty() && extra.containsKey(p)) {
                     s.vars.put(p, extra.remove(p));
                 } else if (i >= firstDefault) {
                     s.vars.put(p, r.eval(m.defaults().get(i - firstDefault), s));
@@ -443,8 +442,12 @@ final class Renderer {
             if (!extra.isEmpty() && !m.catchKwargs()) {
                 throw Py.fail("macro '" + m.name() + "' takes no keyword argument '" + extra.keySet().iterator().next() + "'");
             }
-            s.vars.put("varargs", new Py.Tuple(args.size() > params.size() ? args.subList(params.size(), args.size()) : List.of()));
-            s.vars.put("kwargs", extra);
+            if (m.catchVarargs()) {
+                s.vars.put("varargs", new Py.Tuple(args.size() > params.size() ? args.subList(params.size(), args.size()) : List.of()));
+            }
+            if (m.catchKwargs()) {
+                s.vars.put("kwargs", extra.isEmpty() ? new LinkedHashMap<>() : extra);
+            }
             StringBuilder out = new StringBuilder();
             r.exec(m.body(), s, out);
             r.depth--;

@@ -14,4 +14,8 @@ public final class TemplateException extends Exception {
     public TemplateException(String message) {
         super(message);
     }
+
+    TemplateException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -212,6 +212,15 @@ class JinjaSemanticsTest {
         }
 
         @Test
+        void filtersThatReturnGeneratorsBehaveLikeGenerators() {
+            // a generator is true even when empty, and a second pass over it sees nothing
+            assertThat(render("{{ 'yes' if messages|selectattr('role', 'equalto', 'nobody') else 'no' }}"
+                    + "|{% set g = [1, 2]|map('string') %}{{ g|join }}{{ g|join }}|{{ range(3) }}"
+                    + "|{{ [{'n': 'b', 'r': 2}, {'n': 'a', 'r': 2}, {'n': 'c', 'r': 1}]|sort(attribute='r,n')|map(attribute='n')|join }}"))
+                    .isEqualTo("yes|12|range(0, 3)|cab");
+        }
+
+        @Test
         void tojsonIsPythonJsonDumps() {
             assertThat(render("{{ {'name': 'é', 'n': [1, 2.5, true, none], 'q': 'say \"hi\"\\n'}|tojson }}"))
                     .isEqualTo("{\"name\": \"é\", \"n\": [1, 2.5, true, null], \"q\": \"say \\\"hi\\\"\\n\"}");

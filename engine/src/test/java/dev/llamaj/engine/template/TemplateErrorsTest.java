@@ -3,7 +3,6 @@ package dev.llamaj.engine.template;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -97,16 +96,14 @@ class TemplateErrorsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(30)    // about 0.1 s on an idle machine
     void nestedLoopsHitTheIterationLimit() {
-        long start = System.nanoTime();
         assertThat(renderError("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"))
                 .isEqualTo("line 1: the template exceeded the limit of 1000000 loop iterations and macro calls");
-        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(30)
     void runawayMacrosHitTheDepthOrCallLimit() {
         assertThat(renderError("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"))
                 .isEqualTo("line 1: the template exceeded the limit of 100 nested macro calls or recursive loops");
@@ -115,7 +112,7 @@ class TemplateErrorsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(30)
     void sizeLimitsBoundMemory() {
         assertThat(renderError("{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}"))
                 .isEqualTo("line 1: the template output exceeded the limit of 4000000 characters");
