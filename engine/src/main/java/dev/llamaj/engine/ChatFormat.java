@@ -69,8 +69,15 @@ public final class ChatFormat {
     ///
     /// @throws IllegalArgumentException if the template does not parse
     public static ChatFormat of(LlamaModel model, String templateSource) {
+        return of(model.tokenizer(), templateSource);
+    }
+
+    /// A template over a tokenizer alone (a vocabulary-only file is enough to render and count prompt tokens).
+    ///
+    /// @throws IllegalArgumentException if the template does not parse
+    public static ChatFormat of(Tokenizer tokenizer, String templateSource) {
         try {
-            return new ChatFormat(ChatTemplate.parse(templateSource), model.tokenizer());
+            return new ChatFormat(ChatTemplate.parse(templateSource), tokenizer);
         } catch (TemplateException e) {
             throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
         }
