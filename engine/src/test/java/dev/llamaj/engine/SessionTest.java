@@ -117,6 +117,39 @@ class SessionTest {
     }
 
     @Test
+    void sessionsOnSeveralThreadsMatchSequentialResults() throws Exception {
+        String[] prompts = {"Once upon a time", "Tom and Lily", "The little dog", "One day"};
+        String[] sequential = new String[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            try (Session s = model.newSession()) {
+                sequential[i] = s.generate(prompts[i], 40, Sampler.create(Sampler.Settings.defaults(i)), _ -> {}).text();
+            }
+        }
+        String[] parallel = new String[prompts.length];
+        Thread[] threads = new Thread[prompts.length];
+        Throwable[] failures = new Throwable[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            int k = i;
+            threads[i] = Thread.ofPlatform().start(() -> {
+                try (Session s = model.newSession()) {
+                    for (int round = 0; round < 3; round++) {
+                        s.reset();
+                        parallel[k] = s.generate(prompts[k], 40, Sampler.create(Sampler.Settings.defaults(k)), _ -> {})
+                                .text();
+                    }
+                } catch (Throwable t) {
+                    failures[k] = t;
+                }
+            });
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertThat(failures).containsOnlyNulls();
+        assertThat(parallel).containsExactly(sequential);
+    }
+
+    @Test
     void closedSessionRefusesWork() {
         Session s = model.newSession();
         s.close();
