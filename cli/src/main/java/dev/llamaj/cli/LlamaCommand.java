@@ -27,7 +27,8 @@ import picocli.CommandLine.Option;
 @Command(name = "llama", mixinStandardHelpOptions = true, versionProvider = LlamaCommand.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
         description = "Runs Llama-architecture models from GGUF files on the JVM.",
-        subcommands = {TokenizeCommand.class, InspectCommand.class})
+        subcommands = {TokenizeCommand.class, InspectCommand.class, 
+                PerplexityCommand.class, EvalCommand.class, BatchCommand.class, ServeCommand.class})
 final class LlamaCommand implements Callable<Integer> {
     final PrintStream out;
     final PrintStream err;
@@ -110,7 +111,7 @@ final class LlamaCommand implements Callable<Integer> {
                 }
                 int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
                 if (chat) {
-                    ChatRepl repl = new ChatRepl(session, chatFormat(model), Sampler.create(settings), limit, stops,
+                    ChatRepl repl = new ChatRepl(session, chatFormat(model, chatTemplate), Sampler.create(settings), limit, stops,
                             system, out, err);
                     try (Interrupts _ = Interrupts.onCtrlC(repl::interrupt)) {
                         repl.run(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)));
@@ -139,20 +140,21 @@ final class LlamaCommand implements Callable<Integer> {
         return 0;
     }
 
-    private ChatFormat chatFormat(LlamaModel model) throws IOException {
-        if (chatTemplate == null) {
+    /// The chat format `--chat-template` asks for: the model's own (no option), a built-in name, or a file.
+    static ChatFormat chatFormat(LlamaModel model, String option) throws IOException {
+        if (option == null) {
             return ChatFormat.of(model);
         }
-        var builtin = ChatFormat.builtin(chatTemplate);
+        var builtin = ChatFormat.builtin(option);
         if (builtin.isPresent()) {
             return ChatFormat.of(model, builtin.get());
         }
-        Path file = Path.of(chatTemplate);
+        Path file = Path.of(option);
         if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("--chat-template " + chatTemplate
+            throw new IllegalArgumentException("--chat-template " + option
                     + ": no such file or built-in template (built-in: chatml, llama3, plain)");
         }
-        return ChatFormat.of(model, decodeUtf8(Files.readAllBytes(file), chatTemplate));
+        return ChatFormat.of(model, decodeUtf8(Files.readAllBytes(file), option));
     }
 
     static String stats(long loadNanos, Completion c) {

@@ -1,0 +1,507 @@
+package dev.llamaj.cli;
+
+import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/// `llama batch`: generates for every line of a JSONL file and appends one JSON result per line to the output
+/// as soon as it is done, so a crash or Ctrl-C loses at most the lines in flight; run again, it skips the ids
+/// already in the output.
+///
+/// The input is read twice: once up front to validate every line (a malformed line is reported with its number
+/// and skipped, or stops the run with `--strict`, before any generation) and count the work, then streamed to
+/// the workers. With `--parallel N`, N sessions share the one loaded model, each on its own thread with
+/// `--threads / N` compute threads; results are appended in the order they finish.
+@Command(name = "batch", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generates for every line of a JSONL file, appending one JSON result per line as soon as it "
+                + "is done; a rerun skips the ids already in the output.")
+final class BatchCommand implements Callable<Integer> {
+    /// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+    static final int INTERRUPTED = 130;
+
+    @ParentCommand
+    LlamaCommand parent;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = {"-i", "--input"}, paramLabel = "FILE", required = true,
+            description = "requests, one JSON object per line: id, prompt or messages, optional settings")
+    Path input;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true,
+            description = "results are appended here, one JSON object per line")
+    Path output;
+
+    @Option(names = "--parallel", paramLabel = "N",
+            description = "sessions generating at once, sharing the model and the threads (default: ${DEFAULT-VALUE})")
+    int parallel = 1;
+
+    @Option(names = "--strict", description = "stop at the first malformed or failing line instead of skipping it")
+    boolean strict;
+
+    @Option(names = {"-n", "--max-tokens"}, paramLabel = "N",
+            description = "tokens to generate per line unless it sets max_tokens; -1 until the context is full "
+                    + "(default: ${DEFAULT-VALUE})")
+    int maxTokens = 256;
+
+    @Option(names = {"-c", "--context"}, paramLabel = "N",
+            description = "context length of each session (default: the model's, at most 4096)")
+    Integer context;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "0 for greedy (default: ${DEFAULT-VALUE})")
+    float temperature = 0.8f;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "0 to disable (default: ${DEFAULT-VALUE})")
+    int topK = 40;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "1 to disable (default: ${DEFAULT-VALUE})")
+    float topP = 0.95f;
+
+    @Option(names = "--min-p", paramLabel = "P", description = "0 to disable (default: ${DEFAULT-VALUE})")
+    float minP = 0.05f;
+
+    @Option(names = "--repeat-penalty", paramLabel = "X", description = "1 to disable (default: ${DEFAULT-VALUE})")
+    float repeatPenalty = 1.0f;
+
+    @Option(names = "--repeat-last-n", paramLabel = "N",
+            description = "recent tokens the penalty looks at (default: ${DEFAULT-VALUE})")
+    int repeatLastN = 64;
+
+    @Option(names = {"-s", "--seed"}, paramLabel = "N",
+            description = "seed of every line that sets none (default: a random seed per line, written in its result)")
+    Long seed;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "stop when the text contains TEXT (repeatable; "
+            + "a line's own stop replaces these)")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--chat-template", paramLabel = "FILE|NAME",
+            description = "chat template for lines with messages: a Jinja file or chatml, llama3, plain "
+                    + "(default: the model's)")
+    String chatTemplate;
+
+    @Option(names = "--progress", paramLabel = "MODE", converter = Progress.ModeConverter.class,
+            description = "progress on stderr: auto (a bar on a terminal, else a line every 10 s), bar, lines or off")
+    Progress.Mode progressMode = Progress.Mode.AUTO;
+
+    @Option(names = "--progress-interval", paramLabel = "SECONDS", hidden = true,
+            description = "seconds between progress lines (default: ${DEFAULT-VALUE})")
+    double progressInterval = 10;
+
+    /// What the validation pass found.
+    private record Plan(BitSet todo, int todoCount, int alreadyDone, int skipped, int valid, boolean messages) {}
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        PrintStream err = parent.err;
+        modelOptions.model(); // a missing --model is a usage error, before any work
+        if (parallel < 1) {
+            throw new IllegalArgumentException("--parallel must be 1 or more, got " + parallel);
+        }
+        if (maxTokens < -1) {
+            throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
+        }
+        if (modelOptions.threads < 1) {
+            throw new IllegalArgumentException("--threads must be 1 or more, got " + modelOptions.threads);
+        }
+        if (Files.isDirectory(output)) {
+            throw new IOException(output + ": is a directory");
+        }
+        for (String s : stops) {
+            if (s.isEmpty()) {
+                throw new IllegalArgumentException("--stop must not be empty");
+            }
+        }
+        Sampler.Settings defaults = new Sampler.Settings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, 0);
+        if (Files.exists(input) && Files.exists(output) && Files.isSameFile(input, output)) {
+            throw new IllegalArgumentException("--input and --output are the same file");
+        }
+
+        Set<String> done = readDoneIds(err);
+        Plan plan = validate(done, err);
+        if (plan.todoCount() == 0) {
+            err.printf(Locale.ROOT, "llama: nothing to do: %d of %d valid lines are already in %s%n",
+                    plan.alreadyDone(), plan.valid(), output);
+            return plan.skipped() > 0 ? skippedFailure(plan.skipped(), 0) : 0;
+        }
+        if (plan.alreadyDone() > 0) {
+            err.printf(Locale.ROOT, "llama: resuming: %d lines already in %s, %d to do%n", plan.alreadyDone(), output,
+                    plan.todoCount());
+        }
+
+        int threadsPerSession = Math.max(1, modelOptions.threads / parallel);
+        try (LlamaModel model = LlamaModel.load(modelOptions.model(), threadsPerSession)) {
+            int contextLength = context != null ? context : model.defaultContextLength();
+            if (contextLength < 1) {
+                throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
+            }
+            if (modelOptions.verbose) {
+                err.printf("llama: %s, %d session(s) of %d threads%n", model.config(), parallel, threadsPerSession);
+            }
+            PromptLine.ChatTemplates chat = new PromptLine.ChatTemplates(model, chatTemplate);
+            if (plan.messages()) {
+                chat.format(); // no template, or a broken one, is the same for every line: say so before starting
+            }
+            Run run;
+            try (FileChannel out = FileChannel.open(output, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND);
+                 Source source = new Source(plan.todo())) {
+                Progress progress = new Progress(err, "batch", "lines", plan.todoCount(), progressMode,
+                        (long) (progressInterval * 1e9), System::nanoTime);
+                run = new Run(model, contextLength, chat, defaults, out, source, progress, err);
+                long start = System.nanoTime();
+                try (Interrupts _ = Interrupts.onCtrlC(run::interrupt)) {
+                    run.start();
+                    progress.show();
+                    run.await();
+                }
+                progress.finish();
+                double seconds = (System.nanoTime() - start) / 1e9;
+                err.printf(Locale.ROOT, "llama: %d lines written to %s in %.1f s, %d tokens generated (%.1f tokens/s)%n",
+                        run.written.get(), output, seconds, run.generated.get(), run.generated.get() / seconds);
+            }
+            Throwable f = run.failure.get();
+            if (f instanceof IOException io) {
+                throw io;
+            } else if (f instanceof RuntimeException re) {
+                throw re;
+            } else if (f != null) {
+                throw new IllegalStateException(f);
+            }
+            if (run.interrupted.get()) {
+                err.println("llama: interrupted; run the same command again to resume");
+                return INTERRUPTED;
+            }
+            if (plan.skipped() + run.failed.get() > 0) {
+                return skippedFailure(plan.skipped(), run.failed.get());
+            }
+        }
+        return 0;
+    }
+
+    private int skippedFailure(int malformed, int failed) {
+        List<String> parts = new ArrayList<>();
+        if (malformed > 0) {
+            parts.add(malformed + (malformed == 1 ? " malformed input line was skipped" : " malformed input lines were skipped"));
+        }
+        if (failed > 0) {
+            parts.add(failed + (failed == 1 ? " line failed" : " lines failed"));
+        }
+        throw new IllegalStateException(String.join(" and ", parts) + " (see the messages above)");
+    }
+
+    /// The ids already in the output. A last line cut short by a crash is removed; any other line that is not a
+    /// result is an error, since then the file is probably not this command's output.
+    private Set<String> readDoneIds(PrintStream err) throws IOException {
+        Set<String> ids = new HashSet<>();
+        if (!Files.exists(output)) {
+            return ids;
+        }
+        long size = Files.size(output);
+        boolean endsWithNewline = true;
+        if (size > 0) {
+            try (FileChannel ch = FileChannel.open(output, StandardOpenOption.READ)) {
+                ByteBuffer last = ByteBuffer.allocate(1);
+                ch.read(last, size - 1);
+                endsWithNewline = last.get(0) == '\n';
+            }
+        }
+        long validBytes = 0;
+        try (JsonLines lines = new JsonLines(output)) {
+            for (JsonLines.Line line; (line = lines.next()) != null; ) {
+                String problem = line.error();
+                Object id = null;
+                if (problem == null && !line.isBlank()) {
+                    try {
+                        id = Json.parseObject(line.text()).get("id");
+                        if (!(id instanceof String) && !(id instanceof Long)) {
+                            problem = "it has no string or integer \"id\"";
+                        }
+                    } catch (Json.JsonException e) {
+                        problem = "not valid JSON: " + e.getMessage();
+                    }
+                }
+                boolean lastLine = validBytes + line.bytes() + 1 > size;
+                if (problem != null) {
+                    if (lastLine && !endsWithNewline) {
+                        err.println("llama: " + output + ": removing its incomplete last line (line " + line.number()
+                                + ", cut short by an interrupted run)");
+                        try (FileChannel ch = FileChannel.open(output, StandardOpenOption.WRITE)) {
+                            ch.truncate(validBytes);
+                        }
+                        return ids;
+                    }
+                    throw new IllegalArgumentException(output + " line " + line.number() + " is not a result line ("
+                            + problem + "); --output must be a file this command wrote, to resume");
+                }
+                if (id != null) {
+                    ids.add(Json.write(id));
+                }
+                validBytes += line.bytes() + 1;
+            }
+        }
+        if (!endsWithNewline) {
+            // a complete last result without its newline: add it, so the next result starts on a line of its own
+            Files.writeString(output, "\n", StandardOpenOption.APPEND);
+        }
+        return ids;
+    }
+
+    /// Checks every input line; reports malformed ones (or throws with `--strict`).
+    private Plan validate(Set<String> done, PrintStream err) throws IOException {
+        BitSet todo = new BitSet();
+        int todoCount = 0;
+        int alreadyDone = 0;
+        int skipped = 0;
+        int valid = 0;
+        boolean messages = false;
+        Map<String, Integer> seen = new HashMap<>();
+        try (JsonLines lines = new JsonLines(input)) {
+            for (JsonLines.Line line; (line = lines.next()) != null; ) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                try {
+                    if (line.error() != null) {
+                        throw new PromptLine.Malformed(line.error());
+                    }
+                    PromptLine request = PromptLine.parse(line.text());
+                    Integer first = seen.putIfAbsent(request.idKey(), line.number());
+                    if (first != null) {
+                        throw new PromptLine.Malformed("duplicate id " + request.idKey() + " (first on line " + first
+                                + ")");
+                    }
+                    valid++;
+                    if (done.contains(request.idKey())) {
+                        alreadyDone++;
+                    } else {
+                        todo.set(line.number());
+                        todoCount++;
+                        messages |= request.messages() != null;
+                    }
+                } catch (PromptLine.Malformed e) {
+                    String message = input + " line " + line.number() + ": " + e.getMessage();
+                    if (strict) {
+                        throw new IllegalArgumentException(message);
+                    }
+                    err.println("llama: " + message + " (skipped)");
+                    skipped++;
+                }
+            }
+        }
+        if (valid == 0 && skipped == 0) {
+            throw new IllegalArgumentException(input + ": no requests (one JSON object per line)");
+        }
+        return new Plan(todo, todoCount, alreadyDone, skipped, valid, messages);
+    }
+
+    /// Streams the lines to do to the workers, in file order.
+    private final class Source implements AutoCloseable {
+        private final BitSet todo;
+        private final JsonLines lines;
+
+        Source(BitSet todo) throws IOException {
+            this.todo = todo;
+            this.lines = new JsonLines(input);
+        }
+
+        /// The next line to generate for, or null when there are no more.
+        synchronized Request next() throws IOException {
+            for (JsonLines.Line line; (line = lines.next()) != null; ) {
+                if (!todo.get(line.number())) {
+                    continue;
+                }
+                try {
+                    return new Request(line.number(), PromptLine.parse(line.text()));
+                } catch (PromptLine.Malformed e) {
+                    throw new IOException(input + " line " + line.number() + " changed while the batch ran: "
+                            + e.getMessage());
+                }
+            }
+            return null;
+        }
+
+        @Override
+        public void close() throws IOException {
+            lines.close();
+        }
+    }
+
+    private record Request(int line, PromptLine prompt) {}
+
+    /// The workers of one run and what they share.
+    private final class Run {
+        final LlamaModel model;
+        final int contextLength;
+        final PromptLine.ChatTemplates chat;
+        final Sampler.Settings defaults;
+        final FileChannel out;
+        final Source source;
+        final Progress progress;
+        final PrintStream err;
+        final List<Thread> threads = new ArrayList<>();
+        final List<Session> sessions = new ArrayList<>();
+        final AtomicBoolean stopping = new AtomicBoolean();
+        final AtomicBoolean interrupted = new AtomicBoolean();
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+        final AtomicInteger written = new AtomicInteger();
+        final AtomicInteger failed = new AtomicInteger();
+        final AtomicLong generated = new AtomicLong();
+        final SplittableRandom seeds = new SplittableRandom();
+
+        Run(LlamaModel model, int contextLength, PromptLine.ChatTemplates chat, Sampler.Settings defaults,
+            FileChannel out, Source source, Progress progress, PrintStream err) {
+            this.model = model;
+            this.contextLength = contextLength;
+            this.chat = chat;
+            this.defaults = defaults;
+            this.out = out;
+            this.source = source;
+            this.progress = progress;
+            this.err = err;
+        }
+
+        void start() {
+            for (int i = 0; i < parallel; i++) {
+                Session session = model.newSession(contextLength);
+                sessions.add(session);
+                Thread t = Thread.ofPlatform().name("llama-batch-" + i).unstarted(() -> work(session));
+                threads.add(t);
+            }
+            threads.forEach(Thread::start);
+        }
+
+        void await() throws InterruptedException {
+            try {
+                for (Thread t : threads) {
+                    t.join();
+                }
+            } finally {
+                for (Session s : sessions) {
+                    s.close();
+                }
+            }
+        }
+
+        /// Ctrl-C: the first stops the run (lines in flight are cancelled and not written); a second one ends
+        /// the process at once.
+        boolean interrupt() {
+            if (interrupted.getAndSet(true)) {
+                return false;
+            }
+            stop();
+            return true;
+        }
+
+        private void stop() {
+            stopping.set(true);
+            synchronized (sessions) {
+                for (Session s : sessions) {
+                    s.cancel();
+                }
+            }
+        }
+
+        private void work(Session session) {
+            try {
+                while (!stopping.get()) {
+                    Request r = source.next();
+                    if (r == null) {
+                        return;
+                    }
+                    generate(session, r);
+                }
+            } catch (Throwable t) {
+                failure.compareAndSet(null, t instanceof UncheckedIOException u ? u.getCause() : t);
+                stop();
+            }
+        }
+
+        private void generate(Session session, Request r) throws IOException {
+            PromptLine p = r.prompt();
+            long lineSeed = p.hasSeed() ? 0 : seed != null ? seed : nextSeed();
+            Sampler.Settings settings;
+            Completion c;
+            try {
+                settings = p.settings(new Sampler.Settings(defaults.temperature(), defaults.topK(), defaults.topP(),
+                        defaults.minP(), defaults.repeatPenalty(), defaults.repeatLastN(), lineSeed));
+                session.reset();
+                int[] tokens = p.tokens(session, chat);
+                int limit = p.maxTokens(maxTokens < 0 ? Integer.MAX_VALUE : maxTokens);
+                List<String> lineStops = p.fields().get("stop") != null ? p.stops() : stops;
+                c = session.generate(tokens, limit, Sampler.create(settings), lineStops, _ -> {});
+            } catch (IllegalArgumentException e) {
+                String message = input + " line " + r.line() + " (id " + p.idKey() + "): " + e.getMessage();
+                if (strict) {
+                    throw new IllegalArgumentException(message);
+                }
+                failed.incrementAndGet();
+                progress.println(err, "llama: " + message + " (skipped)");
+                progress.advance(1, 0);
+                return;
+            }
+            if (c.stopReason() == Completion.StopReason.CANCELLED) {
+                return; // in flight when the run stopped: not written, a rerun does it again
+            }
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("id", p.id());
+            result.put("text", c.text());
+            result.put("stop_reason", c.stopReason().name().toLowerCase(Locale.ROOT));
+            result.put("prompt_tokens", c.promptTokens());
+            result.put("generated_tokens", c.generatedTokens());
+            if (settings.temperature() > 0) {
+                result.put("seed", settings.seed());
+            }
+            write(Json.write(result) + "\n");
+            written.incrementAndGet();
+            generated.addAndGet(c.generatedTokens());
+            progress.advance(1, c.generatedTokens());
+        }
+
+        private long nextSeed() {
+            synchronized (seeds) {
+                return seeds.nextLong() & Long.MAX_VALUE;
+            }
+        }
+
+        /// Appends one whole line; the channel writes straight to the file, so it survives the process ending.
+        private void write(String line) throws IOException {
+            ByteBuffer bytes = ByteBuffer.wrap(line.getBytes(StandardCharsets.UTF_8));
+            synchronized (out) {
+                while (bytes.hasRemaining()) {
+                    out.write(bytes);
+                }
+            }
+        }
+    }
+}

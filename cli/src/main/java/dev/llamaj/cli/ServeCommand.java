@@ -1,0 +1,236 @@
+package dev.llamaj.cli;
+
+import dev.llamaj.cli.server.OpenAiServer;
+import dev.llamaj.cli.server.ServerConfig;
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.LlamaModel;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+/// `llama serve --model x.gguf`: an OpenAI-compatible HTTP server (see [OpenAiServer]).
+///
+/// Runs until SIGTERM or Ctrl-C: then it stops accepting connections, lets in-flight requests finish for up to
+/// `--shutdown-timeout` seconds, aborts the rest, and exits 0. A second signal aborts in-flight requests at once.
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
+        description = "Serves the model over HTTP with the OpenAI API: /v1/chat/completions, /v1/completions,"
+                + " /v1/models, /health.")
+final class ServeCommand implements Callable<Integer> {
+    @ParentCommand
+    LlamaCommand parent;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--host", paramLabel = "ADDRESS",
+            description = "address to listen on (default: ${DEFAULT-VALUE}, this machine only)")
+    String host = "127.0.0.1";
+
+    @Option(names = "--port", paramLabel = "N", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE})")
+    int port = 8080;
+
+    @Option(names = {"-np", "--parallel"}, paramLabel = "N",
+            description = "requests generated at the same time, each in its own slot (default: ${DEFAULT-VALUE})")
+    int parallel = 1;
+
+    @Option(names = {"-c", "--context"}, paramLabel = "N",
+            description = "context length of each slot in tokens (default: the model's, at most 4096)")
+    Integer context;
+
+    @Option(names = "--api-key", paramLabel = "KEY",
+            description = "require 'Authorization: Bearer KEY' (default: no key)")
+    String apiKey;
+
+    @Option(names = "--api-key-file", paramLabel = "FILE",
+            description = "read the key from FILE (keeps it out of the process list)")
+    Path apiKeyFile;
+
+    @Option(names = "--chat-template", paramLabel = "FILE|NAME",
+            description = "Jinja chat template file, or a built-in one: chatml, llama3, plain (default: the model's)")
+    String chatTemplate;
+
+    @Option(names = "--alias", paramLabel = "NAME",
+            description = "the model's name in the API (default: the file name without .gguf)")
+    String alias;
+
+    @Option(names = "--queue", paramLabel = "N",
+            description = "requests that may wait for a slot; more get 503 (default: ${DEFAULT-VALUE})")
+    int queue = 16;
+
+    @Option(names = "--queue-timeout", paramLabel = "SECONDS",
+            description = "longest wait for a slot before 503 (default: ${DEFAULT-VALUE})")
+    long queueTimeout = 60;
+
+    @Option(names = "--max-body", paramLabel = "BYTES",
+            description = "largest request body; larger gets 413 (default: ${DEFAULT-VALUE})")
+    long maxBody = 2L << 20;
+
+    @Option(names = "--max-connections", paramLabel = "N",
+            description = "open connections at most (default: ${DEFAULT-VALUE})")
+    int maxConnections = 128;
+
+    @Option(names = "--header-timeout", paramLabel = "SECONDS",
+            description = "time a client has to send a whole request, headers and body (default: ${DEFAULT-VALUE})")
+    long headerTimeout = 20;
+
+    @Option(names = "--idle-timeout", paramLabel = "SECONDS",
+            description = "idle keep-alive connections are closed after this (default: ${DEFAULT-VALUE})")
+    long idleTimeout = 30;
+
+    @Option(names = "--response-timeout", paramLabel = "SECONDS",
+            description = "longest time one response may take, 0 for no limit (default: ${DEFAULT-VALUE})")
+    long responseTimeout = 600;
+
+    @Option(names = "--shutdown-timeout", paramLabel = "SECONDS",
+            description = "on SIGTERM/Ctrl-C, how long in-flight requests may finish (default: ${DEFAULT-VALUE})")
+    long shutdownTimeout = 10;
+
+    @Option(names = "--no-prefix-cache", description = "recompute every prompt from the start")
+    boolean noPrefixCache;
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        int threads = modelOptions.threads;
+        if (threads < 1) {
+            throw new IllegalArgumentException("--threads must be 1 or more, got " + threads);
+        }
+        if (context != null && context < 1) {
+            throw new IllegalArgumentException("--context must be 1 or more, got " + context);
+        }
+        String key = apiKey();
+        InetAddress address;
+        try {
+            address = InetAddress.getByName(host);
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("--host " + host + ": unknown host");
+        }
+        Path modelPath = modelOptions.model();
+        String name = alias != null ? alias : defaultAlias(modelPath);
+        ServerConfig config = ServerConfig.builder()
+                .host(host).port(port).parallel(parallel).contextLength(context != null ? context : 0)
+                .queueLimit(queue).queueTimeout(seconds("--queue-timeout", queueTimeout)).maxBodyBytes(maxBody)
+                .apiKey(key).modelId(name).headerTimeout(seconds("--header-timeout", headerTimeout))
+                .idleTimeout(seconds("--idle-timeout", idleTimeout))
+                .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
+                .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
+                .build();
+        // the threads are shared out between the slots
+        int perSlot = Math.max(1, threads / parallel);
+        modelOptions.threads = perSlot;
+        // SIGTERM and Ctrl-C are caught from here on: one that comes while the model loads ends the command
+        // before the server starts, still with exit code 0
+        CountDownLatch stop = new CountDownLatch(1);
+        AtomicInteger signals = new AtomicInteger();
+        AtomicReference<OpenAiServer> running = new AtomicReference<>();
+        SignalHandler handler = _ -> {
+            if (signals.incrementAndGet() == 1) {
+                stop.countDown();
+            } else if (running.get() != null) {
+                running.get().abortInFlight(); // a second signal: do not wait for in-flight requests
+            }
+        };
+        SignalHandler previousTerm = handle("TERM", handler);
+        SignalHandler previousInt = handle("INT", handler);
+        try (LlamaModel model = modelOptions.load()) {
+            ChatFormat chat = chatFormat(model);
+            if (stop.getCount() == 0) {
+                return 0;
+            }
+            OpenAiServer server;
+            try {
+                server = OpenAiServer.start(model, chat, config, parent.err);
+            } catch (java.net.BindException e) {
+                throw new IOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+            }
+            running.set(server);
+            String shown = server.address().getAddress().isAnyLocalAddress() ? "0.0.0.0"
+                    : server.address().getAddress().getHostAddress();
+            parent.err.printf("llama: serving %s on http://%s:%d/v1 (%d slot%s x %d thread%s, context %d tokens)%n",
+                    name, shown.contains(":") ? "[" + shown + "]" : shown, server.port(), parallel,
+                    parallel == 1 ? "" : "s", perSlot, perSlot == 1 ? "" : "s", server.contextLength());
+            if (!address.isLoopbackAddress() && key == null) {
+                parent.err.println("llama: warning: listening beyond this machine without --api-key: anyone who"
+                        + " can reach the port can use the model");
+            }
+            stop.await();
+            parent.err.println("llama: shutting down");
+            server.shutdown(config.shutdownTimeout());
+            parent.err.println("llama: stopped");
+        } finally {
+            restore("TERM", previousTerm);
+            restore("INT", previousInt);
+        }
+        return 0;
+    }
+
+    /// Installs a signal handler (`sun.misc.Signal` is the only JDK way to catch SIGTERM without the JVM
+    /// exiting with 143); returns the previous one.
+    private SignalHandler handle(String signal, SignalHandler handler) {
+        try {
+            return Signal.handle(new Signal(signal), handler);
+        } catch (IllegalArgumentException e) {
+            // the JVM keeps this signal (-Xrs): it ends the process as usual
+            parent.err.println("llama: warning: cannot handle SIG" + signal + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static void restore(String signal, SignalHandler previous) {
+        if (previous != null) {
+            Signal.handle(new Signal(signal), previous);
+        }
+    }
+
+    private String apiKey() throws IOException {
+        if (apiKey != null && apiKeyFile != null) {
+            throw new IllegalArgumentException("give either --api-key or --api-key-file, not both");
+        }
+        String key = apiKey;
+        if (apiKeyFile != null) {
+            if (!Files.isRegularFile(apiKeyFile)) {
+                throw new IOException(apiKeyFile + ": no such file");
+            }
+            key = LlamaCommand.decodeUtf8(Files.readAllBytes(apiKeyFile), apiKeyFile.toString()).strip();
+        }
+        if (key != null && key.isBlank()) {
+            throw new IllegalArgumentException("the API key is empty");
+        }
+        return key;
+    }
+
+    private ChatFormat chatFormat(LlamaModel model) throws IOException {
+        if (chatTemplate == null) {
+            try {
+                return ChatFormat.of(model);
+            } catch (IllegalArgumentException e) {
+                parent.err.println("llama: warning: " + e.getMessage() + "; /v1/chat/completions will answer 400");
+                return null;
+            }
+        }
+        return LlamaCommand.chatFormat(model, chatTemplate);
+    }
+
+    private static String defaultAlias(Path model) {
+        String file = model.getFileName().toString();
+        return file.toLowerCase(java.util.Locale.ROOT).endsWith(".gguf") ? file.substring(0, file.length() - 5) : file;
+    }
+
+    private static Duration seconds(String option, long value) {
+        if (value < 0 || value > 1_000_000_000L) {
+            throw new IllegalArgumentException(option + " must be 0 or more seconds, got " + value);
+        }
+        return Duration.ofSeconds(value);
+    }
+}

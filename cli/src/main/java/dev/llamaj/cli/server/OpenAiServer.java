@@ -1,0 +1,629 @@
+package dev.llamaj.cli.server;
+
+import com.sun.net.httpserver.Headers;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.llamaj.cli.Json;
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.LlamaModel;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/// An HTTP server speaking the OpenAI API (`/v1/chat/completions`, `/v1/completions`, `/v1/models`) plus
+/// `/health`, on the JDK's built-in `com.sun.net.httpserver`.
+///
+/// Requests are read and answered on virtual threads; generation runs on the [SlotPool]'s slot threads, so the
+/// number of requests served at once is the number of slots, whatever the number of connections. Every error is
+/// answered in OpenAI's JSON shape; nothing internal (stack traces, paths) reaches a client.
+///
+/// Limits: request bodies above `maxBodyBytes` get 413 without being read; a client has `headerTimeout` to send
+/// its whole request and `responseTimeout` to take its answer; connections beyond `maxConnections` are closed at
+/// once (see [HttpLimits]). An API key is compared in constant time.
+public final class OpenAiServer implements AutoCloseable {
+    private static final String CHAT = "/v1/chat/completions";
+    private static final String COMPLETIONS = "/v1/completions";
+    private static final String MODELS = "/v1/models";
+    private static final String HEALTH = "/health";
+
+    private final ServerConfig config;
+    private final SlotPool pool;
+    private final RequestParser parser;
+    private final HttpServer http;
+    private final ExecutorService executor;
+    private final PrintStream log;
+    private final byte[] keyDigest;
+    private final long created = System.currentTimeMillis() / 1000;
+    private final AtomicInteger activeExchanges = new AtomicInteger();
+    private volatile boolean shuttingDown;
+    private boolean stopped;
+
+    private OpenAiServer(ServerConfig config, SlotPool pool, RequestParser parser, HttpServer http,
+                         ExecutorService executor, PrintStream log) {
+        this.config = config;
+        this.pool = pool;
+        this.parser = parser;
+        this.http = http;
+        this.executor = executor;
+        this.log = log;
+        this.keyDigest = config.apiKey() == null ? null : sha256(config.apiKey());
+    }
+
+    /// Opens the slots (one session each on `model`) and starts listening.
+    ///
+    /// @param chatFormat how chat messages become a prompt; null if the model has no chat template (then
+    ///                   `/v1/chat/completions` answers 400 saying so)
+    /// @param log        one line per request and warnings; null for none
+    /// @throws IOException if the address cannot be bound
+    /// @throws IllegalArgumentException if the slots' contexts do not fit in memory
+    public static OpenAiServer start(LlamaModel model, ChatFormat chatFormat, ServerConfig config, PrintStream log)
+            throws IOException {
+        int context = config.contextLength() > 0 ? config.contextLength() : model.defaultContextLength();
+        HttpLimits.apply(config, log);
+        SlotPool pool = new SlotPool(model, config.parallel(), context, config.queueLimit(), config.prefixCache(),
+                log);
+        HttpServer http;
+        try {
+            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 128);
+        } catch (IOException | RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+        ExecutorService executor = Executors.newThreadPerTaskExecutor(
+                Thread.ofVirtual().name("llamaj-http-", 0).factory());
+        OpenAiServer server = new OpenAiServer(config, pool, new RequestParser(model.tokenizer(), chatFormat, context),
+                http, executor, log);
+        http.createContext("/", server::handle);
+        http.setExecutor(executor);
+        http.start();
+        return server;
+    }
+
+    /// The address the server listens on (with the actual port when 0 was asked for).
+    public InetSocketAddress address() {
+        return http.getAddress();
+    }
+
+    public int port() {
+        return http.getAddress().getPort();
+    }
+
+    /// Tokens in each slot's context.
+    public int contextLength() {
+        return pool.contextLength();
+    }
+
+    /// Stops the server: no new connections or requests (503 on open connections), in-flight requests get up to
+    /// `grace` to finish and are then aborted (their clients get an error), then the slots are closed. Returns
+    /// within about `grace` plus a few seconds. Safe to call more than once.
+    public void shutdown(Duration grace) {
+        synchronized (this) {
+            if (stopped) {
+                return;
+            }
+            stopped = true;
+        }
+        shuttingDown = true;
+        pool.stopAccepting();
+        // HttpServer.stop closes the listening socket at once, then waits for open exchanges (up to its delay)
+        // before closing every connection; it is interrupted below as soon as this server's own requests are done
+        // (its count of exchanges never drops for a request whose client vanished before any response)
+        int httpDelay = (int) Math.min(Integer.MAX_VALUE, grace.toSeconds() + 5);
+        Thread stopper = Thread.ofPlatform().name("llamaj-http-stop").start(() -> http.stop(httpDelay));
+        try {
+            if (!pool.awaitIdle(grace)) {
+                if (log != null) {
+                    log.println("llama: aborting " + (pool.busy() + pool.queued()) + " request(s) still running");
+                }
+                pool.abortAll();
+                pool.awaitIdle(Duration.ofSeconds(2));
+            }
+            // the handlers send their last bytes (a client that does not read is cut off when stop closes all)
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+            while (activeExchanges.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            stopper.interrupt();
+            stopper.join(TimeUnit.SECONDS.toMillis(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(2, TimeUnit.SECONDS)) {
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            executor.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        pool.close();
+    }
+
+    /// Stops every running and waiting request now (their clients get an error); for a second Ctrl-C.
+    public void abortInFlight() {
+        pool.abortAll();
+    }
+
+    /// [#shutdown] with the configured shutdown timeout.
+    @Override
+    public void close() {
+        shutdown(config.shutdownTimeout());
+    }
+
+    // ---------------------------------------------------------------- for tests
+
+    int busySlots() {
+        return pool.busy();
+    }
+
+    int queuedRequests() {
+        return pool.queued();
+    }
+
+    int activeExchanges() {
+        return activeExchanges.get();
+    }
+
+    /// Slows generation down (a pause after each piece of text), so that tests can interrupt it.
+    void pausePerPiece(Duration pause) {
+        pool.pauseNanosPerPiece = pause.toNanos();
+    }
+
+    // ---------------------------------------------------------------- routing
+
+    private void handle(HttpExchange ex) {
+        activeExchanges.incrementAndGet();
+        long start = System.nanoTime();
+        String method = ex.getRequestMethod();
+        String path = String.valueOf(ex.getRequestURI().getPath()); // decoded (the JDK rejects malformed URIs)
+        Outcome outcome = new Outcome();
+        try {
+            route(ex, method, path, outcome);
+        } catch (ApiException e) {
+            outcome.status = e.status;
+            outcome.note = e.getMessage();
+            trySendError(ex, e);
+        } catch (IOException e) {
+            outcome.note = "client gone (" + e.getClass().getSimpleName() + ")";
+        } catch (InterruptedException e) {
+            outcome.note = "interrupted";
+        } catch (RuntimeException | Error e) {
+            outcome.status = 500;
+            outcome.note = "internal error: " + e;
+            trySendError(ex, ApiException.internal());
+        } finally {
+            ex.close();
+            activeExchanges.decrementAndGet();
+            logRequest(ex, method, path, outcome, System.nanoTime() - start);
+        }
+    }
+
+    /// What to log about a request.
+    private static final class Outcome {
+        int status;
+        String note;
+    }
+
+    private void route(HttpExchange ex, String method, String path, Outcome outcome)
+            throws ApiException, IOException, InterruptedException {
+        if (path.length() > 1 && path.endsWith("/")) {
+            path = path.substring(0, path.length() - 1);
+        }
+        if (path.equals(HEALTH)) {
+            allow(ex, method, "GET", "HEAD");
+            health(ex, method, outcome);
+            return;
+        }
+        authorize(ex);
+        if (shuttingDown) {
+            throw ApiException.shuttingDown();
+        }
+        switch (path) {
+            case CHAT, COMPLETIONS -> {
+                allow(ex, method, "POST");
+                complete(ex, path.equals(CHAT), outcome);
+            }
+            case MODELS -> {
+                allow(ex, method, "GET", "HEAD");
+                Map<String, Object> list = new LinkedHashMap<>();
+                list.put("object", "list");
+                list.put("data", List.of(modelObject()));
+                outcome.status = sendJson(ex, 200, list);
+            }
+            default -> {
+                if (path.startsWith(MODELS + "/")) {
+                    allow(ex, method, "GET", "HEAD");
+                    String id = path.substring(MODELS.length() + 1);
+                    if (!id.equals(config.modelId())) {
+                        throw ApiException.notFound("The model '" + id + "' does not exist.", "model_not_found");
+                    }
+                    outcome.status = sendJson(ex, 200, modelObject());
+                    return;
+                }
+                throw ApiException.notFound("Unknown request URL: " + method + " " + path
+                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + MODELS + " and " + HEALTH
+                        + ".", "unknown_url");
+            }
+        }
+    }
+
+    private static void allow(HttpExchange ex, String method, String... allowed) throws ApiException {
+        for (String a : allowed) {
+            if (a.equals(method)) {
+                return;
+            }
+        }
+        ex.getResponseHeaders().set("Allow", String.join(", ", allowed));
+        throw new ApiException(405, "invalid_request_error", null, "method_not_allowed", "Method " + method
+                + " is not allowed here; use " + String.join(" or ", allowed) + ".");
+    }
+
+    private void authorize(HttpExchange ex) throws ApiException {
+        if (keyDigest == null) {
+            return;
+        }
+        String header = ex.getRequestHeaders().getFirst("Authorization");
+        if (header == null || header.length() < 7 || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+            throw new ApiException(401, "invalid_request_error", null, null, "You didn't provide an API key. You"
+                    + " need to provide your API key in an Authorization header using Bearer auth (i.e."
+                    + " Authorization: Bearer YOUR_KEY).");
+        }
+        // digests of both, compared with MessageDigest.isEqual: time depends neither on where they differ nor
+        // on the length of the key
+        if (!MessageDigest.isEqual(sha256(header.substring(7).strip()), keyDigest)) {
+            ex.getResponseHeaders().set("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            throw new ApiException(401, "invalid_request_error", null, "invalid_api_key",
+                    "Incorrect API key provided.");
+        }
+    }
+
+    private static byte[] sha256(String s) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void health(HttpExchange ex, String method, Outcome outcome) throws IOException {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("status", shuttingDown ? "shutting_down" : "ok");
+        body.put("slots", pool.parallel());
+        body.put("slots_busy", pool.busy());
+        body.put("queued", pool.queued());
+        outcome.status = shuttingDown ? 503 : 200;
+        if (method.equals("HEAD")) {
+            ex.sendResponseHeaders(outcome.status, -1);
+        } else {
+            sendJson(ex, outcome.status, body);
+        }
+    }
+
+    private Map<String, Object> modelObject() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", config.modelId());
+        m.put("object", "model");
+        m.put("created", created);
+        m.put("owned_by", "llamaj");
+        return m;
+    }
+
+    // ---------------------------------------------------------------- completions
+
+    private void complete(HttpExchange ex, boolean chat, Outcome outcome)
+            throws ApiException, IOException, InterruptedException {
+        Map<String, Object> body = readJsonObject(ex);
+        GenerationRequest request = parser.parse(chat, body);
+        SlotPool.Job job = pool.submit(request);
+        if (job == null) {
+            ex.getResponseHeaders().set("Retry-After", "1");
+            throw ApiException.busy("All " + pool.parallel() + " slots are busy and " + config.queueLimit()
+                    + " requests are already waiting; retry later.");
+        }
+        boolean done = false;
+        try {
+            if (!job.awaitStart(config.queueTimeout())) {
+                ex.getResponseHeaders().set("Retry-After", "1");
+                throw ApiException.busy("No slot became free within " + config.queueTimeout().toSeconds()
+                        + " s; retry later.");
+            }
+            String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
+            long createdAt = System.currentTimeMillis() / 1000;
+            if (request.stream()) {
+                stream(ex, job, id, createdAt, outcome);
+            } else {
+                respond(ex, job, id, createdAt, outcome);
+            }
+            done = true;
+        } finally {
+            if (!done) {
+                job.cancel();
+            }
+        }
+    }
+
+    private Map<String, Object> readJsonObject(HttpExchange ex) throws ApiException, IOException {
+        long max = config.maxBodyBytes();
+        String length = ex.getRequestHeaders().getFirst("Content-Length");
+        if (length != null) {
+            long declared;
+            try {
+                declared = Long.parseLong(length.strip());
+            } catch (NumberFormatException e) {
+                declared = -1;
+            }
+            if (declared > max) {
+                throw tooLarge(ex, max);
+            }
+        }
+        InputStream in = ex.getRequestBody();
+        byte[] bytes = in.readNBytes((int) max + 1);
+        if (bytes.length > max) {
+            throw tooLarge(ex, max);
+        }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw ApiException.invalid(null, "invalid_json", "The request body is not valid UTF-8.");
+        }
+        if (text.isBlank()) {
+            throw ApiException.invalid(null, "invalid_json", "The request body is empty; send a JSON object.");
+        }
+        Object value;
+        try {
+            value = Json.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
+                    + e.getMessage() + ".");
+        }
+        if (!(value instanceof Map<?, ?> map)) {
+            throw ApiException.invalid(null, "invalid_json", "The request body must be a JSON object, not "
+                    + ApiException.describe(value) + ".");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> object = (Map<String, Object>) map;
+        return object;
+    }
+
+    private static ApiException tooLarge(HttpExchange ex, long max) {
+        // the rest of the body is not read: close the connection rather than drain it
+        ex.getResponseHeaders().set("Connection", "close");
+        return new ApiException(413, "invalid_request_error", null, "request_too_large",
+                "The request body is larger than the " + max + " bytes this server accepts.");
+    }
+
+    /// Waits for the whole generation, then answers with one JSON object.
+    private void respond(HttpExchange ex, SlotPool.Job job, String id, long createdAt, Outcome outcome)
+            throws ApiException, IOException, InterruptedException {
+        while (true) {
+            Object e = job.events.take();
+            if (e instanceof SlotPool.Job.Finished f) {
+                Completion c = f.completion();
+                if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
+                    throw ApiException.shuttingDown();
+                }
+                boolean chat = job.request.chat();
+                Map<String, Object> choice = new LinkedHashMap<>();
+                choice.put("index", 0);
+                if (chat) {
+                    Map<String, Object> message = new LinkedHashMap<>();
+                    message.put("role", "assistant");
+                    message.put("content", c.text());
+                    choice.put("message", message);
+                } else {
+                    choice.put("text", c.text());
+                }
+                choice.put("logprobs", null);
+                choice.put("finish_reason", finishReason(c));
+                Map<String, Object> body = envelope(id, chat ? "chat.completion" : "text_completion", createdAt);
+                body.put("choices", List.of(choice));
+                body.put("usage", usage(f));
+                outcome.status = sendJson(ex, 200, body);
+                outcome.note = summary(f);
+                return;
+            }
+            if (e instanceof SlotPool.Job.Failed failed) {
+                throw failure(failed);
+            }
+            // text pieces: the completion carries the whole text
+        }
+    }
+
+    /// Streams the generation as Server-Sent Events: `data: {chunk}` per piece of text, a last chunk with the
+    /// finish reason, a usage chunk if asked for, `data: [DONE]`. A failed write means the client is gone: the
+    /// caller cancels the job, which frees the slot after the current token.
+    private void stream(HttpExchange ex, SlotPool.Job job, String id, long createdAt, Outcome outcome)
+            throws IOException, InterruptedException {
+        GenerationRequest r = job.request;
+        Headers h = ex.getResponseHeaders();
+        h.set("Content-Type", "text/event-stream; charset=utf-8");
+        h.set("Cache-Control", "no-cache");
+        h.set("X-Accel-Buffering", "no");
+        ex.sendResponseHeaders(200, 0);
+        outcome.status = 200;
+        OutputStream out = ex.getResponseBody();
+        if (r.chat()) {
+            Map<String, Object> delta = new LinkedHashMap<>();
+            delta.put("role", "assistant");
+            delta.put("content", "");
+            send(out, chunk(r, id, createdAt, delta, null));
+        }
+        while (true) {
+            Object e = job.events.take();
+            if (e instanceof String piece) {
+                StringBuilder text = new StringBuilder(piece);
+                while (job.events.peek() instanceof String) {
+                    text.append((String) job.events.poll());
+                }
+                Object content = r.chat() ? Map.of("content", text.toString()) : text.toString();
+                send(out, chunk(r, id, createdAt, content, null));
+            } else if (e instanceof SlotPool.Job.Finished f) {
+                Completion c = f.completion();
+                if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
+                    send(out, ApiException.shuttingDown().body());
+                    outcome.note = "aborted";
+                    return;
+                }
+                send(out, chunk(r, id, createdAt, r.chat() ? Map.of() : "", finishReason(c)));
+                if (r.includeUsage()) {
+                    Map<String, Object> last = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion",
+                            createdAt);
+                    last.put("choices", List.of());
+                    last.put("usage", usage(f));
+                    send(out, last);
+                }
+                out.write("data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII));
+                out.flush();
+                outcome.note = summary(f);
+                return;
+            } else if (e instanceof SlotPool.Job.Failed failed) {
+                ApiException error = failure(failed);
+                outcome.note = error.getMessage();
+                send(out, error.body());
+                return;
+            }
+        }
+    }
+
+    private ApiException failure(SlotPool.Job.Failed failed) {
+        if (failed.cause() instanceof ApiException api) {
+            return api;
+        }
+        if (log != null) {
+            log.println("llama: generation failed: " + failed.cause());
+        }
+        return ApiException.internal();
+    }
+
+    /// One streaming chunk; `content` is the chat delta (a map) or the completion text.
+    private Map<String, Object> chunk(GenerationRequest r, String id, long createdAt, Object content,
+                                      String finishReason) {
+        Map<String, Object> chunk = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion", createdAt);
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", 0);
+        choice.put(r.chat() ? "delta" : "text", content);
+        choice.put("logprobs", null);
+        choice.put("finish_reason", finishReason);
+        chunk.put("choices", List.of(choice));
+        if (r.includeUsage()) {
+            chunk.put("usage", null);
+        }
+        return chunk;
+    }
+
+    private Map<String, Object> envelope(String id, String object, long createdAt) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", id);
+        m.put("object", object);
+        m.put("created", createdAt);
+        m.put("model", config.modelId());
+        return m;
+    }
+
+    private static Map<String, Object> usage(SlotPool.Job.Finished f) {
+        int completion = f.completion().generatedTokens();
+        Map<String, Object> usage = new LinkedHashMap<>();
+        usage.put("prompt_tokens", f.promptTokens());
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", f.promptTokens() + completion);
+        usage.put("prompt_tokens_details", Map.of("cached_tokens", f.cachedTokens()));
+        return usage;
+    }
+
+    static String finishReason(Completion c) {
+        return switch (c.stopReason()) {
+            case END_OF_GENERATION, STOP_STRING -> "stop";
+            case MAX_TOKENS, CONTEXT_FULL -> "length";
+            case CANCELLED -> null;
+        };
+    }
+
+    private static String summary(SlotPool.Job.Finished f) {
+        Completion c = f.completion();
+        return String.format(Locale.ROOT, "prompt %d tokens (%d cached) + %d generated, %s", f.promptTokens(),
+                f.cachedTokens(), c.generatedTokens(), finishReason(c));
+    }
+
+    private static void send(OutputStream out, Object json) throws IOException {
+        out.write(("data: " + Json.write(json) + "\n\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private static int sendJson(HttpExchange ex, int status, Object body) throws IOException {
+        byte[] bytes = Json.write(body).getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        if (ex.getRequestMethod().equals("HEAD")) {
+            ex.sendResponseHeaders(status, -1);
+            return status;
+        }
+        ex.sendResponseHeaders(status, bytes.length);
+        OutputStream out = ex.getResponseBody();
+        out.write(bytes);
+        out.flush();
+        return status;
+    }
+
+    /// Sends an error unless a response has already started (then the connection just ends).
+    private void trySendError(HttpExchange ex, ApiException e) {
+        if (ex.getResponseCode() != -1) {
+            return;
+        }
+        if (shuttingDown) {
+            ex.getResponseHeaders().set("Connection", "close");
+        }
+        try {
+            sendJson(ex, e.status, e.body());
+        } catch (IOException | RuntimeException ignored) {
+            // the client is gone
+        }
+    }
+
+    private void logRequest(HttpExchange ex, String method, String path, Outcome outcome, long nanos) {
+        if (log == null) {
+            return;
+        }
+        int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
+        InetSocketAddress remote = ex.getRemoteAddress();
+        log.println(String.format(Locale.ROOT, "llama: %s %s %s %d %.3f s%s",
+                remote == null ? "-" : remote.getAddress().getHostAddress(), method, clip(path), status, nanos / 1e9,
+                outcome.note == null ? "" : " " + clip(outcome.note)));
+    }
+
+    private static String clip(String s) {
+        String oneLine = s.replaceAll("[\\p{Cntrl}]", "?");
+        return oneLine.length() > 200 ? oneLine.substring(0, 200) + "..." : oneLine;
+    }
+
+    private static String randomId() {
+        String alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        StringBuilder sb = new StringBuilder(24);
+        for (int i = 0; i < 24; i++) {
+            sb.append(alphabet.charAt(random.nextInt(alphabet.length())));
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,442 @@
+package dev.llamaj.cli.server;
+
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.template.Message;
+import dev.llamaj.tokenizer.Tokenizer;
+import dev.llamaj.tokenizer.Vocabulary;
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+/// Validates the JSON body of `/v1/chat/completions` and `/v1/completions` and turns it into a
+/// [GenerationRequest].
+///
+/// Known fields with the wrong JSON type or an out-of-range value are a 400 naming the field. Fields that ask for
+/// something this server cannot do (`n` > 1, `logprobs`, `tools`, penalties...) are a 400 saying so, rather than
+/// being silently ignored. Unknown fields are ignored, as SDKs send fields of newer API versions.
+final class RequestParser {
+    /// Stop strings per request at most, and characters per stop string.
+    static final int MAX_STOPS = 16;
+    static final int MAX_STOP_CHARS = 1000;
+
+    private final Tokenizer tokenizer;
+    private final ChatFormat chatFormat;
+    private final int contextLength;
+    /// More characters than this cannot fit in the context whatever they are (the context times the longest
+    /// piece in the vocabulary): such a prompt is refused before it is tokenized, which takes a second per
+    /// megabyte.
+    private final long maxPromptChars;
+
+    RequestParser(Tokenizer tokenizer, ChatFormat chatFormat, int contextLength) {
+        this.tokenizer = tokenizer;
+        this.chatFormat = chatFormat;
+        this.contextLength = contextLength;
+        Vocabulary v = tokenizer.vocabulary();
+        int longest = 1;
+        for (int t = 0; t < v.size(); t++) {
+            longest = Math.max(longest, v.piece(t).length());
+        }
+        this.maxPromptChars = (long) contextLength * longest;
+    }
+
+    private ApiException tooLong(boolean chat, String size) {
+        return ApiException.invalid(chat ? "messages" : "prompt", "context_length_exceeded",
+                "This model's maximum context length is " + contextLength + " tokens. However, your "
+                        + (chat ? "messages" : "prompt") + " resulted in " + size
+                        + ", which leaves no room for the answer. Shorten it (or start the server"
+                        + " with a larger --context).");
+    }
+
+    GenerationRequest parse(boolean chat, Map<String, Object> body) throws ApiException {
+        Fields f = new Fields(body, "");
+        f.string("model");
+        f.string("user");
+
+        Long n = f.integer("n");
+        if (n != null && n != 1) {
+            throw ApiException.unsupported("n", "Only n = 1 is supported (one choice per request), got n = " + n + ".");
+        }
+        boolean stream = Boolean.TRUE.equals(f.bool("stream"));
+        boolean includeUsage = false;
+        Map<String, Object> streamOptions = f.object("stream_options");
+        if (streamOptions != null) {
+            if (!stream) {
+                throw ApiException.invalid("stream_options",
+                        "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+            }
+            includeUsage = Boolean.TRUE.equals(new Fields(streamOptions, "stream_options.").bool("include_usage"));
+        }
+
+        Sampler.Settings defaults = Sampler.Settings.defaults(0);
+        double temperature = f.number("temperature", 0, 2, defaults.temperature());
+        double topP = f.number("top_p", 0, 1, defaults.topP());
+        double minP = f.number("min_p", 0, 1, defaults.minP());
+        double repeatPenalty = f.number("repeat_penalty", 0, 10, defaults.repeatPenalty());
+        if (repeatPenalty == 0) {
+            throw ApiException.invalid("repeat_penalty", "'repeat_penalty' must be greater than 0.");
+        }
+        Long topK = f.integer("top_k");
+        if (topK != null && topK < 0) {
+            throw ApiException.invalid("top_k", "'top_k' must be 0 (off) or more, got " + topK + ".");
+        }
+        Long seed = f.integer("seed");
+        Sampler.Settings settings = new Sampler.Settings((float) temperature,
+                topK == null ? defaults.topK() : (int) Math.min(topK, Integer.MAX_VALUE),
+                (float) Math.max(topP, 1e-6), (float) minP, (float) repeatPenalty, defaults.repeatLastN(),
+                seed != null ? seed : ThreadLocalRandom.current().nextLong());
+
+        String maxField = "max_tokens";
+        Long maxTokens = f.integer("max_tokens");
+        if (chat) {
+            Long maxCompletion = f.integer("max_completion_tokens");
+            if (maxCompletion != null) {
+                maxField = "max_completion_tokens";
+                maxTokens = maxCompletion;
+            }
+        }
+        if (maxTokens != null && maxTokens < 1) {
+            throw ApiException.invalid(maxField, "'" + maxField + "' must be at least 1, got " + maxTokens + ".");
+        }
+        // OpenAI's defaults: 16 tokens for the legacy completions, as many as fit for chat
+        int limit = maxTokens != null ? (int) Math.min(maxTokens, Integer.MAX_VALUE) : chat ? Integer.MAX_VALUE : 16;
+
+        List<String> stops = stops(f);
+        rejectUnsupported(f, chat);
+
+        int[] prompt = chat ? chatPrompt(f) : textPrompt(f);
+        if (prompt.length >= contextLength) {
+            throw tooLong(chat, prompt.length + " tokens");
+        }
+        return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage);
+    }
+
+    private static List<String> stops(Fields f) throws ApiException {
+        Object v = f.get("stop");
+        List<String> stops = new ArrayList<>();
+        if (v == null) {
+            return stops;
+        }
+        if (v instanceof String s) {
+            if (!s.isEmpty()) {
+                stops.add(s);
+            }
+        } else if (v instanceof List<?> list) {
+            if (list.size() > MAX_STOPS) {
+                throw ApiException.invalid("stop", "'stop' may hold at most " + MAX_STOPS + " strings, got "
+                        + list.size() + ".");
+            }
+            for (int i = 0; i < list.size(); i++) {
+                if (!(list.get(i) instanceof String s)) {
+                    throw ApiException.wrongType("stop[" + i + "]", "a string", list.get(i));
+                }
+                if (!s.isEmpty()) {
+                    stops.add(s);
+                }
+            }
+        } else {
+            throw ApiException.wrongType("stop", "a string or an array of strings", v);
+        }
+        for (String s : stops) {
+            if (s.length() > MAX_STOP_CHARS) {
+                throw ApiException.invalid("stop", "A stop string may be at most " + MAX_STOP_CHARS
+                        + " characters long.");
+            }
+        }
+        return List.copyOf(stops);
+    }
+
+    /// Fields whose non-default values this server cannot honour.
+    private static void rejectUnsupported(Fields f, boolean chat) throws ApiException {
+        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
+            if (f.number(penalty, -2, 2, 0) != 0) {
+                throw ApiException.unsupported(penalty, "'" + penalty + "' is not supported by this server"
+                        + " (only 0); use 'repeat_penalty'.");
+            }
+        }
+        Map<String, Object> bias = f.object("logit_bias");
+        if (bias != null && !bias.isEmpty()) {
+            throw ApiException.unsupported("logit_bias", "'logit_bias' is not supported by this server.");
+        }
+        if (chat) {
+            if (Boolean.TRUE.equals(f.bool("logprobs"))) {
+                throw ApiException.unsupported("logprobs", "'logprobs' is not supported by this server.");
+            }
+            if (f.integer("top_logprobs") != null) {
+                throw ApiException.unsupported("top_logprobs", "'top_logprobs' is not supported by this server.");
+            }
+            for (String tools : List.of("tools", "functions")) {
+                List<Object> list = f.array(tools);
+                if (list != null && !list.isEmpty()) {
+                    throw ApiException.unsupported(tools, "Tool and function calling ('" + tools
+                            + "') is not supported by this server.");
+                }
+            }
+            Map<String, Object> format = f.object("response_format");
+            if (format != null) {
+                Object type = format.get("type");
+                if (!"text".equals(type)) {
+                    throw ApiException.unsupported("response_format", "Only the 'text' response format is"
+                            + " supported by this server.");
+                }
+            }
+        } else {
+            if (f.integer("logprobs") != null) {
+                throw ApiException.unsupported("logprobs", "'logprobs' is not supported by this server.");
+            }
+            if (Boolean.TRUE.equals(f.bool("echo"))) {
+                throw ApiException.unsupported("echo", "'echo' is not supported by this server.");
+            }
+            Long bestOf = f.integer("best_of");
+            if (bestOf != null && bestOf != 1) {
+                throw ApiException.unsupported("best_of", "Only best_of = 1 is supported by this server.");
+            }
+            String suffix = f.string("suffix");
+            if (suffix != null && !suffix.isEmpty()) {
+                throw ApiException.unsupported("suffix", "'suffix' (insertion) is not supported by this server.");
+            }
+        }
+    }
+
+    private int[] chatPrompt(Fields f) throws ApiException {
+        Object v = f.get("messages");
+        if (v == null) {
+            throw ApiException.invalid("messages", "Missing required parameter: 'messages'.");
+        }
+        if (!(v instanceof List<?> list)) {
+            throw ApiException.wrongType("messages", "an array", v);
+        }
+        if (list.isEmpty()) {
+            throw ApiException.invalid("messages", "'messages' must contain at least one message.");
+        }
+        List<Message> messages = new ArrayList<>(list.size());
+        long chars = 0;
+        for (int i = 0; i < list.size(); i++) {
+            String where = "messages[" + i + "]";
+            if (!(list.get(i) instanceof Map<?, ?> raw)) {
+                throw ApiException.wrongType(where, "an object", list.get(i));
+            }
+            @SuppressWarnings("unchecked")
+            Fields m = new Fields((Map<String, Object>) raw, where + ".");
+            String role = m.string("role");
+            if (role == null) {
+                throw ApiException.invalid(where + ".role", "Missing required parameter: '" + where + ".role'.");
+            }
+            if (role.equals("developer")) {
+                role = "system"; // OpenAI's newer name for the system message; templates know "system"
+            }
+            String content = content(m, where);
+            chars += content.length();
+            messages.add(new Message(role, content));
+        }
+        if (chars > maxPromptChars) {
+            throw tooLong(true, chars + " characters");
+        }
+        if (chatFormat == null) {
+            throw new ApiException(400, "invalid_request_error", "messages", "chat_template_missing",
+                    "This model has no chat template, so /v1/chat/completions is unavailable; use /v1/completions,"
+                            + " or start the server with --chat-template.");
+        }
+        try {
+            return chatFormat.render(messages, true);
+        } catch (IllegalArgumentException e) {
+            // the template refused the conversation (raise_exception) or failed: its message is about the input
+            throw ApiException.invalid("messages", "invalid_prompt", String.valueOf(e.getMessage()));
+        }
+    }
+
+    /// A message's content: a string, null, or an array of parts of which only `text` parts are supported.
+    private static String content(Fields m, String where) throws ApiException {
+        Object c = m.get("content");
+        if (c == null) {
+            return "";
+        }
+        if (c instanceof String s) {
+            return s;
+        }
+        if (!(c instanceof List<?> parts)) {
+            throw ApiException.wrongType(where + ".content", "a string or an array of content parts", c);
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < parts.size(); i++) {
+            String partWhere = where + ".content[" + i + "]";
+            if (!(parts.get(i) instanceof Map<?, ?> part)) {
+                throw ApiException.wrongType(partWhere, "an object", parts.get(i));
+            }
+            Object type = part.get("type");
+            if (!"text".equals(type)) {
+                throw ApiException.unsupported(partWhere + ".type", "Only text content parts are supported by this"
+                        + " server, got " + (type instanceof String s ? "'" + s + "'" : ApiException.describe(type))
+                        + ".");
+            }
+            if (!(part.get("text") instanceof String text)) {
+                throw ApiException.wrongType(partWhere + ".text", "a string", part.get("text"));
+            }
+            if (!sb.isEmpty()) {
+                sb.append('\n');
+            }
+            sb.append(text);
+        }
+        return sb.toString();
+    }
+
+    /// `prompt`: a string, an array of one string, or token ids (an array of integers, or an array of one).
+    private int[] textPrompt(Fields f) throws ApiException {
+        Object v = f.get("prompt");
+        if (v == null) {
+            throw ApiException.invalid("prompt", "Missing required parameter: 'prompt'.");
+        }
+        if (v instanceof String s) {
+            return encode(s);
+        }
+        if (!(v instanceof List<?> list)) {
+            throw ApiException.wrongType("prompt", "a string, an array of strings or an array of token ids", v);
+        }
+        if (list.isEmpty()) {
+            throw ApiException.invalid("prompt", "'prompt' must not be an empty array.");
+        }
+        Object first = list.getFirst();
+        if (first instanceof String || first instanceof List<?>) {
+            if (list.size() > 1) {
+                throw ApiException.unsupported("prompt", "Batches of prompts are not supported by this server:"
+                        + " send one prompt per request.");
+            }
+            if (first instanceof String s) {
+                return encode(s);
+            }
+            return tokenIds((List<?>) first, "prompt[0]");
+        }
+        return tokenIds(list, "prompt");
+    }
+
+    private int[] tokenIds(List<?> list, String where) throws ApiException {
+        if (list.isEmpty()) {
+            throw ApiException.invalid(where, "'" + where + "' must not be an empty array.");
+        }
+        int vocab = tokenizer.vocabulary().size();
+        int[] ids = new int[list.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Object o = list.get(i);
+            if (!(o instanceof Long id)) {
+                throw ApiException.wrongType(where + "[" + i + "]", "a token id (an integer)", o);
+            }
+            if (id < 0 || id >= vocab) {
+                throw ApiException.invalid(where + "[" + i + "]", "Token id " + id
+                        + " is outside the vocabulary (0 to " + (vocab - 1) + ").");
+            }
+            ids[i] = (int) (long) id;
+        }
+        return ids;
+    }
+
+    /// Text to tokens as the CLI does: control-token text is ordinary text, BOS first if the vocabulary wants it.
+    private int[] encode(String text) throws ApiException {
+        if (text.length() > maxPromptChars) {
+            throw tooLong(false, text.length() + " characters");
+        }
+        int[] tokens = tokenizer.encode(text);
+        Vocabulary v = tokenizer.vocabulary();
+        if (v.addBos() && v.bos() >= 0) {
+            int[] withBos = new int[tokens.length + 1];
+            withBos[0] = v.bos();
+            System.arraycopy(tokens, 0, withBos, 1, tokens.length);
+            tokens = withBos;
+        }
+        if (tokens.length == 0) {
+            throw ApiException.invalid("prompt", "The prompt is empty.");
+        }
+        return tokens;
+    }
+
+    /// Typed access to the fields of one JSON object; `prefix` names nested objects in messages.
+    static final class Fields {
+        private final Map<String, Object> map;
+        private final String prefix;
+
+        Fields(Map<String, Object> map, String prefix) {
+            this.map = map;
+            this.prefix = prefix;
+        }
+
+        Object get(String key) {
+            return map.get(key);
+        }
+
+        String string(String key) throws ApiException {
+            Object v = map.get(key);
+            if (v == null || v instanceof String) {
+                return (String) v;
+            }
+            throw ApiException.wrongType(prefix + key, "a string", v);
+        }
+
+        Boolean bool(String key) throws ApiException {
+            Object v = map.get(key);
+            if (v == null || v instanceof Boolean) {
+                return (Boolean) v;
+            }
+            throw ApiException.wrongType(prefix + key, "a boolean", v);
+        }
+
+        /// An integer (a JSON number without a fractional part that fits in a long), or null.
+        Long integer(String key) throws ApiException {
+            Object v = map.get(key);
+            if (v == null || v instanceof Long) {
+                return (Long) v;
+            }
+            if (v instanceof BigDecimal d) {
+                try {
+                    return d.longValueExact();
+                } catch (ArithmeticException e) {
+                    // a fraction, or too large
+                }
+            }
+            if (v instanceof Number) {
+                throw ApiException.invalid(prefix + key, "invalid_type", "Invalid value for '" + prefix + key
+                        + "': expected an integer, got " + v + ".");
+            }
+            throw ApiException.wrongType(prefix + key, "an integer", v);
+        }
+
+        /// A number in `[min, max]`, or `otherwise` when absent or null.
+        double number(String key, double min, double max, double otherwise) throws ApiException {
+            Object v = map.get(key);
+            if (v == null) {
+                return otherwise;
+            }
+            if (!(v instanceof Number num)) {
+                throw ApiException.wrongType(prefix + key, "a number", v);
+            }
+            double d = num.doubleValue();
+            if (!(d >= min && d <= max)) {
+                throw ApiException.invalid(prefix + key, "invalid_value", "Invalid value for '" + prefix + key
+                        + "': " + v + " is not between " + fmt(min) + " and " + fmt(max) + ".");
+            }
+            return d;
+        }
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> object(String key) throws ApiException {
+            Object v = map.get(key);
+            if (v == null || v instanceof Map) {
+                return (Map<String, Object>) v;
+            }
+            throw ApiException.wrongType(prefix + key, "an object", v);
+        }
+
+        @SuppressWarnings("unchecked")
+        List<Object> array(String key) throws ApiException {
+            Object v = map.get(key);
+            if (v == null || v instanceof List) {
+                return (List<Object>) v;
+            }
+            throw ApiException.wrongType(prefix + key, "an array", v);
+        }
+
+        private static String fmt(double d) {
+            return d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+package dev.llamaj.cli.server;
+
+import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.LockSupport;
+
+/// The generation slots: one [Session] and one platform thread each, all on the one shared model, plus a bounded
+/// queue of requests waiting for a slot.
+///
+/// A request is admitted with [#submit]: straight to an idle slot (the one whose last context shares the longest
+/// prefix with the new prompt, so that part need not be computed again), else into the queue if there is room,
+/// else refused. A slot that finishes takes the oldest waiting request. Everything the slot produces (text pieces,
+/// then the end) goes to the [Job]'s event queue, which the HTTP side drains at its own pace: a slow client never
+/// slows a slot down, and a client that goes away is [Job#cancel]led, which stops its generation after the
+/// current token.
+final class SlotPool implements AutoCloseable {
+    private final LlamaModel model;
+    private final int contextLength;
+    private final int queueLimit;
+    private final boolean prefixCache;
+    private final PrintStream log;
+    private final Slot[] slots;
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final ArrayDeque<Job> waiting = new ArrayDeque<>();
+    private final List<Slot> idle = new ArrayList<>();
+    private boolean accepting = true;
+    private boolean closed;
+
+    /// Test hook: a pause after each generated piece of text, to make generations long enough to interrupt.
+    volatile long pauseNanosPerPiece;
+
+    SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, PrintStream log) {
+        this.model = model;
+        this.contextLength = contextLength;
+        this.queueLimit = queueLimit;
+        this.prefixCache = prefixCache;
+        this.log = log;
+        this.slots = new Slot[parallel];
+        try {
+            for (int i = 0; i < parallel; i++) {
+                slots[i] = new Slot(i, model.newSession(contextLength));
+            }
+        } catch (RuntimeException e) {
+            for (Slot s : slots) {
+                if (s != null) {
+                    s.session.close();
+                }
+            }
+            throw e;
+        }
+        for (Slot s : slots) {
+            idle.add(s);
+            s.thread.start();
+        }
+    }
+
+    int contextLength() {
+        return contextLength;
+    }
+
+    LlamaModel model() {
+        return model;
+    }
+
+    /// Admits a request, or returns null when every slot is busy and the queue is full.
+    ///
+    /// @throws ApiException 503 if the pool is shutting down
+    Job submit(GenerationRequest request) throws ApiException {
+        lock.lock();
+        try {
+            if (!accepting) {
+                throw ApiException.shuttingDown();
+            }
+            Job job = new Job(this, request);
+            if (!idle.isEmpty()) {
+                Slot best = idle.getFirst();
+                int bestShared = -1;
+                for (Slot s : idle) {
+                    int shared = commonPrefix(s.cached, request.prompt());
+                    if (shared > bestShared) {
+                        best = s;
+                        bestShared = shared;
+                    }
+                }
+                idle.remove(best);
+                assign(best, job);
+                return job;
+            }
+            if (waiting.size() >= queueLimit) {
+                return null;
+            }
+            waiting.addLast(job);
+            return job;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void assign(Slot slot, Job job) {
+        job.state = Job.State.ASSIGNED;
+        job.slot = slot;
+        slot.next = job;
+        slot.wake.signal();
+    }
+
+    /// Takes a job out of the queue if it is still waiting there; returns whether it was.
+    boolean withdraw(Job job) {
+        lock.lock();
+        try {
+            if (job.state == Job.State.QUEUED && waiting.remove(job)) {
+                job.state = Job.State.WITHDRAWN;
+                return true;
+            }
+            return false;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /// Stops admitting requests (they get 503 from now on).
+    void stopAccepting() {
+        lock.lock();
+        try {
+            accepting = false;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /// Waits until no request runs or waits; returns false if `timeout` passed first.
+    boolean awaitIdle(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        lock.lock();
+        try {
+            while (idle.size() < slots.length || !waiting.isEmpty()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                changed.awaitNanos(left);
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /// Refuses every waiting request and stops every running one (their clients get an error).
+    void abortAll() {
+        List<Job> aborted;
+        lock.lock();
+        try {
+            aborted = new ArrayList<>(waiting);
+            waiting.clear();
+            for (Job j : aborted) {
+                j.state = Job.State.WITHDRAWN;
+            }
+            for (Slot s : slots) {
+                Job running = s.current;
+                if (running != null) {
+                    running.abort();
+                }
+                if (s.next != null) {
+                    s.next.abort();
+                }
+            }
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        for (Job j : aborted) {
+            j.events.add(new Job.Failed(ApiException.shuttingDown()));
+        }
+    }
+
+    /// Slots generating now.
+    int busy() {
+        lock.lock();
+        try {
+            return slots.length - idle.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /// Requests waiting for a slot.
+    int queued() {
+        lock.lock();
+        try {
+            return waiting.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    int parallel() {
+        return slots.length;
+    }
+
+    /// Stops the slot threads (after the current generations, which [#abortAll] shortens) and closes the sessions.
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            accepting = false;
+            closed = true;
+            for (Slot s : slots) {
+                s.wake.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+        abortAll();
+        for (Slot s : slots) {
+            try {
+                s.thread.join(TimeUnit.SECONDS.toMillis(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (Slot s : slots) {
+            if (!s.thread.isAlive()) {
+                s.session.close();
+            }
+        }
+    }
+
+    static int commonPrefix(int[] a, int[] b) {
+        int n = Math.min(a.length, b.length);
+        int mismatch = Arrays.mismatch(a, 0, n, b, 0, n);
+        return mismatch < 0 ? n : mismatch;
+    }
+
+    /// One slot: a session and the thread that runs its jobs.
+    final class Slot {
+        final int index;
+        final Session session;
+        final Thread thread;
+        final Condition wake = lock.newCondition();
+        /// The tokens in the session's context after its last job (guarded by the lock).
+        int[] cached = new int[0];
+        Job next;              // assigned, not started (guarded by the lock)
+        volatile Job current;  // running
+
+        Slot(int index, Session session) {
+            this.index = index;
+            this.session = session;
+            this.thread = Thread.ofPlatform().name("llamaj-slot-" + index).daemon(true).unstarted(this::loop);
+        }
+
+        private void loop() {
+            while (true) {
+                Job job;
+                lock.lock();
+                try {
+                    while (next == null && !closed) {
+                        wake.awaitUninterruptibly();
+                    }
+                    if (next == null) {
+                        return;
+                    }
+                    job = next;
+                    next = null;
+                    job.state = Job.State.RUNNING;
+                    current = job;
+                } finally {
+                    lock.unlock();
+                }
+                int[] tokens = new int[0];
+                try {
+                    run(job);
+                    if (prefixCache) {
+                        tokens = session.tokens();
+                    }
+                } catch (Throwable t) {
+                    // the slot survives whatever happened (even an OutOfMemoryError): it starts over next time
+                    job.fail(t);
+                    if (log != null) {
+                        log.println("llama: slot " + index + ": generation failed: " + t);
+                    }
+                    try {
+                        session.reset();
+                    } catch (Throwable ignored) {
+                        // the next job's reset or rewind fails the same way, and is reported
+                    }
+                }
+                lock.lock();
+                try {
+                    current = null;
+                    cached = tokens;
+                    job.state = Job.State.DONE;
+                    Job following = waiting.pollFirst();
+                    if (following != null) {
+                        assign(this, following);
+                    } else {
+                        idle.add(this);
+                    }
+                    changed.signalAll();
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+
+        private void run(Job job) {
+            job.events.add(Job.STARTED);
+            if (job.cancelled) {
+                job.events.add(new Job.Finished(null, 0, 0));
+                return;
+            }
+            GenerationRequest r = job.request;
+            int[] prompt = r.prompt();
+            int reused = 0;
+            if (prefixCache) {
+                reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
+                session.rewind(reused);
+            } else {
+                session.reset();
+            }
+            Sampler sampler = Sampler.create(r.settings());
+            for (int i = 0; i < reused; i++) {
+                sampler.accept(prompt[i]);
+            }
+            int[] rest = Arrays.copyOfRange(prompt, reused, prompt.length);
+            long pause = pauseNanosPerPiece;
+            Completion c = session.generate(rest, r.maxTokens(), sampler, r.stops(), piece -> {
+                job.events.add(piece);
+                if (job.cancelled) {
+                    session.cancel();
+                } else if (pause > 0) {
+                    LockSupport.parkNanos(pause);
+                }
+            });
+            job.events.add(new Job.Finished(c, prompt.length, reused));
+        }
+    }
+
+    /// One request's life in the pool, shared by the HTTP thread that waits for it and the slot that runs it.
+    static final class Job {
+        enum State { QUEUED, ASSIGNED, RUNNING, DONE, WITHDRAWN }
+
+        static final Object STARTED = new Object();
+
+        /// The end of a generation. `completion` is null if the job was cancelled before it started.
+        record Finished(Completion completion, int promptTokens, int cachedTokens) {}
+
+        record Failed(Object cause) {}
+
+        final SlotPool pool;
+        final GenerationRequest request;
+        /// `STARTED`, then text pieces (`String`), then one `Finished` or `Failed`.
+        final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        State state = State.QUEUED; // guarded by the pool's lock
+        Slot slot;                  // guarded by the pool's lock
+        volatile boolean cancelled;
+        volatile boolean aborted;
+
+        Job(SlotPool pool, GenerationRequest request) {
+            this.pool = pool;
+            this.request = request;
+        }
+
+        /// The client is gone: stop generating (after the current token) and free the slot, or leave the queue.
+        void cancel() {
+            cancelled = true;
+            pool.lock.lock();
+            try {
+                // under the lock, so that the slot cannot move on to another job between the check and the cancel
+                // (a cancel that lands after this job's generation ended is cleared by the next generation's start)
+                Slot s = slot;
+                if (s != null && s.current == this) {
+                    s.session.cancel();
+                } else if (state == State.QUEUED) {
+                    pool.withdraw(this);
+                }
+            } finally {
+                pool.lock.unlock();
+            }
+        }
+
+        /// The server is shutting down: stop, and tell the client so.
+        void abort() {
+            aborted = true;
+            cancel();
+        }
+
+        void fail(Throwable t) {
+            events.add(new Failed(t));
+        }
+
+        /// Waits for a slot to take this job; false if `timeout` passed first (the job is then withdrawn, unless a
+        /// slot took it at the last moment, in which case this returns true).
+        boolean awaitStart(Duration timeout) throws InterruptedException, ApiException {
+            Object first = events.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            if (first == null) {
+                if (pool.withdraw(this)) {
+                    return false;
+                }
+                first = events.take();
+            }
+            if (first instanceof Failed f && f.cause() instanceof ApiException e) {
+                throw e;
+            }
+            if (first != STARTED) {
+                throw new IllegalStateException("unexpected first event " + first);
+            }
+            return true;
+        }
+    }
+}

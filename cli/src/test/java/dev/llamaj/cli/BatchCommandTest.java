@@ -1,0 +1,276 @@
+package dev.llamaj.cli;
+
+import static dev.llamaj.cli.LlamaCommandTest.run;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.llamaj.gguf.SharedData;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/// `llama batch` on stories260K: results, resuming, malformed lines, parallel sessions.
+class BatchCommandTest {
+    @TempDir
+    Path dir;
+
+    static String model() {
+        return SharedData.require("models/stories260K.gguf").toString();
+    }
+
+    static List<Map<String, Object>> results(Path output) throws Exception {
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (String line : Files.readAllLines(output)) {
+            list.add(Json.parseObject(line));
+        }
+        return list;
+    }
+
+    static Map<Object, Map<String, Object>> byId(Path output) throws Exception {
+        Map<Object, Map<String, Object>> map = new HashMap<>();
+        for (Map<String, Object> r : results(output)) {
+            assertThat(map.put(r.get("id"), r)).as("id %s twice", r.get("id")).isNull();
+        }
+        return map;
+    }
+
+    static LlamaCommandTest.Result batch(Path in, Path out, String... more) {
+        List<String> args = new ArrayList<>(List.of("batch", "--model", model(), "--input", in.toString(),
+                "--output", out.toString(), "--threads", "2"));
+        args.addAll(List.of(more));
+        return run(args.toArray(String[]::new));
+    }
+
+    @Test
+    void writesOneResultPerLine() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), """
+                {"id": "a", "prompt": "Once upon a time", "max_tokens": 10}
+                {"id": 2, "prompt": "Lily and Tom", "max_tokens": 5, "stop": "xyz"}
+                {"id": "chat", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}
+                {"id": "stop", "prompt": "Once upon a time", "stop": ["."], "temperature": 0}
+                {"id": "sampled", "prompt": "Once upon a time", "max_tokens": 8, "temperature": 1.0, "seed": 7}
+                """);
+        Path out = dir.resolve("out.jsonl");
+        LlamaCommandTest.Result r = batch(in, out, "--temperature", "0", "--chat-template", "plain");
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<Object, Map<String, Object>> results = byId(out);
+        assertThat(results).hasSize(5);
+
+        Map<String, Object> a = results.get("a");
+        assertThat(a.keySet()).containsExactly("id", "text", "stop_reason", "prompt_tokens", "generated_tokens");
+        assertThat((String) a.get("text")).startsWith(", there was a little girl");
+        assertThat(a.get("stop_reason")).isEqualTo("max_tokens");
+        assertThat(a.get("generated_tokens")).isEqualTo(10L);
+        assertThat(a.get("prompt_tokens")).isEqualTo(5L);
+        assertThat(results.get(2L).get("generated_tokens")).isEqualTo(5L);
+        assertThat(results.get("chat").get("generated_tokens")).isEqualTo(4L);
+        assertThat(results.get("stop").get("text")).isEqualTo(", there was a little girl named Lily");
+        assertThat(results.get("stop").get("stop_reason")).isEqualTo("stop_string");
+        assertThat(results.get("sampled").get("seed")).isEqualTo(7L);
+        assertThat(r.err()).contains("llama: batch 5/5 (100%)").contains("llama: 5 lines written to " + out);
+        assertThat(Files.readString(out)).endsWith("}\n").doesNotContain("\n\n");
+
+        // a line's own seed makes sampling reproducible
+        Path out2 = dir.resolve("out2.jsonl");
+        assertThat(batch(in, out2, "--temperature", "0", "--chat-template", "plain").code()).isZero();
+        assertThat(byId(out2).get("sampled").get("text")).isEqualTo(results.get("sampled").get("text"));
+    }
+
+    @Test
+    void randomSeedsAreRecordedSoALineCanBeReproduced() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), "{\"id\": 1, \"prompt\": \"Once upon a time\", \"max_tokens\": 30}\n");
+        Path out = dir.resolve("out.jsonl");
+        assertThat(batch(in, out).code()).isZero();
+        Map<String, Object> first = results(out).getFirst();
+        long seed = (Long) first.get("seed");
+        Path in2 = Files.writeString(dir.resolve("in2.jsonl"),
+                "{\"id\": 1, \"prompt\": \"Once upon a time\", \"max_tokens\": 30, \"seed\": " + seed + "}\n");
+        Path out2 = dir.resolve("out2.jsonl");
+        assertThat(batch(in2, out2).code()).isZero();
+        assertThat(results(out2).getFirst().get("text")).isEqualTo(first.get("text"));
+        Path out3 = dir.resolve("out3.jsonl");
+        assertThat(batch(in, out3, "--seed", String.valueOf(seed)).code()).isZero();
+        assertThat(results(out3).getFirst().get("text")).isEqualTo(first.get("text"));
+    }
+
+    @Test
+    void resumesWhereItStopped() throws Exception {
+        Path in = dir.resolve("in.jsonl");
+        Files.writeString(in, lines(0, 3));
+        Path out = dir.resolve("out.jsonl");
+        assertThat(batch(in, out, "--temperature", "0").code()).isZero();
+        assertThat(results(out)).hasSize(3);
+        String before = Files.readString(out);
+
+        Files.writeString(in, lines(0, 5)); // two more lines
+        LlamaCommandTest.Result r = batch(in, out, "--temperature", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("resuming: 3 lines already in " + out + ", 2 to do");
+        assertThat(Files.readString(out)).startsWith(before);
+        assertThat(byId(out).keySet()).containsExactlyInAnyOrder("line-0", "line-1", "line-2", "line-3", "line-4");
+
+        LlamaCommandTest.Result again = batch(in, out, "--temperature", "0");
+        assertThat(again.code()).isZero();
+        assertThat(again.err()).contains("nothing to do: 5 of 5 valid lines are already in " + out);
+        assertThat(results(out)).hasSize(5);
+    }
+
+    @Test
+    void anIncompleteLastLineFromACrashIsRedone() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 3));
+        Path out = dir.resolve("out.jsonl");
+        Files.writeString(out, "{\"id\":\"line-0\",\"text\":\"done\",\"stop_reason\":\"max_tokens\","
+                + "\"prompt_tokens\":4,\"generated_tokens\":6}\n{\"id\":\"line-1\",\"text\":\"cut sh");
+        LlamaCommandTest.Result r = batch(in, out, "--temperature", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("removing its incomplete last line (line 2, cut short by an interrupted run)");
+        Map<Object, Map<String, Object>> results = byId(out);
+        assertThat(results.keySet()).containsExactlyInAnyOrder("line-0", "line-1", "line-2");
+        assertThat(results.get("line-0").get("text")).isEqualTo("done");
+
+        // a complete last line without its newline is kept, and the next result starts on a new line
+        Path out2 = Files.writeString(dir.resolve("out2.jsonl"), "{\"id\":\"line-0\",\"text\":\"kept\"}");
+        assertThat(batch(in, out2, "--temperature", "0").code()).isZero();
+        assertThat(byId(out2).keySet()).containsExactlyInAnyOrder("line-0", "line-1", "line-2");
+        assertThat(byId(out2).get("line-0").get("text")).isEqualTo("kept");
+    }
+
+    @Test
+    void anOutputThatIsNotOursIsRefused() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 2));
+        Path out = Files.writeString(dir.resolve("out.jsonl"), "hello\n{\"id\": 1}\n");
+        LlamaCommandTest.Result r = batch(in, out);
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).startsWith("llama: " + out + " line 1 is not a result line (not valid JSON: ");
+        assertThat(Files.readString(out)).isEqualTo("hello\n{\"id\": 1}\n");
+        assertThat(batch(in, in).err()).isEqualTo("llama: --input and --output are the same file\n");
+    }
+
+    @Test
+    void malformedLinesAreReportedAndSkipped() throws Exception {
+        Path in = dir.resolve("in.jsonl");
+        Files.write(in, List.of(
+                "{\"id\": \"ok-1\", \"prompt\": \"Once\", \"max_tokens\": 3}",
+                "{\"id\": \"broken\", \"prompt\": ",
+                "",
+                "{\"prompt\": \"no id\"}",
+                "{\"id\": \"ok-1\", \"prompt\": \"duplicate\"}",
+                "{\"id\": \"bad-setting\", \"prompt\": \"x\", \"temperature\": \"hot\"}",
+                "{\"id\": \"ok-2\", \"prompt\": \"Lily\", \"max_tokens\": 3}"), StandardCharsets.UTF_8);
+        Files.write(in, new byte[] {'{', (byte) 0xff, '}', '\n'}, java.nio.file.StandardOpenOption.APPEND);
+        Path out = dir.resolve("out.jsonl");
+        LlamaCommandTest.Result r = batch(in, out);
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("llama: " + in + " line 2: not valid JSON: expected a JSON value but found end of "
+                        + "input at line 1, column 28 (offset 27) (skipped)")
+                .contains("llama: " + in + " line 4: no \"id\" (skipped)")
+                .contains("llama: " + in + " line 5: duplicate id \"ok-1\" (first on line 1) (skipped)")
+                .contains("llama: " + in + " line 6: \"temperature\" must be a number, got a string (skipped)")
+                .contains("llama: " + in + " line 8: not valid UTF-8 (skipped)")
+                .doesNotContain("line 3");
+        assertThat(r.err().lines().toList().getLast())
+                .isEqualTo("llama: 5 malformed input lines were skipped (see the messages above)");
+        assertThat(byId(out).keySet()).containsExactlyInAnyOrder("ok-1", "ok-2");
+
+        // --strict: the first bad line stops the run before anything is generated
+        Path strictOut = dir.resolve("strict.jsonl");
+        LlamaCommandTest.Result strict = batch(in, strictOut, "--strict");
+        assertThat(strict.code()).isEqualTo(1);
+        assertThat(strict.err()).startsWith("llama: " + in + " line 2: not valid JSON").doesNotContain("line 4");
+        assertThat(strict.err().lines().count()).isEqualTo(1);
+        assertThat(strictOut).doesNotExist();
+    }
+
+    @Test
+    void linesThatFailToGenerateAreReported() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), """
+                {"id": "long", "prompt": "Once upon a time there was a little girl named Lily who loved"}
+                {"id": "short", "prompt": "Once", "max_tokens": 2}
+                {"id": "long too", "prompt": "Once upon a time there was a little girl named Lily who loved"}
+                """);
+        Path out = dir.resolve("out.jsonl");
+        LlamaCommandTest.Result r = batch(in, out, "-c", "8");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).containsPattern("line 1 \\(id \"long\"\\): prompt is \\d+ tokens but only 8 fit in the "
+                        + "context \\(raise --context\\) \\(skipped\\)")
+                .contains("line 3 (id \"long too\"): prompt is")
+                .contains("llama: 2 lines failed (see the messages above)");
+        assertThat(byId(out).keySet()).containsExactly("short");
+
+        // lines with messages and no chat template: the run stops before it starts
+        Path chat = Files.writeString(dir.resolve("chat.jsonl"), """
+                {"id": "short", "prompt": "Once", "max_tokens": 2}
+                {"id": "chat", "messages": [{"role": "user", "content": "hi"}]}
+                """);
+        Path chatOut = dir.resolve("chat-out.jsonl");
+        LlamaCommandTest.Result noTemplate = batch(chat, chatOut);
+        assertThat(noTemplate.code()).isEqualTo(1);
+        assertThat(noTemplate.err()).isEqualTo("llama: " + model() + ": the model has no chat template (give one with "
+                + "--chat-template FILE)\n");
+        assertThat(chatOut).doesNotExist();
+
+        LlamaCommandTest.Result strict = batch(in, dir.resolve("strict.jsonl"), "-c", "8", "--strict");
+        assertThat(strict.code()).isEqualTo(1);
+        assertThat(strict.err()).contains("llama: " + in + " line 1 (id \"long\"): prompt is");
+    }
+
+    @Test
+    void parallelSessionsGiveTheSameResults() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 8));
+        Path serial = dir.resolve("serial.jsonl");
+        Path parallel = dir.resolve("parallel.jsonl");
+        assertThat(batch(in, serial, "--temperature", "0").code()).isZero();
+        LlamaCommandTest.Result r = batch(in, parallel, "--temperature", "0", "--parallel", "3", "--verbose");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("3 session(s) of 1 threads");
+        Map<Object, Map<String, Object>> a = byId(serial);
+        Map<Object, Map<String, Object>> b = byId(parallel);
+        assertThat(b).hasSize(8);
+        for (Object id : a.keySet()) {
+            assertThat(b.get(id)).as("id %s", id).isEqualTo(a.get(id));
+        }
+    }
+
+    @Test
+    void progress() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 3));
+        LlamaCommandTest.Result bar = batch(in, dir.resolve("a.jsonl"), "--progress", "bar", "--temperature", "0");
+        assertThat(bar.code()).isZero();
+        assertThat(bar.err()).contains("\rbatch [").contains("3/3 (100%)").contains("lines/s");
+        LlamaCommandTest.Result lines = batch(in, dir.resolve("b.jsonl"), "--progress", "lines",
+                "--progress-interval", "0", "--temperature", "0");
+        assertThat(lines.err()).contains("llama: batch 1/3 (33%)").contains("llama: batch 3/3 (100%)")
+                .contains("ETA ").doesNotContain("\r");
+        LlamaCommandTest.Result off = batch(in, dir.resolve("c.jsonl"), "--progress", "off", "--temperature", "0");
+        assertThat(off.err()).doesNotContain("llama: batch ").contains("3 lines written");
+    }
+
+    @Test
+    void optionErrors() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 1));
+        Path out = dir.resolve("out.jsonl");
+        assertThat(batch(in, out, "--parallel", "0").err()).isEqualTo("llama: --parallel must be 1 or more, got 0\n");
+        assertThat(batch(in, out, "--max-tokens", "-2").err())
+                .isEqualTo("llama: --max-tokens must be -1 or more, got -2\n");
+        assertThat(run("batch", "--model", model(), "--input", in.toString()).code()).isEqualTo(2);
+        Path absent = dir.resolve("absent.jsonl");
+        assertThat(batch(absent, out).err()).isEqualTo("llama: " + absent + ": no such file\n");
+        Path empty = Files.writeString(dir.resolve("empty.jsonl"), "\n");
+        assertThat(batch(empty, out).err()).isEqualTo("llama: " + empty + ": no requests (one JSON object per line)\n");
+        assertThat(out).doesNotExist();
+    }
+
+    private static String lines(int from, int to) {
+        StringBuilder sb = new StringBuilder();
+        String[] prompts = {"Once upon a time", "Lily", "The dog", "Tom was", "One day"};
+        IntStream.range(from, to).forEach(i -> sb.append("{\"id\": \"line-").append(i).append("\", \"prompt\": \"")
+                .append(prompts[i % prompts.length]).append("\", \"max_tokens\": ").append(6 + i).append("}\n"));
+        return sb.toString();
+    }
+}

@@ -1,0 +1,85 @@
+package dev.llamaj.cli.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.llamaj.cli.Main;
+import dev.llamaj.gguf.SharedData;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/// `llama serve` option handling, in-process (the running server is tested over HTTP elsewhere, and as a real
+/// process with SIGTERM in ServeCommandIT).
+class ServeCommandTest {
+    @TempDir
+    Path dir;
+
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static String model() {
+        return SharedData.require("models/stories260K.gguf").toString();
+    }
+
+    private static void assertOneLineError(Result r, int code, String fragment) {
+        assertThat(r.code()).as(r.err()).isEqualTo(code);
+        // (a warning may come first: a server started by an earlier test fixed this JVM's HTTP limits)
+        assertThat(r.err().lines().filter(l -> !l.startsWith("llama: warning:")).findFirst().orElse(""))
+                .startsWith("llama: ").contains(fragment);
+        assertThat(r.err()).doesNotContain("\tat ");
+    }
+
+    @Test
+    void helpListsEveryOption() {
+        Result r = run("serve", "--help");
+        assertThat(r.code()).isZero();
+        for (String option : new String[] {"--model", "--host", "--port", "--parallel", "--api-key",
+                "--api-key-file", "--chat-template", "--context", "--threads", "--queue", "--queue-timeout",
+                "--max-body", "--max-connections", "--header-timeout", "--idle-timeout", "--response-timeout",
+                "--shutdown-timeout", "--alias", "--no-prefix-cache"}) {
+            assertThat(r.out()).contains(option);
+        }
+    }
+
+    @Test
+    void badOptions() throws Exception {
+        assertThat(run("serve").code()).isEqualTo(2);
+        assertOneLineError(run("serve", "--model", model(), "--parallel", "0"), 1, "--parallel must be 1 or more");
+        assertOneLineError(run("serve", "--model", model(), "--threads", "0"), 1, "--threads must be 1 or more");
+        assertOneLineError(run("serve", "--model", model(), "--port", "70000"), 1, "--port must be 0 to 65535");
+        assertOneLineError(run("serve", "--model", model(), "--max-body", "0"), 1, "--max-body");
+        assertOneLineError(run("serve", "--model", model(), "--header-timeout", "0"), 1, "--header-timeout");
+        assertOneLineError(run("serve", "--model", model(), "--api-key", ""), 1, "the API key is empty");
+        assertOneLineError(run("serve", "--model", model(), "--api-key", "a", "--api-key-file", "b"), 1,
+                "either --api-key or --api-key-file");
+        assertOneLineError(run("serve", "--model", model(), "--api-key-file", dir.resolve("none").toString()), 1,
+                "no such file");
+        assertOneLineError(run("serve", "--model", model(), "--chat-template", dir.resolve("x.jinja").toString()),
+                1, "no such file or built-in template");
+        Path broken = Files.writeString(dir.resolve("broken.jinja"), "{% for %}");
+        assertOneLineError(run("serve", "--model", model(), "--chat-template", broken.toString()), 1,
+                "chat template");
+        assertOneLineError(run("serve", "--model", model(), "--host", "no-such-host.invalid"), 1, "unknown host");
+        assertOneLineError(run("serve", "--model", dir.resolve("missing.gguf").toString()), 1, "no such file");
+    }
+
+    @Test
+    void portInUse() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Result r = run("serve", "--model", model(), "--port", String.valueOf(taken.getLocalPort()));
+            assertOneLineError(r, 1, "cannot listen on 127.0.0.1:" + taken.getLocalPort());
+        }
+    }
+}

@@ -1,0 +1,252 @@
+package dev.llamaj.cli.server;
+
+import static dev.llamaj.cli.server.OpenAiServerTest.assertError;
+import static dev.llamaj.cli.server.OpenAiServerTest.body;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/// The server under pressure: full slots and queue, clients that vanish mid-stream, clients that trickle, too
+/// many connections, and shutdown with requests in flight. Generation is slowed down (a pause per piece of text)
+/// so that requests last long enough to be interfered with.
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ServerLimitsTest {
+    static final Map<String, Object> LONG_STREAM = body("prompt", "Once upon a time", "max_tokens", 400,
+            "temperature", 0.8, "seed", 1, "stream", true);
+
+    @Test
+    void withoutAChatTemplateChatIsRefusedAndCompletionsWork() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().build(), null)) {
+            assertError(t.post("/v1/chat/completions", body("messages", OpenAiServerTest.user("Hi"))), 400,
+                    "chat_template_missing");
+            assertThat(t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3)).statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void busyBeyondTheQueueIs503() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).queueLimit(1).contextLength(512).build())) {
+            t.server.pausePerPiece(Duration.ofMillis(20));
+            HttpResponse<InputStream> running = t.open("/v1/completions", LONG_STREAM);
+            TestServer.readFirstEvent(running.body());
+            CompletableFuture<HttpResponse<String>> queued = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3));
+                } catch (IOException | InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            TestServer.await("one request waits", Duration.ofSeconds(5), () -> t.server.queuedRequests() == 1);
+
+            HttpResponse<String> refused = t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3));
+            assertError(refused, 503, "server_busy");
+            assertThat(refused.headers().firstValue("Retry-After")).isPresent();
+
+            running.body().close(); // the running stream's client leaves: its slot goes to the queued request
+            HttpResponse<String> served = queued.get(10, TimeUnit.SECONDS);
+            assertThat(served.statusCode()).as(served.body()).isEqualTo(200);
+            TestServer.await("idle", Duration.ofSeconds(5), () -> t.server.busySlots() == 0);
+        }
+    }
+
+    @Test
+    void disconnectMidStreamFreesTheSlotAtOnce() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).contextLength(512).build())) {
+            t.server.pausePerPiece(Duration.ofMillis(20)); // 400 tokens would take 8 s
+            HttpResponse<InputStream> r = t.open("/v1/completions", LONG_STREAM);
+            assertThat(r.statusCode()).isEqualTo(200);
+            TestServer.readFirstEvent(r.body());
+            TestServer.readFirstEvent(r.body());
+            assertThat(t.server.busySlots()).isEqualTo(1);
+            long closed = System.nanoTime();
+            r.body().close(); // the JDK client closes an HTTP/1.1 connection whose body was not read to the end
+            TestServer.await("the slot is free", Duration.ofSeconds(2), () -> t.server.busySlots() == 0);
+            long freedMillis = (System.nanoTime() - closed) / 1_000_000;
+            System.out.println("disconnect: slot freed " + freedMillis + " ms after the client closed");
+            t.server.pausePerPiece(Duration.ZERO);
+            HttpResponse<String> next = t.post("/v1/completions", body("prompt", "Once", "max_tokens", 5));
+            assertThat(next.statusCode()).isEqualTo(200);
+            TestServer.await("no exchange left", Duration.ofSeconds(2), () -> t.server.activeExchanges() == 0);
+        }
+    }
+
+    @Test
+    void aClientTricklingItsRequestHoldsNoSlotAndIsCutOff() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            List<Socket> tricklers = new ArrayList<>();
+            try {
+                // one trickles its headers, one its body, a byte every 200 ms
+                Socket headers = t.rawSocket();
+                Socket body = t.rawSocket();
+                tricklers.add(headers);
+                tricklers.add(body);
+                body.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n"
+                        + "\r\n{").getBytes(StandardCharsets.US_ASCII));
+                headers.getOutputStream().write("POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(
+                        StandardCharsets.US_ASCII));
+                long start = System.nanoTime();
+                boolean headersCut = false;
+                boolean bodyCut = false;
+                for (int i = 0; i < 50 && !(headersCut && bodyCut); i++) {
+                    if (!headersCut) {
+                        headersCut = !trickle(headers.getOutputStream(), (byte) 'a');
+                    }
+                    if (!bodyCut) {
+                        bodyCut = !trickle(body.getOutputStream(), (byte) ' ');
+                    }
+                    // the slot stays free for everyone else meanwhile
+                    if (i == 3) {
+                        assertThat(t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3)).statusCode())
+                                .isEqualTo(200);
+                        assertThat(t.server.busySlots()).isZero();
+                    }
+                    Thread.sleep(200);
+                }
+                double seconds = (System.nanoTime() - start) / 1e9;
+                System.out.printf("trickling clients cut off after %.1f s (header timeout %d s)%n", seconds,
+                        TestServer.HEADER_TIMEOUT.toSeconds());
+                assertThat(headersCut).as("the header trickler was cut off").isTrue();
+                assertThat(bodyCut).as("the body trickler was cut off").isTrue();
+                assertThat(seconds).isLessThan(TestServer.HEADER_TIMEOUT.toSeconds() + 4);
+            } finally {
+                for (Socket s : tricklers) {
+                    s.close();
+                }
+            }
+            TestServer.await("no exchange left", Duration.ofSeconds(3), () -> t.server.activeExchanges() == 0);
+        }
+    }
+
+    /// Sends one byte; false once the server has closed the connection (the write fails, or the read side
+    /// shows the end).
+    private static boolean trickle(OutputStream out, byte b) {
+        try {
+            out.write(b);
+            out.flush();
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void connectionsBeyondTheLimitAreClosed() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            List<Socket> sockets = new ArrayList<>();
+            try {
+                for (int i = 0; i < TestServer.MAX_CONNECTIONS; i++) {
+                    sockets.add(t.rawSocket());
+                }
+                Thread.sleep(300); // let the server accept them all
+                try (Socket extra = t.rawSocket()) {
+                    extra.setSoTimeout(1500);
+                    OutputStream out = extra.getOutputStream();
+                    InputStream in = extra.getInputStream();
+                    int read;
+                    try {
+                        out.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                        read = in.read();
+                    } catch (SocketException e) {
+                        read = -1; // reset
+                    }
+                    assertThat(read).as("the connection over the limit is closed unanswered").isEqualTo(-1);
+                }
+            } finally {
+                for (Socket s : sockets) {
+                    s.close();
+                }
+            }
+            TestServer.await("connections served again", Duration.ofSeconds(5), () -> {
+                try {
+                    return t.get("/health").statusCode() == 200;
+                } catch (IOException e) {
+                    return false;
+                } catch (InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+        }
+    }
+
+    @Test
+    void shutdownFinishesOrAbortsInFlightRequestsInBoundedTime() throws Exception {
+        TestServer t = TestServer.start(TestServer.config().parallel(1).queueLimit(2).contextLength(512).build());
+        try {
+            t.server.pausePerPiece(Duration.ofMillis(20)); // 8 s of generation: longer than the grace period
+            HttpResponse<InputStream> running = t.open("/v1/completions", LONG_STREAM);
+            TestServer.readFirstEvent(running.body());
+            CompletableFuture<HttpResponse<String>> waiting = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3));
+                } catch (IOException | InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            TestServer.await("one request waits", Duration.ofSeconds(5), () -> t.server.queuedRequests() == 1);
+
+            long start = System.nanoTime();
+            CompletableFuture<Void> shutdown = CompletableFuture.runAsync(() -> t.server.shutdown(Duration.ofSeconds(1)));
+            // no new connections
+            TestServer.await("the listening socket is closed", Duration.ofSeconds(3), () -> {
+                try (Socket s = new Socket("127.0.0.1", t.server.port())) {
+                    return false;
+                } catch (ConnectException e) {
+                    return true;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            // the running stream ends with an error event, the waiting request with 503
+            String rest = OpenAiServerTest.readAll(running.body());
+            assertThat(rest).contains("shutting_down");
+            assertError(waiting.get(10, TimeUnit.SECONDS), 503, "shutting_down");
+            shutdown.get(10, TimeUnit.SECONDS);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            System.out.printf("shutdown with 2 requests in flight took %.1f s (grace 1 s)%n", seconds);
+            assertThat(seconds).isLessThan(6);
+        } finally {
+            t.close();
+        }
+        TestServer.await("slot threads gone", Duration.ofSeconds(5),
+                () -> Thread.getAllStackTraces().keySet().stream().noneMatch(
+                        th -> th.isAlive() && th.getName().startsWith("llamaj-slot-")));
+    }
+
+    @Test
+    void shutdownLetsShortRequestsFinish() throws Exception {
+        TestServer t = TestServer.start(TestServer.config().parallel(1).build());
+        try {
+            t.server.pausePerPiece(Duration.ofMillis(20));
+            CompletableFuture<HttpResponse<String>> request = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return t.post("/v1/completions", body("prompt", "Once", "max_tokens", 20, "stream", true));
+                } catch (IOException | InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            TestServer.await("generating", Duration.ofSeconds(5), () -> t.server.busySlots() == 1);
+            t.server.shutdown(Duration.ofSeconds(5));
+            HttpResponse<String> r = request.get(10, TimeUnit.SECONDS);
+            assertThat(r.statusCode()).isEqualTo(200);
+            TestServer.Stream s = TestServer.parseStream(r.body(), false);
+            assertThat(s.finishReason()).isIn("stop", "length");
+        } finally {
+            t.close();
+        }
+    }
+}
