@@ -14,9 +14,9 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
-/// `llama inspect`: prints a GGUF file's header, metadata and tensor table.
+/// `llama inspect`: prints a GGUF file's header, its SHA-256, metadata and tensor table.
 @Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Prints the metadata and the tensor table of a GGUF file.")
+        description = "Prints the SHA-256, the metadata and the tensor table of a GGUF file.")
 final class InspectCommand implements Callable<Integer> {
     private static final int ARRAY_PREVIEW = 8;
     private static final int STRING_PREVIEW = 160;
@@ -38,6 +38,7 @@ final class InspectCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "%s: GGUF v%d, %d metadata keys, %d tensors, %,d bytes, data at %d, alignment %d%n",
                     file.path(), file.version(), md.keys().size(), file.tensors().size(), file.fileSize(),
                     file.dataOffset(), file.alignment());
+            out.println("SHA-256: " + file.sha256());
             out.println();
             out.println("metadata:");
             for (String key : md.keys()) {

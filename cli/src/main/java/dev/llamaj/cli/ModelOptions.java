@@ -2,7 +2,15 @@ package dev.llamaj.cli;
 
 import dev.llamaj.engine.LlamaModel;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Locale;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -23,12 +31,60 @@ final class ModelOptions {
     @Option(names = "--verbose", description = "show stack traces of errors and model details")
     boolean verbose;
 
-    /// The model path; a missing `--model` is a usage error.
+    @Option(names = "--sha256", paramLabel = "HEX",
+            description = "refuse the model file unless its SHA-256 is HEX (64 hex digits); checked before loading")
+    String sha256;
+
+    /// Set once the file's digest has matched `--sha256`, so that later calls of [#model] do not read it again.
+    private boolean verified;
+
+    /// The model path; a missing `--model` is a usage error. With `--sha256`, the first call reads the whole file
+    /// and throws (an [UncheckedIOException], reported as a one-line error) unless its digest matches, so every
+    /// command that gets its model file here verifies it before loading anything.
     Path model() {
         if (model == null) {
             throw new CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--model=FILE'");
         }
+        if (sha256 != null && !verified) {
+            String expected = sha256.toLowerCase(Locale.ROOT);
+            if (!expected.matches("[0-9a-f]{64}")) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--sha256 must be 64 hexadecimal digits, got '" + sha256 + "'");
+            }
+            // A missing file, a directory... are left to the loader, which says so in its own words.
+            if (Files.isRegularFile(model)) {
+                try {
+                    String actual = sha256Of(model);
+                    if (!actual.equals(expected)) {
+                        throw new IOException(model + ": SHA-256 mismatch: the file has " + actual + ", --sha256 expects "
+                                + expected);
+                    }
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                verified = true;
+            }
+        }
         return model;
+    }
+
+    /// The SHA-256 of a file as 64 lowercase hex digits, read in 1 MiB chunks.
+    static String sha256Of(Path path) throws IOException {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("every Java platform provides SHA-256", e);
+        }
+        try (FileChannel channel = FileChannel.open(path)) {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
+            while (channel.read(buffer) >= 0) {
+                buffer.flip();
+                digest.update(buffer);
+                buffer.clear();
+            }
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     LlamaModel load() throws IOException {

@@ -2,6 +2,7 @@ package dev.llamaj.engine;
 
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
+import dev.llamaj.engine.kernel.WarmUp;
 import dev.llamaj.gguf.GGMLType;
 import dev.llamaj.gguf.GGUFFile;
 import dev.llamaj.gguf.TensorInfo;
@@ -26,6 +27,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                  float[] ffnNorm, Matrix ffnGate, Matrix ffnUp, Matrix ffnDown) {}
 
     static Weights map(GGUFFile file, LlamaConfig c) throws IOException {
+        checkBlockIndices(file, c.blockCount());
         Mapper m = new Mapper(file);
         int dim = c.embeddingLength();
         Matrix embedding = m.matrix("token_embd.weight", c.vocabSize(), dim);
@@ -51,7 +53,42 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                 ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
                 : null;
         m.checkKernels();
-        return new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+        if (WARM_UP) {
+            w.warmUp(c);
+        }
+        return w;
+    }
+
+    /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
+    static final boolean WARM_UP = !"false".equals(System.getProperty("llamaj.warmup"));
+
+    /// Runs every kernel this model needs on small shapes, so the JIT compiles them before the first token (see
+    /// [WarmUp]); at most about a second.
+    long warmUp(LlamaConfig c) {
+        List<Matrix> all = new ArrayList<>();
+        all.add(output);
+        for (Layer l : layers) {
+            all.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
+        }
+        return WarmUp.run(all, c.headSize(), c.headCount() / c.headCountKv(), 1_000_000_000L);
+    }
+
+    /// A tensor of a block past `llama.block_count` means the count is wrong: running fewer layers than the file
+    /// holds would produce garbage without any error.
+    private static void checkBlockIndices(GGUFFile file, int blockCount) throws UnsupportedModelException {
+        for (TensorInfo t : file.tensors()) {
+            String name = t.name();
+            if (name.startsWith("blk.")) {
+                int end = name.indexOf('.', 4);
+                String index = end < 0 ? "" : name.substring(4, end);
+                if (!index.isEmpty() && index.length() < 10 && index.chars().allMatch(Character::isDigit)
+                        && Integer.parseInt(index) >= blockCount) {
+                    throw new UnsupportedModelException(file.path() + ": the file has tensors of block " + index
+                            + " ('blk." + index + ".*') but llama.block_count is " + blockCount);
+                }
+            }
+        }
     }
 
     private static String blk(int layer, String name) {

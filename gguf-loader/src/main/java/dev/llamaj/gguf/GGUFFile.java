@@ -37,7 +37,8 @@ import java.util.Optional;
 /// sessions on several threads can read the same weights; [#close] unmaps it, after which any access to a slice
 /// throws `IllegalStateException` rather than crashing the JVM. Everything read from the file is validated here
 /// (counts against the bytes left, dimensions against overflow, data ranges against the file size, alignment,
-/// duplicates), so the layers above can trust what they get.
+/// duplicates), and what parsing keeps on the heap is capped ([Limits]), so the layers above can trust what they
+/// get and a hostile file cannot exhaust memory.
 public final class GGUFFile implements AutoCloseable {
     static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
     static final int DEFAULT_ALIGNMENT = 32;
@@ -50,6 +51,31 @@ public final class GGUFFile implements AutoCloseable {
     /// Nested arrays are legal GGUF; real files use none, so a little depth suffices and bounds recursion.
     static final int MAX_ARRAY_NESTING = 3;
 
+    /// Caps on what the parser keeps on the heap, so that a hostile file cannot make it allocate much more than a
+    /// real model needs, however large the file. Real files are far below them: Llama 3's metadata (a 128,256-token
+    /// vocabulary, 280,147 merges) takes about 30 MB by the parser's estimate, and models have hundreds to a few
+    /// thousand tensors.
+    ///
+    /// @param maxArrayLength elements in any one metadata array
+    /// @param maxTensors     entries in the tensor table
+    /// @param maxHeapBytes   estimated heap bytes of all metadata values, keys and tensor infos together (a
+    ///                       string counts 48 bytes plus two per byte, an array element its Java size)
+    record Limits(int maxArrayLength, long maxTensors, long maxHeapBytes) {
+        /// 2^24 array elements, 2^16 tensors, 256 MiB of heap.
+        static final Limits DEFAULT = new Limits(1 << 24, 1 << 16, 1L << 28);
+
+        Limits {
+            if (maxArrayLength < 0 || maxArrayLength > Integer.MAX_VALUE - 8 || maxTensors < 0 || maxHeapBytes < 0) {
+                throw new IllegalArgumentException("bad limits");
+            }
+        }
+    }
+
+    /// Estimated heap of one metadata key/value beyond its key and value: two map entries and a boxed value.
+    private static final int HEAP_PER_KEY_VALUE = 96;
+    /// Estimated heap of one tensor info beyond its name: the record, its shape, a map entry and list slots.
+    private static final int HEAP_PER_TENSOR = 160;
+
     private final Path path;
     private final Arena arena;
     private final MemorySegment mapping;
@@ -58,9 +84,11 @@ public final class GGUFFile implements AutoCloseable {
     private final Map<String, TensorInfo> tensors;
     private final long dataOffset;
     private final int alignment;
+    /// The parser's estimate of the heap the metadata and tensor table take ([Limits#maxHeapBytes]).
+    private final long heapEstimate;
 
     private GGUFFile(Path path, Arena arena, MemorySegment mapping, int version, Metadata metadata,
-                     Map<String, TensorInfo> tensors, long dataOffset, int alignment) {
+                     Map<String, TensorInfo> tensors, long dataOffset, int alignment, long heapEstimate) {
         this.path = path;
         this.arena = arena;
         this.mapping = mapping;
@@ -69,6 +97,7 @@ public final class GGUFFile implements AutoCloseable {
         this.tensors = tensors;
         this.dataOffset = dataOffset;
         this.alignment = alignment;
+        this.heapEstimate = heapEstimate;
     }
 
     /// Maps and parses `path`.
@@ -95,7 +124,7 @@ public final class GGUFFile implements AutoCloseable {
                 throw new GGUFFormatException(name + ": not a GGUF file (the file is empty)");
             }
             MemorySegment mapping = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return parse(path, arena, mapping);
+            return parse(path, arena, mapping, Limits.DEFAULT);
         } catch (AccessDeniedException e) {
             arena.close();
             throw new IOException(name + ": permission denied", e);
@@ -105,9 +134,28 @@ public final class GGUFFile implements AutoCloseable {
         }
     }
 
-    private static GGUFFile parse(Path path, Arena arena, MemorySegment mapping) throws GGUFFormatException {
+    /// Parses `bytes` held in memory as if they were the content of the file `path` (which is not read), with
+    /// the given limits: the entry point of the fuzz tests, which would otherwise spend their time in the file
+    /// system. The result owns a confined copy of the bytes, so it must be used and closed on this thread.
+    static GGUFFile parse(Path path, byte[] bytes, Limits limits) throws GGUFFormatException {
+        Arena arena = Arena.ofConfined();
+        try {
+            MemorySegment copy = arena.allocate(bytes.length, 64);
+            MemorySegment.copy(bytes, 0, copy, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
+            return parse(path, arena, copy.asReadOnly(), limits);
+        } catch (GGUFFormatException | RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static GGUFFile parse(Path path, Arena arena, MemorySegment mapping, Limits limits)
+            throws GGUFFormatException {
         String name = path.toString();
-        GGUFReader in = new GGUFReader(name, mapping);
+        GGUFReader in = new GGUFReader(name, mapping, limits);
+        if (mapping.byteSize() == 0) {
+            throw in.error("not a GGUF file (the file is empty)");
+        }
         if (mapping.byteSize() < 4) {
             throw in.error("not a GGUF file (only " + mapping.byteSize() + " bytes)");
         }
@@ -130,11 +178,15 @@ public final class GGUFFile implements AutoCloseable {
         // is an 8-byte name length, 4-byte n_dims, 4-byte type and 8-byte offset.
         in.checkCount(kvCount, 13, "metadata key/values");
         in.checkCount(tensorCount, 24, "tensor infos");
+        if (tensorCount > limits.maxTensors()) {
+            throw in.error(tensorCount + " tensors, more than the limit of " + limits.maxTensors());
+        }
 
         Map<String, Object> values = new LinkedHashMap<>();
         Map<String, ValueType> types = new HashMap<>();
         for (long i = 0; i < kvCount; i++) {
             in.what = "metadata key " + (i + 1) + " of " + kvCount;
+            in.charge(HEAP_PER_KEY_VALUE);
             String key = in.string();
             in.what = "metadata " + GGUFReader.quote(key);
             ValueType type = in.valueType();
@@ -152,6 +204,7 @@ public final class GGUFFile implements AutoCloseable {
         Map<String, TensorInfo> byName = new LinkedHashMap<>();
         for (long i = 0; i < tensorCount; i++) {
             in.what = "tensor info " + (i + 1) + " of " + tensorCount;
+            in.charge(HEAP_PER_TENSOR);
             String tensorName = in.string();
             String quoted = GGUFReader.quote(tensorName);
             in.what = "tensor info " + quoted;
@@ -212,7 +265,7 @@ public final class GGUFFile implements AutoCloseable {
         }
         checkDataRanges(in, infos, dataOffset, fileSize);
         return new GGUFFile(path, arena, mapping, version, metadata, Collections.unmodifiableMap(byName), dataOffset,
-                alignment);
+                alignment, in.heapBytes());
     }
 
     /// `general.alignment`, which must be a `UINT32` power of two (as gguf.cpp requires), or the default 32.
@@ -321,6 +374,11 @@ public final class GGUFFile implements AutoCloseable {
 
     public long fileSize() {
         return mapping.byteSize();
+    }
+
+    /// Estimated heap bytes of the parsed metadata and tensor table, as charged to [Limits#maxHeapBytes].
+    long heapEstimate() {
+        return heapEstimate;
     }
 
     /// The SHA-256 of the whole file as 64 lowercase hex digits, for identifying a model file.

@@ -15,6 +15,11 @@ import java.nio.charset.StandardCharsets;
 /// (times the smallest encoding of one element) before anything is allocated, so a hostile file can make the
 /// parser fail but never allocate more than the file could justify. `what` describes the object being read, so
 /// the message of a truncation says where it happened.
+///
+/// Checking counts against the file size bounds the bytes read, not the heap: one byte of a `UINT8` array
+/// becomes four in an `int[]`, eight bytes of an empty string some fifty. So the reader also charges an estimate
+/// of the heap each value takes to a budget ([GGUFFile.Limits]) before allocating it, and caps the length of any
+/// one array; a file that exceeds either fails with a message naming the limit.
 final class GGUFReader {
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -23,10 +28,18 @@ final class GGUFReader {
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /// Length, in chars, beyond which an error message cuts a quoted name.
     private static final int MAX_QUOTED = 80;
+    /// Estimated heap of a `String` beyond its characters: object header and fields, the array header, the
+    /// reference to it, rounded up.
+    static final int STRING_OVERHEAD = 48;
+    /// Estimated heap of a Java array beyond its elements, or of a small object such as a boxed value.
+    static final int OBJECT_OVERHEAD = 16;
 
     private final String source;
     private final MemorySegment bytes;
     private final long size;
+    private final GGUFFile.Limits limits;
+    /// Estimated heap bytes taken so far by the values read.
+    private long heapBytes;
     private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
             .onMalformedInput(CodingErrorAction.REPORT)
             .onUnmappableCharacter(CodingErrorAction.REPORT);
@@ -34,10 +47,25 @@ final class GGUFReader {
     /// Describes what is being read, for error messages ("metadata key 12 of 24").
     String what = "header";
 
-    GGUFReader(String source, MemorySegment bytes) {
+    GGUFReader(String source, MemorySegment bytes, GGUFFile.Limits limits) {
         this.source = source;
         this.bytes = bytes;
         this.size = bytes.byteSize();
+        this.limits = limits;
+    }
+
+    /// Charges `heap` estimated bytes to the budget of [GGUFFile.Limits#maxHeapBytes], before they are allocated.
+    void charge(long heap) throws GGUFFormatException {
+        if (heap > limits.maxHeapBytes() - heapBytes) {
+            throw error("the metadata and tensor table take more than the limit of " + limits.maxHeapBytes()
+                    + " bytes of memory (exceeded at " + what + ")");
+        }
+        heapBytes += heap;
+    }
+
+    /// Estimated heap bytes taken by the values read so far.
+    long heapBytes() {
+        return heapBytes;
     }
 
     long position() {
@@ -148,6 +176,8 @@ final class GGUFReader {
         if (length > Integer.MAX_VALUE - 8) {
             throw error("string of " + length + " bytes in " + what + " is too long");
         }
+        // Decoded UTF-8 takes at most two bytes of heap per byte read (one for ASCII).
+        charge(STRING_OVERHEAD + 2 * length);
         byte[] b = new byte[(int) length];
         MemorySegment.copy(bytes, ValueLayout.JAVA_BYTE, position, b, 0, b.length);
         position += length;
@@ -209,10 +239,12 @@ final class GGUFReader {
             throw truncated(" (an array of " + Long.toUnsignedString(count) + " " + elementType
                     + " values of at least " + bytes(elementType.minBytes()) + " each, " + remaining() + " bytes left)");
         }
-        if (count > Integer.MAX_VALUE - 8) {
-            throw error("array of " + count + " elements in " + what + " is too long");
+        if (count > limits.maxArrayLength()) {
+            throw error("array of " + count + " elements in " + what + " is longer than the limit of "
+                    + limits.maxArrayLength() + " elements");
         }
         int n = (int) count;
+        charge(OBJECT_OVERHEAD + n * heapBytesPerElement(elementType));
         Object values = switch (elementType) {
             case UINT8, INT8, UINT16, INT16, UINT32, INT32 -> {
                 int[] a = new int[n];
@@ -268,6 +300,17 @@ final class GGUFReader {
             }
         };
         return new Metadata.Array(elementType, values);
+    }
+
+    /// Heap bytes of one element of an array of `type` as [Metadata.Array] holds it (a reference for strings and
+    /// nested arrays, whose contents are charged as they are read).
+    private static long heapBytesPerElement(ValueType type) {
+        return switch (type) {
+            case UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32 -> 4;
+            case UINT64, INT64, FLOAT64, STRING -> 8;
+            case BOOL -> 1;
+            case ARRAY -> 8 + OBJECT_OVERHEAD + 16; // the reference, the Metadata.Array and its Java array header
+        };
     }
 
     ValueType valueType() throws GGUFFormatException {
