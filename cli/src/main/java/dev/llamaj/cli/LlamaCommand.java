@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
 @Command(name = "llama", mixinStandardHelpOptions = true, versionProvider = LlamaCommand.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
         description = "Runs Llama-architecture models from GGUF files on the JVM.",
-        subcommands = {TokenizeCommand.class, InspectCommand.class, SynthCommand.class, BenchCommand.class, 
+        subcommands = {TokenizeCommand.class, InspectCommand.class, SynthCommand.class, BenchCommand.class,
                 PerplexityCommand.class, EvalCommand.class, BatchCommand.class, ServeCommand.class})
 final class LlamaCommand implements Callable<Integer> {
     final PrintStream out;
