@@ -23,6 +23,13 @@ final class KVCache {
         values = new float[c.blockCount()][(int) perLayer];
     }
 
+    /// Rounds to half precision, as llama.cpp's default F16 cache stores keys and values; its attention also
+    /// converts the query and the softmax weights to F16 before the products with them. Matching that rounding
+    /// is what makes scores (perplexity, greedy choices) agree with llama.cpp's to the fourth decimal.
+    static float round(float x) {
+        return Float.float16ToFloat(Float.floatToFloat16(x));
+    }
+
     /// Bytes of memory a cache of `contextLength` tokens takes for this model.
     static long byteSize(LlamaConfig c, int contextLength) {
         return 2L * c.blockCount() * contextLength * c.kvDim() * Float.BYTES;

@@ -95,8 +95,13 @@ final class Transformer {
             rope(s, s.k, c.headCountKv(), pos);
             float[] keys = s.cache.keys[l];
             float[] values = s.cache.values[l];
-            System.arraycopy(s.k, 0, keys, pos * kvDim, kvDim);
-            System.arraycopy(s.v, 0, values, pos * kvDim, kvDim);
+            for (int i = 0; i < kvDim; i++) {
+                keys[pos * kvDim + i] = KVCache.round(s.k[i]);
+                values[pos * kvDim + i] = KVCache.round(s.v[i]);
+            }
+            for (int i = 0; i < s.q.length; i++) {
+                s.q[i] = KVCache.round(s.q[i]);
+            }
 
             int ctx = s.cache.contextLength;
             s.pool.forRange(c.headCount(), 1, (from, to) -> {
@@ -107,6 +112,9 @@ final class Transformer {
                         s.att[attOffset + t] = Kernels.dot(s.q, h * headSize, keys, t * kvDim + kvOffset, headSize) * scale;
                     }
                     Kernels.softmax(s.att, attOffset, pos + 1);
+                    for (int t = 0; t <= pos; t++) {
+                        s.att[attOffset + t] = KVCache.round(s.att[attOffset + t]);
+                    }
                     java.util.Arrays.fill(s.xb2, h * headSize, (h + 1) * headSize, 0f);
                     for (int t = 0; t <= pos; t++) {
                         Kernels.axpy(s.att[attOffset + t], values, t * kvDim + kvOffset, s.xb2, h * headSize, headSize);

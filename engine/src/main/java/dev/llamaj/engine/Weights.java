@@ -2,7 +2,6 @@ package dev.llamaj.engine;
 
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
-import dev.llamaj.engine.kernel.WarmUp;
 import dev.llamaj.gguf.GGMLType;
 import dev.llamaj.gguf.GGUFFile;
 import dev.llamaj.gguf.TensorInfo;
@@ -53,25 +52,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                 ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
                 : null;
         m.checkKernels();
-        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
-        if (WARM_UP) {
-            w.warmUp(c);
-        }
-        return w;
-    }
-
-    /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
-    static final boolean WARM_UP = !"false".equals(System.getProperty("llamaj.warmup"));
-
-    /// Runs every kernel this model needs on small shapes, so the JIT compiles them before the first token (see
-    /// [WarmUp]); at most about a second.
-    long warmUp(LlamaConfig c) {
-        List<Matrix> all = new ArrayList<>();
-        all.add(output);
-        for (Layer l : layers) {
-            all.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
-        }
-        return WarmUp.run(all, c.headSize(), c.headCount() / c.headCountKv(), 1_000_000_000L);
+        return new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
     }
 
     /// A tensor of a block past `llama.block_count` means the count is wrong: running fewer layers than the file
