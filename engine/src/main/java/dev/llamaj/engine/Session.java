@@ -187,13 +187,32 @@ public final class Session implements AutoCloseable {
             pendingToken = -1;
         }
         System.arraycopy(all, 0, history, position, all.length);
-        for (int j = 0; j < all.length; j++) {
-            int index = j - pending;
-            boolean wanted = j == all.length - 1 || (listener != null && index >= 0);
-            transformer.forward(state, all[j], position++, wanted);
-            if (listener != null && index >= 0) {
-                listener.accept(index, state.logits);
+        // Batches of up to Transformer.MAX_BATCH tokens through matrix-matrix products; a handful of tokens (a chat
+        // turn's pending token, a short continuation) one at a time.
+        int n = all.length;
+        for (int i = 0; i < n; ) {
+            int chunk = Math.min(n - i, Transformer.MAX_BATCH);
+            boolean lastChunk = i + chunk == n;
+            if (chunk < transformer.minBatch()) {
+                for (int j = i; j < i + chunk; j++) {
+                    int index = j - pending;
+                    boolean wanted = (lastChunk && j == n - 1) || (listener != null && index >= 0);
+                    transformer.forward(state, all[j], position++, wanted);
+                    if (listener != null && index >= 0) {
+                        listener.accept(index, state.logits);
+                    }
+                }
+            } else {
+                int first = i - pending;
+                Transformer.TokenLogits each = listener == null ? null : k -> {
+                    if (first + k >= 0) {
+                        listener.accept(first + k, state.logits);
+                    }
+                };
+                transformer.forwardBatch(state, all, i, chunk, position, lastChunk, each);
+                position += chunk;
             }
+            i += chunk;
         }
     }
 

@@ -2,11 +2,15 @@ package dev.llamaj.engine;
 
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
+import dev.llamaj.engine.kernel.Parallel;
+import dev.llamaj.engine.kernel.Repack;
+import dev.llamaj.engine.kernel.WarmUp;
 import dev.llamaj.gguf.GGMLType;
 import dev.llamaj.gguf.GGUFFile;
 import dev.llamaj.gguf.TensorInfo;
 import dev.llamaj.gguf.UnsupportedModelException;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -52,7 +56,65 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                 ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
                 : null;
         m.checkKernels();
-        return new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+        if (Repack.ENABLED) {
+            w = w.repacked();
+        }
+        if (WARM_UP) {
+            w.warmUp(c);
+        }
+        return w;
+    }
+
+    /// These weights with the `Q4_0` and `Q8_0` matrices repacked into groups of four rows ([Repack]: the decode
+    /// kernels then stream each thread's rows sequentially) and the float matrices copied as they are into huge
+    /// pages ([Repack#copies]), in memory freed when the model is unreachable; the file's pages of those matrices
+    /// are dropped from the resident set. The token embedding keeps the file
+    /// layout (only a row per token is read; a tied classifier gets its own repacked copy).
+    Weights repacked() {
+        Arena arena = Arena.ofAuto();
+        List<Matrix> sources = new ArrayList<>();
+        try (Parallel pool = new Parallel(Runtime.getRuntime().availableProcessors())) {
+            Layer[] packed = new Layer[layers.length];
+            for (int i = 0; i < layers.length; i++) {
+                Layer l = layers[i];
+                packed[i] = new Layer(l.attnNorm, pack(l.wq, arena, pool, sources), pack(l.wk, arena, pool, sources),
+                        pack(l.wv, arena, pool, sources), pack(l.wo, arena, pool, sources), l.ffnNorm,
+                        pack(l.ffnGate, arena, pool, sources), pack(l.ffnUp, arena, pool, sources),
+                        pack(l.ffnDown, arena, pool, sources));
+            }
+            Matrix out = pack(output, arena, pool, sources);
+            for (Matrix m : sources) {
+                Repack.release(m);
+            }
+            return new Weights(tokenEmbedding, packed, outputNorm, out, ropeFreqFactors);
+        }
+    }
+
+    private static Matrix pack(Matrix m, Arena arena, Parallel pool, List<Matrix> sources) {
+        if (Repack.applies(m)) {
+            sources.add(m);
+            return Repack.repack(m, arena, pool);
+        }
+        if (Repack.copies(m)) {
+            sources.add(m);
+            return Repack.copy(m, arena, pool);
+        }
+        return m;
+    }
+
+    /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
+    static final boolean WARM_UP = !"false".equals(System.getProperty("llamaj.warmup"));
+
+    /// Runs every kernel this model needs on small shapes, so the JIT compiles them before the first token (see
+    /// [WarmUp]); at most about a second.
+    long warmUp(LlamaConfig c) {
+        List<Matrix> all = new ArrayList<>();
+        all.add(output);
+        for (Layer l : layers) {
+            all.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
+        }
+        return WarmUp.run(all, c.headSize(), c.headCount() / c.headCountKv(), 1_500_000_000L);
     }
 
     /// A tensor of a block past `llama.block_count` means the count is wrong: running fewer layers than the file

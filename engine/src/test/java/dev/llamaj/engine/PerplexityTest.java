@@ -152,8 +152,11 @@ class PerplexityTest {
 
         Perplexity.Result r = Perplexity.compute(model, tokens, nCtx, -1, null, _ -> {});
         assertThat(r.scoredTokens()).isEqualTo(nlls.size());
-        assertThat(r.perplexity()).isCloseTo(ppl, within(1e-5)); // llama.cpp subtracts the maximum in float
-        assertThat(r.uncertainty()).isCloseTo(error, within(1e-5));
+        // Perplexity.compute ingests each chunk as one batch (matrix-matrix products), the hand computation token by
+        // token (matrix-vector products): the two sum in different orders, and the F16 rounding of attention can
+        // turn a last-bit difference into a half-precision step, so they agree to ~2e-5 relative, not exactly.
+        assertThat(r.perplexity()).isCloseTo(ppl, within(2e-4)); // llama.cpp subtracts the maximum in float
+        assertThat(r.uncertainty()).isCloseTo(error, within(2e-4));
     }
 
     @Test

@@ -32,6 +32,19 @@ final class BF16 {
         }
     }
 
+    /// [#dequantize] with vectors, bit for bit the same values (the panels of [MatMul]).
+    static void unpack(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            ((IntVector) ShortVector.fromMemorySegment(S, w, offset + 2L * i, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
+                    .intoArray(out, outOffset + i);
+        }
+        for (; i < n; i++) {
+            out[outOffset + i] = Float.intBitsToFloat(w.get(SHORT_LE, offset + 2L * i) << 16);
+        }
+    }
+
     /// `Σ w[i]·x[xOffset + i]` over `n` weights starting at byte `offset`.
     static float dot(MemorySegment w, long offset, float[] x, int xOffset, int n) {
         FloatVector acc0 = FloatVector.zero(F);
@@ -76,7 +89,7 @@ final class BF16 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
+                       float[] out, int outOffset, int from, int to, float[] sums) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

@@ -13,14 +13,18 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
-/// The single public entry point to compute: the matrix-vector product over weights in any supported GGUF encoding,
-/// and the small float helpers of the Llama forward pass.
+/// The single public entry point to compute: the matrix-vector product over weights in any supported GGUF encoding
+/// (one matrix, three sharing their input ([#matVec3]: Q, K, V), or the SwiGLU pair ([#matVecSwiGlu]), each one
+/// parallel region), the matrix-matrix product of prompt batches ([#matMul], see [MatMul]), and the small float
+/// helpers of the Llama forward pass, per token and per tiled batch.
 ///
-/// `matVec` dispatches once per call (one exhaustive `switch` on the weight type) to a per-format kernel that runs
-/// over a contiguous range of rows; the rows are split across a [Parallel] pool. The kernels read weights straight
-/// from the segment (no repacking) and are written with the Vector API for `F32`, `F16`, `BF16`, `Q8_0`, `Q4_0`,
-/// `Q4_K` and `Q6_K`, the types of common model files; `Q4_1`, `Q5_0`, `Q5_1`, `Q2_K`, `Q3_K` and `Q5_K` use scalar
-/// kernels for now. A warmed-up product allocates nothing.
+/// `matVec` picks a per-format row kernel once per call (by type and [Matrix.Layout]) that runs over a contiguous
+/// range of rows; the rows are split across a [Parallel] pool in 16-row-aligned chunks, so results are the same on
+/// any thread count. The kernels are written with the Vector API for every type but `Q2_K` and `Q3_K` (scalar):
+/// four rows per pass for `Q8_0` and `Q4_0` (in the GGUF layout or repacked, see [Repack]), one row per pass with
+/// several accumulators for the others (`Q4_K`/`Q5_K` fold their minimums into per-group sums of `x`, decode the
+/// scales as one vector and have their 64-weight chunks written out). A warmed-up product allocates nothing
+/// (`AllocationTest`).
 ///
 /// The helpers take arrays with explicit offsets and check their bounds once per call.
 public final class Kernels {
@@ -48,9 +52,71 @@ public final class Kernels {
     /// @throws IndexOutOfBoundsException if `x` has fewer than `w.cols()` floats from `xOffset`, or `out` fewer than
     ///                                   `w.rows()` from `outOffset`
     public static void matVec(Parallel pool, Matrix w, float[] x, int xOffset, float[] out, int outOffset) {
-        Objects.checkFromIndexSize(xOffset, w.cols(), x.length);
-        Objects.checkFromIndexSize(outOffset, w.rows(), out.length);
-        RowKernel kernel = switch (w.type()) {
+        MatVecTask task = pool.matVecTask;
+        task.begin(x, xOffset);
+        try {
+            task.add(w, out, outOffset);
+            task.run(pool, false);
+        } finally {
+            task.clear();
+        }
+    }
+
+    /// Three products of the same vector in one parallel region (the Q, K and V projections): `outA = a · x`,
+    /// `outB = b · x`, `outC = c · x`, each exactly as [#matVec] computes it.
+    ///
+    /// @throws IllegalArgumentException  if the matrices do not all have `x`'s length of columns, or a type is
+    ///                                   not supported
+    /// @throws IndexOutOfBoundsException if a vector is too short
+    public static void matVec3(Parallel pool, Matrix a, Matrix b, Matrix c, float[] x, int xOffset,
+                               float[] outA, int offA, float[] outB, int offB, float[] outC, int offC) {
+        if (b.cols() != a.cols() || c.cols() != a.cols()) {
+            throw new IllegalArgumentException("matrices of " + a.cols() + ", " + b.cols() + " and " + c.cols()
+                    + " columns cannot multiply one vector");
+        }
+        MatVecTask task = pool.matVecTask;
+        task.begin(x, xOffset);
+        try {
+            task.add(a, outA, offA);
+            task.add(b, outB, offB);
+            task.add(c, outC, offC);
+            task.run(pool, false);
+        } finally {
+            task.clear();
+        }
+    }
+
+    /// The SwiGLU feed-forward's first half in one parallel region: `out[i] = silu(gate · x)[i] · (up · x)[i]`
+    /// (as [#matVec] twice then [#swiGlu]), `scratch` receiving `up · x`.
+    ///
+    /// @throws IllegalArgumentException  if the shapes differ or a type is not supported
+    /// @throws IndexOutOfBoundsException if a vector is too short
+    public static void matVecSwiGlu(Parallel pool, Matrix gate, Matrix up, float[] x, int xOffset, float[] out,
+                                    float[] scratch) {
+        if (gate.rows() != up.rows() || gate.cols() != up.cols()) {
+            throw new IllegalArgumentException("gate and up matrices differ in shape");
+        }
+        MatVecTask task = pool.matVecTask;
+        task.begin(x, xOffset);
+        try {
+            task.add(gate, out, 0);
+            task.add(up, scratch, 0);
+            task.run(pool, true);
+        } finally {
+            task.clear();
+        }
+    }
+
+    /// The row kernel for `w`'s type and layout.
+    static RowKernel rowKernel(Matrix w) {
+        if (w.layout() == Matrix.Layout.ROWS4) {
+            return w.type() == GGMLType.Q4_0 ? Q4_0::matVec4 : Q8_0::matVec4;
+        }
+        return rowKernel(w.type());
+    }
+
+    static RowKernel rowKernel(GGMLType type) {
+        return switch (type) {
             case F32 -> F32::matVec;
             case F16 -> F16::matVec;
             case BF16 -> BF16::matVec;
@@ -65,14 +131,164 @@ public final class Kernels {
             case Q5_K -> Q5_K::matVec;
             case Q6_K -> Q6_K::matVec;
             case Q8_1, Q8_K, IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64,
-                 IQ1_M, TQ1_0, TQ2_0, MXFP4 -> throw unsupported(w.type());
+                 IQ1_M, TQ1_0, TQ2_0, MXFP4 -> throw unsupported(type);
         };
-        MatVecTask task = pool.matVecTask;
-        task.set(kernel, w, x, xOffset, out, outOffset);
-        try {
-            pool.forRange(w.rows(), ROW_GRAIN, task);
-        } finally {
-            task.clear();
+    }
+
+    /// Whether the kernel of `type` reads the super-block sums of `x` ([#superBlockSums]).
+    static boolean usesGroupSums(GGMLType type) {
+        return type == GGMLType.Q4_K || type == GGMLType.Q5_K;
+    }
+
+    /// Per 256-weight super-block of `x[xOffset .. xOffset + n)`, 16 floats: 8 zeros, then the 8 [#groupSums] of its
+    /// 32-weight groups (the layout the `Q4_K` and `Q5_K` kernels multiply their minimums with).
+    static void superBlockSums(float[] x, int xOffset, int n, float[] sums) {
+        int blocks = n / 256;
+        for (int i = 0; i < blocks; i++) {
+            java.util.Arrays.fill(sums, 16 * i, 16 * i + 8, 0f);
+            groupSums(x, xOffset + 256 * i, 256, sums, 16 * i + 8);
+        }
+    }
+
+    /// `sums[g] = Σ x[xOffset + 32g .. xOffset + 32g + 32)` for `g < n / 32`, each summed in a fixed order (two vectors
+    /// added lane by lane, then the butterfly of [Simd]), identical in every execution mode.
+    static void groupSums(float[] x, int xOffset, int n, float[] sums) {
+        groupSums(x, xOffset, n, sums, 0);
+    }
+
+    /// [#groupSums] into `sums[sumsOffset ..]`.
+    static void groupSums(float[] x, int xOffset, int n, float[] sums, int sumsOffset) {
+        int groups = n / 32;
+        for (int g = 0; g < groups; g++) {
+            int o = xOffset + 32 * g;
+            FloatVector v = FloatVector.fromArray(F, x, o);
+            for (int i = L; i < 32; i += L) {
+                v = v.add(FloatVector.fromArray(F, x, o + i));
+            }
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            if (L >= 8) {
+                v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            }
+            if (L >= 16) {
+                v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            }
+            sums[sumsOffset + g] = v.reduceLanes(VectorOperators.MAX);
+        }
+    }
+
+    /// Tokens per tile of the tiled activation layout of [#matMul] (two float vectors: 32 with AVX-512).
+    public static final int TILE = MatMul.TILE;
+
+    /// Floats that `tokens` tokens of `width` features take in the tiled layout (whole tiles).
+    public static int tiledSize(int width, int tokens) {
+        return Math.toIntExact(MatMul.tiledSize(width, tokens));
+    }
+
+    /// Index of token `t`, feature `f` in a tiled batch of `width` features.
+    public static int tiledIndex(int width, int t, int f) {
+        return (t / TILE * width + f) * TILE + t % TILE;
+    }
+
+    /// `out = w · x` for a batch of `tokens` tokens, rows split across `pool`: the matrix-matrix product of prompt
+    /// processing. `x` holds `w.cols()` features per token from `xOffset`, `out` gets `w.rows()` per token from
+    /// `outOffset`, both in the tiled layout ([#tiledIndex]; the padding tokens of the last tile are computed too).
+    /// Each result is the same whatever the thread count and the batch (see [MatMul]).
+    ///
+    /// @throws IllegalArgumentException  if `w.type()` is not supported
+    /// @throws IndexOutOfBoundsException if `x` or `out` is too short for the tiles
+    public static void matMul(Parallel pool, Matrix w, float[] x, int xOffset, float[] out, int outOffset,
+                              int tokens) {
+        if (!supports(w.type())) {
+            throw unsupported(w.type());
+        }
+        if (tokens < 1) {
+            throw new IllegalArgumentException("tokens must be 1 or more, got " + tokens);
+        }
+        Objects.checkFromIndexSize(xOffset, tiledSize(w.cols(), tokens), x.length);
+        Objects.checkFromIndexSize(outOffset, tiledSize(w.rows(), tokens), out.length);
+        pool.matMulTask().run(w, x, xOffset, out, outOffset, tokens);
+    }
+
+    /// [#rmsNorm] of every token of a tiled batch of `width` features: `out` and `x` (may be the same array) in the
+    /// tiled layout, `tiles` whole tiles. Each token's squares are summed in double in feature order.
+    public static void rmsNormTiled(float[] out, float[] x, float[] weight, int width, int tiles, float eps) {
+        Objects.checkFromIndexSize(0, tiles * width * TILE, out.length);
+        Objects.checkFromIndexSize(0, tiles * width * TILE, x.length);
+        Objects.checkFromIndexSize(0, width, weight.length);
+        for (int tile = 0; tile < tiles; tile++) {
+            int base = tile * width * TILE;
+            DoubleVector s00 = DoubleVector.zero(D);
+            DoubleVector s01 = s00;
+            DoubleVector s10 = s00;
+            DoubleVector s11 = s00;
+            for (int f = 0; f < width; f++) {
+                FloatVector v0 = FloatVector.fromArray(F, x, base + f * TILE);
+                FloatVector v1 = FloatVector.fromArray(F, x, base + f * TILE + L);
+                FloatVector q0 = v0.mul(v0);
+                FloatVector q1 = v1.mul(v1);
+                s00 = s00.add(q0.convertShape(VectorOperators.F2D, D, 0));
+                s01 = s01.add(q0.convertShape(VectorOperators.F2D, D, 1));
+                s10 = s10.add(q1.convertShape(VectorOperators.F2D, D, 0));
+                s11 = s11.add(q1.convertShape(VectorOperators.F2D, D, 1));
+            }
+            // per token, as rmsNorm: mean = (float) (sum / width); scale = 1 / (float) sqrt(mean + eps)
+            double n = width;
+            FloatVector m0 = ((FloatVector) s00.div(n).convertShape(VectorOperators.D2F, F, 0))
+                    .add((FloatVector) s01.div(n).convertShape(VectorOperators.D2F, F, -1));
+            FloatVector m1 = ((FloatVector) s10.div(n).convertShape(VectorOperators.D2F, F, 0))
+                    .add((FloatVector) s11.div(n).convertShape(VectorOperators.D2F, F, -1));
+            FloatVector one = FloatVector.broadcast(F, 1f);
+            FloatVector scale0 = one.div(m0.add(eps).sqrt());
+            FloatVector scale1 = one.div(m1.add(eps).sqrt());
+            for (int f = 0; f < width; f++) {
+                int o = base + f * TILE;
+                float wf = weight[f];
+                FloatVector.fromArray(F, x, o).mul(scale0).mul(wf).intoArray(out, o);
+                FloatVector.fromArray(F, x, o + L).mul(scale1).mul(wf).intoArray(out, o + L);
+            }
+        }
+    }
+
+    /// RoPE (ggml's normal mode: adjacent pairs) of every token of a tiled batch: `heads` heads of `headSize` in
+    /// `width` features per token, the first `pairs` pairs of each head rotated; token `t` is at position
+    /// `pos0 + t`, whose angles are `cos[i · stride + pos]`, `sin[i · stride + pos]` for pair `i` (the tables hold
+    /// at least `pos0 + tiles · TILE` positions per pair).
+    public static void ropeTiled(float[] x, int width, int heads, int headSize, int pairs, int tiles, float[] cos,
+                                 float[] sin, int stride, int pos0) {
+        Objects.checkFromIndexSize(0, tiles * width * TILE, x.length);
+        Objects.checkFromIndexSize(0, (pairs - 1) * stride + pos0 + tiles * TILE, cos.length);
+        Objects.checkFromIndexSize(0, (pairs - 1) * stride + pos0 + tiles * TILE, sin.length);
+        for (int tile = 0; tile < tiles; tile++) {
+            int p = pos0 + tile * TILE;
+            for (int h = 0; h < heads; h++) {
+                int base = (tile * width + h * headSize) * TILE;
+                for (int i = 0; i < pairs; i++) {
+                    int o = base + 2 * i * TILE;
+                    int c = i * stride + p;
+                    for (int part = 0; part < TILE; part += L) {
+                        FloatVector cv = FloatVector.fromArray(F, cos, c + part);
+                        FloatVector sv = FloatVector.fromArray(F, sin, c + part);
+                        FloatVector x0 = FloatVector.fromArray(F, x, o + part);
+                        FloatVector x1 = FloatVector.fromArray(F, x, o + TILE + part);
+                        x0.mul(cv).sub(x1.mul(sv)).intoArray(x, o + part);
+                        x0.mul(sv).add(x1.mul(cv)).intoArray(x, o + TILE + part);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `x[i] += y[i]` for `i < n`.
+    public static void add(float[] x, float[] y, int n) {
+        Objects.checkFromIndexSize(0, n, x.length);
+        Objects.checkFromIndexSize(0, n, y.length);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            FloatVector.fromArray(F, x, i).add(FloatVector.fromArray(F, y, i)).intoArray(x, i);
+        }
+        for (; i < n; i++) {
+            x[i] += y[i];
         }
     }
 
@@ -154,18 +370,15 @@ public final class Kernels {
             s0 = s0.add(e.convertShape(VectorOperators.F2D, D, 0));
             s1 = s1.add(e.convertShape(VectorOperators.F2D, D, 1));
         }
-        if (i < size) { // the tail, through a mask, so every element takes the same exp
-            VectorMask<Float> m = F.indexInRange(i, size);
-            FloatVector e = FloatVector.zero(F)
-                    .blend(Simd.exp(FloatVector.fromArray(F, x, off + i, m).sub(max)), m);
-            e.intoArray(x, off + i, m);
-            s0 = s0.add(e.convertShape(VectorOperators.F2D, D, 0));
-            s1 = s1.add(e.convertShape(VectorOperators.F2D, D, 1));
-        }
         double sum = 0;
         DoubleVector s = s0.add(s1);
         for (int k = 0; k < D.length(); k++) {
             sum += s.lane(k);
+        }
+        for (; i < size; i++) { // the tail with the scalar twin of the vector exp: the same value for every element
+            float e = Simd.exp(x[off + i] - max);
+            x[off + i] = e;
+            sum += e;
         }
         float inv = (float) (1.0 / sum);
         for (i = 0; i < bound; i += L) {
@@ -231,59 +444,116 @@ public final class Kernels {
     /// SwiGLU, in place: `gate[i] = silu(gate[i]) · up[i]` for `i < n`, with `silu(g) = g / (1 + exp(−g))` as ggml
     /// (`exp` is [Simd#exp]).
     public static void swiGlu(float[] gate, float[] up, int n) {
-        Objects.checkFromIndexSize(0, n, gate.length);
-        Objects.checkFromIndexSize(0, n, up.length);
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += L) {
+        swiGlu(gate, up, 0, n);
+    }
+
+    /// [#swiGlu] of `[from, from + n)`.
+    static void swiGlu(float[] gate, float[] up, int from, int n) {
+        Objects.checkFromIndexSize(from, n, gate.length);
+        Objects.checkFromIndexSize(from, n, up.length);
+        int i = from;
+        n += from;
+        for (; i <= n - L; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, i);
             g.div(Simd.exp(g.neg()).add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector g = FloatVector.fromArray(F, gate, i, m);
-            g.div(Simd.exp(g.neg()).add(1f)).mul(FloatVector.fromArray(F, up, i, m)).intoArray(gate, i, m);
+        for (; i < n; i++) { // the scalar twin of the vector exp: the same value for every element
+            float g = gate[i];
+            gate[i] = g / (Simd.exp(-g) + 1f) * up[i];
         }
     }
 
-    /// A per-format kernel over a range of rows: `out[outOffset + r] = row r · x` for `r ∈ [from, to)`.
+    /// A per-format kernel over a range of rows: `out[outOffset + r] = row r · x` for `r ∈ [from, to)`. `sums` holds
+    /// [#superBlockSums] of `x` (from `xOffset`) when [#usesGroupSums] says the type needs them.
     @FunctionalInterface
     interface RowKernel {
         void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                    float[] out, int outOffset, int from, int to);
+                    float[] out, int outOffset, int from, int to, float[] sums);
     }
 
-    /// The arguments of one `matVec`, held by the pool so a product allocates nothing.
+    /// The arguments of one parallel region of matrix-vector products sharing `x`, held by the pool so a product
+    /// allocates nothing. The region's index space is the matrices' rows one after the other, each matrix's share
+    /// rounded up to whole [#ROW_GRAIN]s so that a chunk never straddles a row group; or, for the SwiGLU pair, the
+    /// rows once, each chunk computing both matrices' rows and then the activation.
     static final class MatVecTask implements Parallel.RangeTask {
-        private RowKernel kernel;
-        private MemorySegment data;
-        private long rowBytes;
+        private static final int MAX = 3;
+        private final RowKernel[] kernels = new RowKernel[MAX];
+        private final MemorySegment[] data = new MemorySegment[MAX];
+        private final long[] rowBytes = new long[MAX];
+        private final int[] rows = new int[MAX];
+        private final int[] start = new int[MAX + 1];
+        private final float[][] outs = new float[MAX][];
+        private final int[] outOffsets = new int[MAX];
+        private int count;
         private int cols;
         private float[] x;
         private int xOffset;
-        private float[] out;
-        private int outOffset;
+        private boolean swiGlu;
+        private float[] sums = new float[0];
+        private boolean sumsReady;
 
-        void set(RowKernel kernel, Matrix w, float[] x, int xOffset, float[] out, int outOffset) {
-            this.kernel = kernel;
-            this.data = w.data();
-            this.rowBytes = w.rowBytes();
-            this.cols = w.cols();
+        void begin(float[] x, int xOffset) {
             this.x = x;
             this.xOffset = xOffset;
-            this.out = out;
-            this.outOffset = outOffset;
+            this.count = 0;
+            this.sumsReady = false;
+            this.start[0] = 0;
+        }
+
+        void add(Matrix w, float[] out, int outOffset) {
+            if (count > 0 && w.cols() != cols) {
+                throw new IllegalArgumentException("matrices of " + cols + " and " + w.cols() + " columns");
+            }
+            Objects.checkFromIndexSize(xOffset, w.cols(), x.length);
+            Objects.checkFromIndexSize(outOffset, w.rows(), out.length);
+            RowKernel k = rowKernel(w);
+            int i = count++;
+            cols = w.cols();
+            kernels[i] = k;
+            data[i] = w.data();
+            rowBytes[i] = w.rowBytes();
+            rows[i] = w.rows();
+            outs[i] = out;
+            outOffsets[i] = outOffset;
+            start[i + 1] = start[i] + (w.rows() + ROW_GRAIN - 1) / ROW_GRAIN * ROW_GRAIN;
+            if (usesGroupSums(w.type()) && !sumsReady) {
+                if (sums.length < cols / 16) {
+                    sums = new float[cols / 16];
+                }
+                superBlockSums(x, xOffset, cols, sums);
+                sumsReady = true;
+            }
+        }
+
+        void run(Parallel pool, boolean swiGlu) {
+            this.swiGlu = swiGlu;
+            pool.forRange(swiGlu ? rows[0] : start[count], ROW_GRAIN, this);
         }
 
         void clear() {
-            kernel = null;
-            data = null;
+            for (int i = 0; i < MAX; i++) {
+                kernels[i] = null;
+                data[i] = null;
+                outs[i] = null;
+            }
             x = null;
-            out = null;
         }
 
         @Override
         public void run(int from, int to) {
-            kernel.matVec(data, rowBytes, cols, x, xOffset, out, outOffset, from, to);
+            if (swiGlu) {
+                kernels[0].matVec(data[0], rowBytes[0], cols, x, xOffset, outs[0], outOffsets[0], from, to, sums);
+                kernels[1].matVec(data[1], rowBytes[1], cols, x, xOffset, outs[1], outOffsets[1], from, to, sums);
+                swiGlu(outs[0], outs[1], from, to - from);
+                return;
+            }
+            for (int i = 0; i < count; i++) {
+                int a = Math.max(from, start[i]) - start[i];
+                int b = Math.min(Math.min(to, start[i + 1]) - start[i], rows[i]);
+                if (a < b) {
+                    kernels[i].matVec(data[i], rowBytes[i], cols, x, xOffset, outs[i], outOffsets[i], a, b, sums);
+                }
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ import java.util.Objects;
 import dev.llamaj.gguf.GGMLType;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights, each row `rowBytes()` bytes of
-/// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data`.
+/// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data` ([Layout#GGUF]); or, for `Q4_0` and `Q8_0`,
+/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]).
 ///
 /// `cols` is ggml's `ne0`, the contiguous dimension (`shape[0]` of a GGUF tensor), and `rows` is `ne1`. A matrix
 /// multiplies a vector of `cols` floats into `rows` outputs. The constructor checks the geometry once, so kernels can
@@ -17,14 +18,31 @@ import dev.llamaj.gguf.GGMLType;
 /// @param data the bytes, at least `rows × rowBytes()` of them (typically a zero-copy slice of the mapped file)
 /// @param rows number of rows (ggml `ne1`), positive
 /// @param cols weights per row (ggml `ne0`), positive and a multiple of the type's block size
-public record Matrix(GGMLType type, MemorySegment data, int rows, int cols) {
+/// @param layout how the rows are laid out in `data`
+public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layout layout) {
+
+    /// How the blocks of the rows are arranged in `data`.
+    public enum Layout {
+        /// As in the GGUF file: row after row, each `rowBytes()` bytes of `type` blocks.
+        GGUF,
+        /// `Q4_0` or `Q8_0` repacked in groups of four rows, block by block: for block `b` of rows `4g .. 4g+3`, the
+        /// four scales as f32 then the four rows' quants (16 or 32 bytes each), [Repack#groupBlockBytes] bytes in
+        /// all; one group's blocks after another. `rows` is a multiple of 4.
+        ROWS4
+    }
+
+    /// A matrix in the GGUF layout.
+    public Matrix(GGMLType type, MemorySegment data, int rows, int cols) {
+        this(type, data, rows, cols, Layout.GGUF);
+    }
 
     /// @throws IllegalArgumentException if a dimension is not positive, `cols` is not a whole number of blocks, or
-    ///                                  `data` is shorter than `rows × rowBytes()`
-    /// @throws NullPointerException     if `type` or `data` is null
+    ///                                  `data` is shorter than the layout needs
+    /// @throws NullPointerException     if `type`, `data` or `layout` is null
     public Matrix {
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(layout, "layout");
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("a matrix needs positive dimensions, got " + rows + " x " + cols);
         }
@@ -33,13 +51,19 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols) {
                     + type.blockSize() + "-weight blocks");
         }
         long need = Math.multiplyExact(type.byteSize(cols), (long) rows);
+        if (layout == Layout.ROWS4) {
+            if (!Repack.supports(type) || rows % 4 != 0) {
+                throw new IllegalArgumentException("no four-row layout for " + rows + " rows of " + type);
+            }
+            need = Math.multiplyExact(Repack.groupBlockBytes(type) * (long) (cols / type.blockSize()), rows / 4L);
+        }
         if (data.byteSize() < need) {
             throw new IllegalArgumentException(rows + " x " + cols + " " + type + " weights need " + need
                     + " bytes but the segment has " + data.byteSize());
         }
     }
 
-    /// Bytes per row: `cols / blockSize × bytesPerBlock`.
+    /// Bytes per row in the GGUF encoding: `cols / blockSize × bytesPerBlock` (whatever the layout).
     public long rowBytes() {
         return type.byteSize(cols);
     }
@@ -52,6 +76,10 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols) {
     public void dequantizeRow(int row, float[] out, int outOffset) {
         Objects.checkIndex(row, rows);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
+        if (layout != Layout.GGUF) {
+            Repack.dequantizeRow(this, row, 0, cols, out, outOffset);
+            return;
+        }
         long offset = row * rowBytes();
         switch (type) {
             case F32 -> F32.dequantize(data, offset, out, outOffset, cols);

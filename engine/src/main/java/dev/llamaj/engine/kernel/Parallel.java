@@ -49,6 +49,16 @@ public final class Parallel implements AutoCloseable {
 
     /// Scratch task for [Kernels#matVec], reused so that a product allocates nothing.
     final Kernels.MatVecTask matVecTask = new Kernels.MatVecTask();
+    private MatMul.Task matMulTask;
+
+    /// The state of [Kernels#matMul] products (per-thread panels), created on first use.
+    MatMul.Task matMulTask() {
+        MatMul.Task t = matMulTask;
+        if (t == null) {
+            t = matMulTask = new MatMul.Task(this);
+        }
+        return t;
+    }
 
     // The current region: written by the caller before the claim word publishes it; stable while any chunk is
     // outstanding, which is the only time a worker reads it.
@@ -85,6 +95,12 @@ public final class Parallel implements AutoCloseable {
     /// Threads that run a region, the caller included.
     public int threads() {
         return threads;
+    }
+
+    /// The index of the calling thread in this pool, in `[0, threads())`: a worker's own index, or 0 for any other
+    /// thread (the caller of [#forRange]). Lets a task pick per-thread scratch space.
+    public int threadIndex() {
+        return Thread.currentThread() instanceof Worker w && w.pool() == this ? w.index : 0;
     }
 
     /// Runs `task` over `[0, n)` cut into contiguous chunks whose boundaries are multiples of `grain` (so chunks of
@@ -256,10 +272,16 @@ public final class Parallel implements AutoCloseable {
 
     private final class Worker extends Thread {
         volatile boolean parked;
+        final int index;
 
         Worker(int index) {
             super("llamaj-parallel-" + index);
+            this.index = index;
             setDaemon(true);
+        }
+
+        Parallel pool() {
+            return Parallel.this;
         }
 
         @Override

@@ -1,9 +1,20 @@
 package dev.llamaj.engine.kernel;
 
+import static dev.llamaj.engine.kernel.Simd.B;
+import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
+import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.I;
+import static dev.llamaj.engine.kernel.Simd.L;
+import static dev.llamaj.engine.kernel.Simd.LE;
 import static dev.llamaj.engine.kernel.Simd.SHORT_LE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 
 /// `Q4_1` weights (ggml: `block_q4_1`, `GGML_TYPE_Q4_1`): blocks of 32 weights in 20 bytes.
 ///
@@ -16,7 +27,7 @@ import java.lang.foreign.ValueLayout;
 /// w[j] = d × q[j] + m,   q[j] ∈ 0..15
 /// ```
 ///
-/// `dot` is scalar: per block it sums `q·x` and `x`, then adds `d·Σq·x + m·Σx`.
+/// `dot` is vectorized one row at a time (a rare format: no multi-row kernel).
 final class Q4_1 {
     static final int BLOCK = 32;
     static final int BYTES = 20;
@@ -43,26 +54,46 @@ final class Q4_1 {
         }
     }
 
-    /// `Σ w[i]·x[xOffset + i]` over `n` weights (a multiple of 32) starting at byte `offset`.
+    /// `Σ w[i]·x[xOffset + i]` over `n` weights (a multiple of 32) starting at byte `offset`: per block
+    /// `d·Σ q·x + m·Σ x`, both sums as vectors (nibbles widened to int lanes, as `Q4_0`).
     static float dot(MemorySegment w, long offset, float[] x, int xOffset, int n) {
         assert n % BLOCK == 0;
         int nb = n / BLOCK;
-        float sum = 0;
-        for (int i = 0; i < nb; i++) {
-            long o = offset + (long) i * BYTES;
-            int xb = xOffset + i * BLOCK;
-            float qx = 0;
-            float xs = 0;
-            for (int j = 0; j < BLOCK / 2; j++) {
-                int qs = w.get(ValueLayout.JAVA_BYTE, o + 4 + j) & 0xFF;
-                float x0 = x[xb + j];
-                float x1 = x[xb + j + BLOCK / 2];
-                qx += (qs & 0x0F) * x0 + (qs >>> 4) * x1;
-                xs += x0 + x1;
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++) {
+            long o = offset + (long) b * BYTES;
+            int xb = xOffset + b * BLOCK;
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            float m = Float.float16ToFloat(w.get(SHORT_LE, o + 2));
+            ByteVector qs = ByteVector.fromMemorySegment(B, w, o + 4, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xb);
+            FloatVector x1 = FloatVector.fromArray(F, x, xb + 16);
+            IntVector q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            FloatVector s = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).mul(x0);
+            s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(x1, s);
+            FloatVector xs = x0.add(x1);
+            for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
+                x0 = FloatVector.fromArray(F, x, xb + p * L);
+                x1 = FloatVector.fromArray(F, x, xb + 16 + p * L);
+                q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                s = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(x0, s);
+                s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(x1, s);
+                xs = xs.add(x0.add(x1));
             }
-            sum += Float.float16ToFloat(w.get(SHORT_LE, o)) * qx + Float.float16ToFloat(w.get(SHORT_LE, o + 2)) * xs;
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
+            acc = xs.fma(FloatVector.broadcast(F, m), acc);
         }
-        return sum;
+        FloatVector v = acc;
+        // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+        v = v.add(v.rearrange(Simd.SWAP_HALF));
+        v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+        if (L >= 8) {
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+        }
+        if (L >= 16) {
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+        }
+        return v.reduceLanes(VectorOperators.MAX);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -78,7 +109,7 @@ final class Q4_1 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
+                       float[] out, int outOffset, int from, int to, float[] sums) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

@@ -15,7 +15,9 @@ import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /// `Q4_K` weights (ggml: `block_q4_K`, `GGML_TYPE_Q4_K`): super-blocks of 256 weights in 144 bytes.
 ///
@@ -85,6 +87,40 @@ final class Q4_K {
                     out[y++] = d2 * ((w.get(ValueLayout.JAVA_BYTE, q + l) & 0xFF) >>> 4) - m2;
                 }
                 q += 32;
+            }
+        }
+    }
+
+    /// [#dequantize] with vectors, bit for bit the same values (the panels of [MatMul]).
+    static void unpack(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int nb = n / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long o = offset + (long) i * BYTES;
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            float min = Float.float16ToFloat(w.get(SHORT_LE, o + 2));
+            for (int c = 0; c < 4; c++) {
+                int sm = scaleMin(w, o + 4, 2 * c);
+                FloatVector d1 = FloatVector.broadcast(F, d * (sm & 0xFF));
+                FloatVector m1 = FloatVector.broadcast(F, min * (sm >>> 8));
+                sm = scaleMin(w, o + 4, 2 * c + 1);
+                FloatVector d2 = FloatVector.broadcast(F, d * (sm & 0xFF));
+                FloatVector m2 = FloatVector.broadcast(F, min * (sm >>> 8));
+                long q = o + 16 + 32 * c;
+                int y = outOffset + i * BLOCK + 64 * c;
+                ByteVector ba = ByteVector.fromMemorySegment(B, w, q, LE);
+                ByteVector bb = ByteVector.fromMemorySegment(B, w, q + 16, LE);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int k = p * L;
+                    IntVector qa = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    IntVector qb = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    ((FloatVector) qa.and(0xF).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1).intoArray(out, y + k);
+                    ((FloatVector) qb.and(0xF).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                            .intoArray(out, y + 16 + k);
+                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(d2)
+                            .sub(m2).intoArray(out, y + 32 + k);
+                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(d2)
+                            .sub(m2).intoArray(out, y + 48 + k);
+                }
             }
         }
     }
@@ -175,11 +211,147 @@ final class Q4_K {
         return sum;
     }
 
-    /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
-    static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
-        for (int r = from; r < to; r++) {
-            out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+    // Lane constants of the 512-bit kernel (null on narrower machines, which use dot): the 16 bytes at the scales,
+    // widened to int lanes, are rearranged so that lanes 0..7 compute the 8 scales and lanes 8..15 the 8 minimums.
+    private static final VectorShuffle<Integer> SCALE_LO = L != 16 ? null
+            : VectorShuffle.fromValues(I, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+    private static final VectorShuffle<Integer> SCALE_HI = L != 16 ? null
+            : VectorShuffle.fromValues(I, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7);
+    private static final IntVector SCALE_SHIFT = L != 16 ? null
+            : IntVector.fromArray(I, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4}, 0);
+    private static final IntVector SCALE_MASK = L != 16 ? null
+            : IntVector.fromArray(I, new int[] {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15}, 0);
+    private static final IntVector SCALE_HIGH_MASK = L != 16 ? null
+            : IntVector.fromArray(I, new int[] {0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48}, 0);
+    /// Lanes 8..15: the minimums.
+    static final VectorMask<Float> MIN_LANES = L != 16 ? null : VectorMask.fromLong(F, 0xFF00L);
+    /// `LANE[g]` broadcasts lane `g`.
+    static final VectorShuffle<Float>[] LANE = lanes();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] lanes() {
+        VectorShuffle<Float>[] s = new VectorShuffle[8];
+        for (int g = 0; g < 8; g++) {
+            int lane = g;
+            s[g] = VectorShuffle.fromOp(F, i -> lane % L);
         }
+        return s;
+    }
+
+    /// The 8 scales (lanes 0..7, times `d`) and minimums (lanes 8..15, times `−dmin`) of the super-block at byte
+    /// `b`, decoded with vector operations (ggml's `get_scale_min_k4` for all 16 at once). 512-bit vectors only.
+    static FloatVector scales(MemorySegment w, long b) {
+        IntVector s = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+        IntVector v = s.rearrange(SCALE_LO).lanewise(VectorOperators.LSHR, SCALE_SHIFT).and(SCALE_MASK)
+                .or(s.rearrange(SCALE_HI).lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)
+                        .and(SCALE_HIGH_MASK));
+        FloatVector dm = FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
+                .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), MIN_LANES);
+        return ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(dm);
+    }
+
+    /// `out[outOffset + r] = row r · x` for rows `[from, to)`; `sums` holds, per super-block, 16 floats: zeros,
+    /// then the 8 group sums of `x` ([Kernels#superBlockSums]).
+    ///
+    /// `y = Σ_g d·scale_g · Σ_{i∈g} q_i·x_i − dmin · Σ_g min_g · sum_g`. Per super-block, one vector holds the 8
+    /// scales times `d` and the 8 minimums times `−dmin` ([#scales]); the minimums' term is then one FMA with the
+    /// super-block's group sums (zeros against the scale lanes), and each group's scale is a lane broadcast. The
+    /// four 64-weight chunks are written out (a loop over them was 1.4x slower); nibbles widen to int lanes. One row
+    /// per pass: a multi-row body exceeds C2's inlining budget once the Vector API's profiles are shared with other
+    /// kernels, and then boxes vectors (the allocation test catches it). 512-bit vectors only; narrower machines
+    /// use [#dot].
+    static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
+                       float[] out, int outOffset, int from, int to, float[] sums) {
+        if (L != 16) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
+            for (int r = from; r < to; r++) {
+                out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+            }
+            return;
+        }
+        int nb = cols / BLOCK;
+        for (int r = from; r < to; r++) {
+            long o = r * rowBytes;
+            FloatVector accL = FloatVector.zero(F);
+            FloatVector accH = accL;
+            for (int i = 0; i < nb; i++) {
+                long b = o + (long) i * BYTES;
+                FloatVector sc = scales(w, b);
+                accH = sc.fma(FloatVector.fromArray(F, sums, 16 * i), accH);
+                int xc = xOffset + i * BLOCK;
+                long q = b + 16;
+                IntVector p;
+                IntVector n;
+                FloatVector lo;
+                FloatVector hi;
+                p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 0, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 16, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
+                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 16), lo);
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.fromArray(F, x, xc + 32));
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 48), hi);
+                accL = lo.fma(sc.rearrange(LANE[0]), accL);
+                accH = hi.fma(sc.rearrange(LANE[1]), accH);
+                p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 32, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
+                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 80), lo);
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.fromArray(F, x, xc + 96));
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 112), hi);
+                accL = lo.fma(sc.rearrange(LANE[2]), accL);
+                accH = hi.fma(sc.rearrange(LANE[3]), accH);
+                p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 64, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 80, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 128));
+                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 144), lo);
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.fromArray(F, x, xc + 160));
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 176), hi);
+                accL = lo.fma(sc.rearrange(LANE[4]), accL);
+                accH = hi.fma(sc.rearrange(LANE[5]), accH);
+                p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 96, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 112, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 192));
+                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 208), lo);
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.fromArray(F, x, xc + 224));
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xc + 240), hi);
+                accL = lo.fma(sc.rearrange(LANE[6]), accL);
+                accH = hi.fma(sc.rearrange(LANE[7]), accH);
+            }
+            FloatVector v = accL.add(accH);
+            // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
+        }
+    }
+
+    /// `Σ_g min_g · sums[g0 + g]` over the 8 groups of a super-block, the mins packed as bytes of `lo` (groups 0..3)
+    /// and `hi` (4..7).
+    static float mins(int lo, int hi, float[] sums, int g0) {
+        return (lo & 0xFF) * sums[g0] + ((lo >>> 8) & 0xFF) * sums[g0 + 1] + ((lo >>> 16) & 0xFF) * sums[g0 + 2]
+                + (lo >>> 24) * sums[g0 + 3] + (hi & 0xFF) * sums[g0 + 4] + ((hi >>> 8) & 0xFF) * sums[g0 + 5]
+                + ((hi >>> 16) & 0xFF) * sums[g0 + 6] + (hi >>> 24) * sums[g0 + 7];
     }
 }

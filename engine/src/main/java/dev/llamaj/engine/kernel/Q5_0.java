@@ -1,10 +1,21 @@
 package dev.llamaj.engine.kernel;
 
+import static dev.llamaj.engine.kernel.Simd.B;
+import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
+import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.I;
+import static dev.llamaj.engine.kernel.Simd.L;
+import static dev.llamaj.engine.kernel.Simd.LE;
 import static dev.llamaj.engine.kernel.Simd.INT_LE;
 import static dev.llamaj.engine.kernel.Simd.SHORT_LE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 
 /// `Q5_0` weights (ggml: `block_q5_0`, `GGML_TYPE_Q5_0`): blocks of 32 weights in 22 bytes.
 ///
@@ -17,7 +28,7 @@ import java.lang.foreign.ValueLayout;
 /// w[j] = d × (q[j] − 16),   q[j] ∈ 0..31
 /// ```
 ///
-/// `dot` is scalar: per block it sums `(q − 16)·x`, then scales by `d`.
+/// `dot` is vectorized one row at a time (a rare format: no multi-row kernel).
 final class Q5_0 {
     static final int BLOCK = 32;
     static final int BYTES = 22;
@@ -46,25 +57,51 @@ final class Q5_0 {
         }
     }
 
-    /// `Σ w[i]·x[xOffset + i]` over `n` weights (a multiple of 32) starting at byte `offset`.
+    /// `Σ w[i]·x[xOffset + i]` over `n` weights (a multiple of 32) starting at byte `offset`: the fifth bits come from
+    /// the block's `qh` word broadcast to every lane and shifted right by the lane's weight index.
     static float dot(MemorySegment w, long offset, float[] x, int xOffset, int n) {
         assert n % BLOCK == 0;
         int nb = n / BLOCK;
-        float sum = 0;
-        for (int i = 0; i < nb; i++) {
-            long o = offset + (long) i * BYTES;
-            int qh = w.get(INT_LE, o + 2);
-            int xb = xOffset + i * BLOCK;
-            float qx = 0;
-            for (int j = 0; j < BLOCK / 2; j++) {
-                int qs = w.get(ValueLayout.JAVA_BYTE, o + 6 + j) & 0xFF;
-                int x0 = ((qs & 0x0F) | (((qh >>> j) << 4) & 0x10)) - 16;
-                int x1 = ((qs >>> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
-                qx += x0 * x[xb + j] + x1 * x[xb + j + BLOCK / 2];
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++) {
+            long o = offset + (long) b * BYTES;
+            int xb = xOffset + b * BLOCK;
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            ByteVector qs = ByteVector.fromMemorySegment(B, w, o + 6, LE);
+            IntVector qh = IntVector.broadcast(I, w.get(INT_LE, o + 2));
+            FloatVector x0 = FloatVector.fromArray(F, x, xb);
+            FloatVector x1 = FloatVector.fromArray(F, x, xb + 16);
+            IntVector q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector lo = q.and(0x0F).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(0)).and(1)
+                    .lanewise(VectorOperators.LSHL, 4)).sub(16);
+            IntVector hi = q.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(16))
+                    .and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
+            FloatVector s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).mul(x0);
+            s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(x1, s);
+            for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
+                x0 = FloatVector.fromArray(F, x, xb + p * L);
+                x1 = FloatVector.fromArray(F, x, xb + 16 + p * L);
+                q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                lo = q.and(0x0F).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(p * L)).and(1)
+                        .lanewise(VectorOperators.LSHL, 4)).sub(16);
+                hi = q.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(16 + p * L))
+                        .and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
+                s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(x0, s);
+                s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(x1, s);
             }
-            sum += Float.float16ToFloat(w.get(SHORT_LE, o)) * qx;
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return sum;
+        FloatVector v = acc;
+        // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+        v = v.add(v.rearrange(Simd.SWAP_HALF));
+        v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+        if (L >= 8) {
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+        }
+        if (L >= 16) {
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+        }
+        return v.reduceLanes(VectorOperators.MAX);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -80,7 +117,7 @@ final class Q5_0 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
+                       float[] out, int outOffset, int from, int to, float[] sums) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

@@ -1,9 +1,21 @@
 package dev.llamaj.engine.kernel;
 
+import static dev.llamaj.engine.kernel.Simd.B;
+import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
+import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.I;
+import static dev.llamaj.engine.kernel.Simd.INT_LE;
+import static dev.llamaj.engine.kernel.Simd.L;
+import static dev.llamaj.engine.kernel.Simd.LE;
 import static dev.llamaj.engine.kernel.Simd.SHORT_LE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 
 /// `Q5_K` weights (ggml: `block_q5_K`, `GGML_TYPE_Q5_K`): super-blocks of 256 weights in 176 bytes.
 ///
@@ -63,6 +75,51 @@ final class Q5_K {
         }
     }
 
+    /// [#dequantize] with vectors, bit for bit the same values (the panels of [MatMul]).
+    static void unpack(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int nb = n / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long o = offset + (long) i * BYTES;
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            float min = Float.float16ToFloat(w.get(SHORT_LE, o + 2));
+            ByteVector ha = ByteVector.fromMemorySegment(B, w, o + 16, LE);
+            ByteVector hb = ByteVector.fromMemorySegment(B, w, o + 32, LE);
+            for (int c = 0; c < 4; c++) {
+                int sm = Q4_K.scaleMin(w, o + 4, 2 * c);
+                FloatVector d1 = FloatVector.broadcast(F, d * (sm & 0xFF));
+                FloatVector m1 = FloatVector.broadcast(F, min * (sm >>> 8));
+                sm = Q4_K.scaleMin(w, o + 4, 2 * c + 1);
+                FloatVector d2 = FloatVector.broadcast(F, d * (sm & 0xFF));
+                FloatVector m2 = FloatVector.broadcast(F, min * (sm >>> 8));
+                long q = o + 48 + 32 * c;
+                int y = outOffset + i * BLOCK + 64 * c;
+                ByteVector ba = ByteVector.fromMemorySegment(B, w, q, LE);
+                ByteVector bb = ByteVector.fromMemorySegment(B, w, q + 16, LE);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int k = p * L;
+                    IntVector qa = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    IntVector qb = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    IntVector xa = (IntVector) ha.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    IntVector xb = (IntVector) hb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                    IntVector la = xa.lanewise(VectorOperators.LSHR, 2 * c).and(1).lanewise(VectorOperators.LSHL, 4);
+                    IntVector lb = xb.lanewise(VectorOperators.LSHR, 2 * c).and(1).lanewise(VectorOperators.LSHL, 4);
+                    IntVector ua = xa.lanewise(VectorOperators.LSHR, 2 * c + 1).and(1)
+                            .lanewise(VectorOperators.LSHL, 4);
+                    IntVector ub = xb.lanewise(VectorOperators.LSHR, 2 * c + 1).and(1)
+                            .lanewise(VectorOperators.LSHL, 4);
+                    ((FloatVector) qa.and(0xF).add(la).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                            .intoArray(out, y + k);
+                    ((FloatVector) qb.and(0xF).add(lb).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                            .intoArray(out, y + 16 + k);
+                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).add(ua).convert(VectorOperators.I2F, 0))
+                            .mul(d2).sub(m2).intoArray(out, y + 32 + k);
+                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).add(ub).convert(VectorOperators.I2F, 0))
+                            .mul(d2).sub(m2).intoArray(out, y + 48 + k);
+                }
+            }
+        }
+    }
+
     /// `Σ w[i]·x[xOffset + i]` over `n` weights (a multiple of 256) starting at byte `offset`.
     static float dot(MemorySegment w, long offset, float[] x, int xOffset, int n) {
         assert n % BLOCK == 0;
@@ -107,11 +164,84 @@ final class Q5_K {
         return sum;
     }
 
-    /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
+    /// `out[outOffset + r] = row r · x` for rows `[from, to)`; `sums` holds, per super-block, 16 floats: zeros, then
+    /// the 8 group sums of `x` ([Kernels#superBlockSums]). As `Q4_K`'s kernel (scales and minimums decoded as one
+    /// vector, minimums folded into the group sums, two chunks written out per loop step), with the fifth bit of each quant
+    /// from `qh` (bit `g` of `qh[l]` for group `g`: both 16-byte halves of `qh` widened once per super-block and
+    /// shifted down two bits per chunk). One row per pass; 512-bit vectors only, narrower machines use [#dot].
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
+                       float[] out, int outOffset, int from, int to, float[] sums) {
+        if (L != 16) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
+            for (int r = from; r < to; r++) {
+                out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+            }
+            return;
+        }
+        int nb = cols / BLOCK;
         for (int r = from; r < to; r++) {
-            out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+            long o = r * rowBytes;
+            FloatVector accL = FloatVector.zero(F);
+            FloatVector accH = accL;
+            for (int i = 0; i < nb; i++) {
+                long b = o + (long) i * BYTES;
+                FloatVector sc = Q4_K.scales(w, b);
+                accH = sc.fma(FloatVector.fromArray(F, sums, 16 * i), accH);
+                IntVector hp = (IntVector) ByteVector.fromMemorySegment(B, w, b + 16, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                IntVector hn = (IntVector) ByteVector.fromMemorySegment(B, w, b + 32, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                for (int h = 0; h < 2; h++) { // two chunks per iteration: four written out exceed C2's budget
+                    int xc = xOffset + i * BLOCK + 128 * h;
+                    long q = b + 48 + 64 * h;
+                    IntVector p;
+                    IntVector n;
+                    FloatVector lo;
+                    FloatVector hi;
+                    p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 0, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 16, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
+                    lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 16), lo);
+                    hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
+                            .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 32));
+                    hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
+                            .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 48), hi);
+                    accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 0]), accL);
+                    accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 1]), accH);
+                    hp = hp.lanewise(VectorOperators.LSHR, 2);
+                    hn = hn.lanewise(VectorOperators.LSHR, 2);
+                    p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 32, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
+                    lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 80), lo);
+                    hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
+                            .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 96));
+                    hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
+                            .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 112), hi);
+                    accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 2]), accL);
+                    accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 3]), accH);
+                    hp = hp.lanewise(VectorOperators.LSHR, 2);
+                    hn = hn.lanewise(VectorOperators.LSHR, 2);
+                }
+            }
+            FloatVector v = accL.add(accH);
+            // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
         }
     }
 }

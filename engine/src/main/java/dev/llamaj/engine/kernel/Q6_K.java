@@ -3,6 +3,7 @@ package dev.llamaj.engine.kernel;
 import static dev.llamaj.engine.kernel.Simd.B;
 import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
 import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.FLOAT_LE;
 import static dev.llamaj.engine.kernel.Simd.I;
 import static dev.llamaj.engine.kernel.Simd.L;
 import static dev.llamaj.engine.kernel.Simd.LE;
@@ -71,6 +72,46 @@ final class Q6_K {
                 ql += 64;
                 qh += 32;
                 sc += 8;
+            }
+        }
+    }
+
+    /// [#dequantize] with vectors, bit for bit the same values (the panels of [MatMul]).
+    static void unpack(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int nb = n / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long o = offset + (long) i * BYTES;
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
+            for (int h = 0; h < 2; h++) {
+                long ql = o + 64 * h;
+                long qh = o + 128 + 32 * h;
+                long sc = o + 192 + 8 * h;
+                int y = outOffset + i * BLOCK + 128 * h;
+                for (int l = 0; l < 32; l += 16) {
+                    int is = l >>> 4;
+                    FloatVector s1 = FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is));
+                    FloatVector s2 = FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2));
+                    FloatVector s3 = FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4));
+                    FloatVector s4 = FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6));
+                    ByteVector ba = ByteVector.fromMemorySegment(B, w, ql + l, LE);
+                    ByteVector bb = ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE);
+                    ByteVector bh = ByteVector.fromMemorySegment(B, w, qh + l, LE);
+                    for (int p = 0; p < BYTE_PARTS; p++) {
+                        int k = l + p * L;
+                        IntVector a = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                        IntVector b = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                        IntVector hb = (IntVector) bh.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
+                        IntVector q1 = a.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
+                        IntVector q2 = b.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
+                        IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(0x30)).sub(32);
+                        IntVector q4 = b.lanewise(VectorOperators.LSHR, 4)
+                                .or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
+                        ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(s1).intoArray(out, y + k);
+                        ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(s2).intoArray(out, y + 32 + k);
+                        ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(s3).intoArray(out, y + 64 + k);
+                        ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(s4).intoArray(out, y + 96 + k);
+                    }
+                }
             }
         }
     }
@@ -170,11 +211,75 @@ final class Q6_K {
         return sum;
     }
 
-    /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
+    /// `out[outOffset + r] = row r · x` for rows `[from, to)`.
+    ///
+    /// Per step, 16 bytes each of `ql` (twice) and `qh` widen to int lanes and assemble four 6-bit quants per lane as
+    /// [#dot] does; each 16-weight group is multiplied with `x` and accumulated scaled by `d·scale`, into two
+    /// accumulators. One row per pass (see `Q4_K.matVec` for why); 512-bit vectors only, narrower machines use
+    /// [#dot].
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to) {
+                       float[] out, int outOffset, int from, int to, float[] sums) {
+        if (BYTE_PARTS != 1) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
+            for (int r = from; r < to; r++) {
+                out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+            }
+            return;
+        }
+        int nb = cols / BLOCK;
         for (int r = from; r < to; r++) {
-            out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
+            long o0 = (r + 0) * rowBytes;
+            FloatVector accA0 = FloatVector.zero(F);
+            FloatVector accB0 = accA0;
+            for (int i = 0; i < nb; i++) {
+                long b0 = o0 + (long) i * BYTES;
+                float d0 = Float.float16ToFloat(w.get(SHORT_LE, b0 + 208));
+                for (int h = 0; h < 2; h++) {
+                    int xh = xOffset + i * BLOCK + 128 * h;
+                    for (int l = 0; l < 32; l += 16) {
+                        long ql = 64 * h + l;
+                        long qh = 128 + 32 * h + l;
+                        long sc = 192 + 8 * h + (l >>> 4);
+                        FloatVector x1 = FloatVector.fromArray(F, x, xh + l);
+                        FloatVector x2 = FloatVector.fromArray(F, x, xh + 32 + l);
+                        FloatVector x3 = FloatVector.fromArray(F, x, xh + 64 + l);
+                        FloatVector x4 = FloatVector.fromArray(F, x, xh + 96 + l);
+                        ByteVector ba0 = ByteVector.fromMemorySegment(B, w, b0 + ql, LE);
+                        ByteVector bb0 = ByteVector.fromMemorySegment(B, w, b0 + ql + 32, LE);
+                        ByteVector bh0 = ByteVector.fromMemorySegment(B, w, b0 + qh, LE);
+                        IntVector a0 = (IntVector) ba0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                        IntVector c0 = (IntVector) bb0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                        IntVector e0 = (IntVector) bh0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                        FloatVector s10 = ((FloatVector) a0.and(0xF).or(e0.lanewise(VectorOperators.LSHL, 4)
+                                .and(0x30)).sub(32).convert(VectorOperators.I2F, 0)).mul(x1);
+                        FloatVector s20 = ((FloatVector) c0.and(0xF).or(e0.lanewise(VectorOperators.LSHL, 2)
+                                .and(0x30)).sub(32).convert(VectorOperators.I2F, 0)).mul(x2);
+                        FloatVector s30 = ((FloatVector) a0.lanewise(VectorOperators.LSHR, 4).or(e0.and(0x30))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(x3);
+                        FloatVector s40 = ((FloatVector) c0.lanewise(VectorOperators.LSHR, 4)
+                                .or(e0.lanewise(VectorOperators.LSHR, 2).and(0x30))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(x4);
+                        accA0 = s10.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc)), accA0);
+                        accB0 = s20.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 2)),
+                                accB0);
+                        accA0 = s30.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 4)),
+                                accA0);
+                        accB0 = s40.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 6)),
+                                accB0);
+                    }
+                }
+            }
+            // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+            FloatVector v;
+            v = accA0.add(accB0);
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            if (L >= 8) {
+                v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            }
+            if (L >= 16) {
+                v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            }
+            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
         }
     }
 }

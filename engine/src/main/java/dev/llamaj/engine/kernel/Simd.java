@@ -67,6 +67,8 @@ final class Simd {
     static final VectorShuffle<Float> GATHER4;
     /// Lanes 0..3.
     static final VectorMask<Float> FIRST4;
+    /// Lane indices `0, 1, .. L−1` as ints.
+    static final IntVector IOTA;
 
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
@@ -110,6 +112,7 @@ final class Simd {
         gather[3] = half + quarter;
         GATHER4 = VectorShuffle.fromArray(F, gather, 0);
         FIRST4 = F.indexInRange(0, 4);
+        IOTA = (IntVector) I.iotaShuffle(0, 1, false).toVector();
     }
 
     private static final float LOG2E = 1.44269502f;
@@ -144,6 +147,48 @@ final class Simd {
         VectorMask<Float> over = x.compare(VectorOperators.GT, EXP_MAX);
         VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
         return e.blend(Float.POSITIVE_INFINITY, over).blend(0f, under);
+    }
+
+    private static final float HALF_MIN_NORMAL = 0x1p-14f;
+    private static final float HALF_SUB_MAGIC = 0x1.8p23f;
+
+    /// Rounds each lane to the nearest half-precision value (ties to even), returned as a float: what llama.cpp's F16
+    /// key/value cache and attention do to the values they hold; equal to `Float.float16ToFloat(Float.floatToFloat16(x))`
+    /// for `|x| ≤ 65504` (larger values are not rounded to infinity).
+    static FloatVector roundToHalf(FloatVector x) {
+        // normal halves: round the float's mantissa to 10 bits in the integer domain
+        IntVector b = x.reinterpretAsInts();
+        IntVector lsb = b.lanewise(VectorOperators.LSHR, 13).and(1);
+        FloatVector normal = b.add(0x0FFF).add(lsb).and(0xFFFFE000).reinterpretAsFloats();
+        // subnormal halves (|x| < 2^-14): multiples of 2^-24, rounded by the magic-number addition
+        FloatVector sub = x.abs().mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC).mul(0x1p-24f)
+                .reinterpretAsInts().or(b.and(0x80000000)).reinterpretAsFloats(); // keeps the sign of −0
+        return normal.blend(sub, x.abs().compare(VectorOperators.LT, HALF_MIN_NORMAL));
+    }
+
+    /// [#exp] of one float: the same operations in the same order, so exactly the same result as a lane of the
+    /// vector version (for tails, where a masked vector operation could cost an allocation).
+    static float exp(float x) {
+        float c = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
+        float t = Math.fma(c, LOG2E, ROUND);
+        float n = t - ROUND;
+        float r = (c - n * LN2_HI) - n * LN2_LO;
+        float p = Math.fma(r, 1f / 5040, 1f / 720);
+        p = Math.fma(p, r, 1f / 120);
+        p = Math.fma(p, r, 1f / 24);
+        p = Math.fma(p, r, 1f / 6);
+        p = Math.fma(p, r, 0.5f);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        float half = Float.intBitsToFloat((Float.floatToRawIntBits(t) - (Float.floatToRawIntBits(ROUND) - 126)) << 23);
+        float e = (p + p) * half;
+        if (x > EXP_MAX) {
+            return Float.POSITIVE_INFINITY;
+        }
+        if (x < EXP_MIN) {
+            return 0f;
+        }
+        return e;
     }
 
     private Simd() {

@@ -1,0 +1,140 @@
+package dev.llamaj.bench;
+
+import dev.llamaj.engine.kernel.Kernels;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/// The small float operations of a forward pass, single-threaded, at Llama sizes: RMSNorm over the residual
+/// stream, softmax over an attention row, SwiGLU over the feed-forward width, and the attention of one layer over a
+/// key/value cache of `context` positions (Llama 3.2 1B: 32 query heads of 64 sharing 8 key/value heads; per head a
+/// dot product with every cached key, a softmax, and a weighted sum of the values), written with the public
+/// [Kernels] helpers (`dot`, `softmax`, `axpy`) the way the decoder uses them. Times are per call.
+///
+/// ```
+/// java -jar bench/target/benchmarks.jar OpsBenchmark
+/// java -jar bench/target/benchmarks.jar OpsBenchmark.attention -p context=4096
+/// ```
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+public class OpsBenchmark {
+
+    /// A residual-stream vector and its norm weights.
+    @State(Scope.Thread)
+    public static class Vector {
+        @Param({"2048", "4096"})
+        public int dim;
+
+        float[] x;
+        float[] weight;
+        float[] out;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            x = KernelBenchmark.random(dim, 1);
+            weight = KernelBenchmark.random(dim, 2);
+            out = new float[dim];
+        }
+    }
+
+    /// Attention scores of one head over the context, and a whole layer's cache.
+    @State(Scope.Thread)
+    public static class Attention {
+        static final int HEADS = 32;
+        static final int KV_HEADS = 8;
+        static final int HEAD_SIZE = 64;
+
+        @Param({"512", "4096"})
+        public int context;
+
+        float[] scores;
+        float[] row;
+        float[] q;
+        float[] keys;
+        float[] values;
+        float[] out;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            scores = KernelBenchmark.random(context, 3);
+            row = new float[context];
+            q = KernelBenchmark.random(HEADS * HEAD_SIZE, 4);
+            keys = KernelBenchmark.random(context * KV_HEADS * HEAD_SIZE, 5);
+            values = KernelBenchmark.random(context * KV_HEADS * HEAD_SIZE, 6);
+            out = new float[HEADS * HEAD_SIZE];
+        }
+    }
+
+    /// The feed-forward gate and up projections, as SwiGLU gets them (Llama 3.2 1B's width).
+    @State(Scope.Thread)
+    public static class FeedForward {
+        @Param({"8192"})
+        public int width;
+
+        float[] gate;
+        float[] gateCopy;
+        float[] up;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            gate = KernelBenchmark.random(width, 7);
+            gateCopy = gate.clone();
+            up = KernelBenchmark.random(width, 8);
+        }
+    }
+
+    @Benchmark
+    public float rmsNorm(Vector v) {
+        Kernels.rmsNorm(v.out, 0, v.x, 0, v.weight, v.dim, 1e-5f);
+        return v.out[0];
+    }
+
+    @Benchmark
+    public float softmax(Attention a) {
+        System.arraycopy(a.scores, 0, a.row, 0, a.context);
+        Kernels.softmax(a.row, 0, a.context);
+        return a.row[0];
+    }
+
+    @Benchmark
+    public float swiGlu(FeedForward f) {
+        System.arraycopy(f.gateCopy, 0, f.gate, 0, f.width);
+        Kernels.swiGlu(f.gate, f.up, f.width);
+        return f.gate[0];
+    }
+
+    /// One layer's attention for one new token over `context` cached positions (all heads, one thread).
+    @Benchmark
+    public float attention(Attention a) {
+        int kvDim = Attention.KV_HEADS * Attention.HEAD_SIZE;
+        int group = Attention.HEADS / Attention.KV_HEADS;
+        float scale = (float) (1 / Math.sqrt(Attention.HEAD_SIZE));
+        java.util.Arrays.fill(a.out, 0f);
+        for (int h = 0; h < Attention.HEADS; h++) {
+            int kvOffset = (h / group) * Attention.HEAD_SIZE;
+            for (int t = 0; t < a.context; t++) {
+                a.row[t] = Kernels.dot(a.q, h * Attention.HEAD_SIZE, a.keys, t * kvDim + kvOffset, Attention.HEAD_SIZE)
+                        * scale;
+            }
+            Kernels.softmax(a.row, 0, a.context);
+            for (int t = 0; t < a.context; t++) {
+                Kernels.axpy(a.row[t], a.values, t * kvDim + kvOffset, a.out, h * Attention.HEAD_SIZE,
+                        Attention.HEAD_SIZE);
+            }
+        }
+        return a.out[0];
+    }
+}

@@ -1,0 +1,367 @@
+package dev.llamaj.engine.kernel;
+
+import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.L;
+
+import java.util.Objects;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/// Causal grouped-query attention of one query position against the key/value cache of one key/value head.
+///
+/// **Cache layout.** Keys are stored transposed in blocks of [#BLOCK] positions: for key/value head `h`, position
+/// `p`, dimension `d`, the key is at `((h · blocks + p / BLOCK) · headSize + d) · BLOCK + p % BLOCK`, so the scores
+/// of a block of positions are plain vector FMAs over `d` (a query value broadcast against a vector of positions)
+/// and a block is one contiguous stream. Values keep one row per position (`[position][kvDim]`), so the weighted
+/// sum is vector FMAs over `d` with the softmax weight broadcast. Neither needs a horizontal reduction.
+///
+/// The query heads of a group share their key/value head; the kernels handle four of them per pass, so the cache
+/// is read once per four heads.
+///
+/// **Numerics.** A score is one FMA chain over `d` in order, then multiplied by `scale`; softmax is
+/// [Kernels#softmax], its weights then rounded to half precision (llama.cpp's attention converts them to F16 for
+/// the product with its F16 value cache); each output is one FMA chain over positions in order (as ggml's
+/// `ggml_vec_mad_f32` loop). The caller stores keys and values already rounded to half precision and rounds the
+/// query likewise ([#storeKey] does the keys), so the arithmetic sees the values llama.cpp's default F16 cache
+/// holds.
+public final class Attention {
+    /// Positions per key block: a multiple of four float vectors for any supported shape.
+    public static final int BLOCK = 64;
+
+    private Attention() {
+    }
+
+    /// Positions rounded up to whole key blocks.
+    public static int paddedLength(int positions) {
+        return (positions + BLOCK - 1) / BLOCK * BLOCK;
+    }
+
+    /// Offset of key `(head, position, d = 0)` in a transposed key cache of `paddedLength` positions per head.
+    public static int keyOffset(int head, int position, int headSize, int paddedLength) {
+        return (head * paddedLength + position / BLOCK * BLOCK) * headSize + position % BLOCK;
+    }
+
+    /// Stores key vector `k[kOff .. kOff + headSize)` (stride `kStride`) of `head` at `position`, rounded to half
+    /// precision ([#half]).
+    public static void storeKey(float[] keys, int head, int position, int headSize, int paddedLength,
+                                float[] k, int kOff, int kStride) {
+        int o = keyOffset(head, position, headSize, paddedLength);
+        for (int d = 0; d < headSize; d++) {
+            keys[o + d * BLOCK] = half(k[kOff + d * kStride]);
+        }
+    }
+
+    /// `x` rounded to the nearest half-precision value, as llama.cpp's default F16 key/value cache stores it (and
+    /// as its attention converts the query).
+    public static float half(float x) {
+        return Float.float16ToFloat(Float.floatToFloat16(x));
+    }
+
+    /// Attention of `group` query heads (`q[qOff ..]`, `group × headSize`, contiguous) at positions `[0, n)` of
+    /// one key/value head: keys from `keys` (transposed layout, `kvHead`, `paddedLength` positions), values
+    /// `values[vOff + p · vStride + d]`; scores scaled by `scale`. Uses `att[attOff ..]` (`group × paddedLength`)
+    /// as scratch; writes `group × headSize` outputs to `out[outOff ..]`.
+    public static void attend(float[] q, int qOff, int group, int headSize, float[] keys, int kvHead,
+                              int paddedLength, float[] values, int vOff, int vStride, int n, float scale,
+                              float[] att, int attOff, float[] out, int outOff) {
+        Objects.checkFromIndexSize(qOff, group * headSize, q.length);
+        Objects.checkFromIndexSize(outOff, group * headSize, out.length);
+        Objects.checkFromIndexSize(attOff, group * paddedLength, att.length);
+        Objects.checkFromIndexSize(kvHead * paddedLength * headSize, paddedLength * headSize, keys.length);
+        if (n < 1 || n > paddedLength) {
+            throw new IllegalArgumentException("positions " + n + " not in [1, " + paddedLength + "]");
+        }
+        Objects.checkFromIndexSize(vOff, (n - 1) * vStride + headSize, values.length);
+        int blocks = (n + BLOCK - 1) / BLOCK;
+        int kBase = kvHead * paddedLength * headSize;
+        int h = 0;
+        for (; h + 4 <= group; h += 4) {
+            scores4(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, attOff + h * paddedLength,
+                    paddedLength);
+        }
+        for (; h < group; h++) {
+            scores1(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, attOff + h * paddedLength);
+        }
+        for (h = 0; h < group; h++) {
+            int o = attOff + h * paddedLength;
+            Kernels.softmax(att, o, n);
+            roundWeights(att, o, n);
+        }
+        h = 0;
+        if (headSize % (4 * L) == 0) {
+            for (; h + 4 <= group; h += 4) {
+                values4(att, attOff + h * paddedLength, paddedLength, values, vOff, vStride, n, headSize,
+                        out, outOff + h * headSize);
+            }
+            for (; h < group; h++) {
+                values1(att, attOff + h * paddedLength, values, vOff, vStride, n, headSize, out,
+                        outOff + h * headSize);
+            }
+        } else {
+            for (; h < group; h++) {
+                valuesScalar(att, attOff + h * paddedLength, values, vOff, vStride, n, headSize, out,
+                        outOff + h * headSize);
+            }
+        }
+    }
+
+    private static final float HALF_MIN_NORMAL = 0x1p-14f;
+    private static final float HALF_SUB_MAGIC = 0x1.8p23f;
+
+    /// Rounds the softmax weights `att[o .. o + n)` (non-negative) to half precision, as llama.cpp converts them to
+    /// F16 before the product with its F16 values: [Simd#roundToHalf] written out here, because a helper taking and
+    /// returning a vector must not be left un-inlined in a hot path. The row is padded to whole key blocks, so
+    /// rounding past `n` is harmless.
+    static void roundWeights(float[] att, int o, int n) {
+        for (int p = 0; p < n; p += L) {
+            FloatVector x = FloatVector.fromArray(F, att, o + p);
+            IntVector b = x.reinterpretAsInts();
+            FloatVector normal = b.add(0x0FFF).add(b.lanewise(VectorOperators.LSHR, 13).and(1)).and(0xFFFFE000)
+                    .reinterpretAsFloats();
+            FloatVector sub = x.mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC).mul(0x1p-24f);
+            normal.blend(sub, x.compare(VectorOperators.LT, HALF_MIN_NORMAL)).intoArray(att, o + p);
+        }
+    }
+
+    /// Scores of four heads over `blocks` key blocks.
+    static void scores4(float[] q, int qOff, int hs, float[] keys, int kBase, int blocks, float scale,
+                                float[] att, int attOff, int stride) {
+        for (int b = 0; b < blocks; b++) {
+            for (int sub = 0; sub < BLOCK; sub += 4 * L) {
+                FloatVector a00 = FloatVector.zero(F);
+                FloatVector a01 = a00;
+                FloatVector a02 = a00;
+                FloatVector a03 = a00;
+                FloatVector a10 = a00;
+                FloatVector a11 = a00;
+                FloatVector a12 = a00;
+                FloatVector a13 = a00;
+                FloatVector a20 = a00;
+                FloatVector a21 = a00;
+                FloatVector a22 = a00;
+                FloatVector a23 = a00;
+                FloatVector a30 = a00;
+                FloatVector a31 = a00;
+                FloatVector a32 = a00;
+                FloatVector a33 = a00;
+                int kb = kBase + b * BLOCK * hs + sub;
+                for (int d = 0; d < hs; d++) {
+                    int ko = kb + d * BLOCK;
+                    FloatVector k0 = FloatVector.fromArray(F, keys, ko);
+                    FloatVector k1 = FloatVector.fromArray(F, keys, ko + L);
+                    FloatVector k2 = FloatVector.fromArray(F, keys, ko + 2 * L);
+                    FloatVector k3 = FloatVector.fromArray(F, keys, ko + 3 * L);
+                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d]);
+                    a00 = k0.fma(qv, a00);
+                    a01 = k1.fma(qv, a01);
+                    a02 = k2.fma(qv, a02);
+                    a03 = k3.fma(qv, a03);
+                    qv = FloatVector.broadcast(F, q[qOff + hs + d]);
+                    a10 = k0.fma(qv, a10);
+                    a11 = k1.fma(qv, a11);
+                    a12 = k2.fma(qv, a12);
+                    a13 = k3.fma(qv, a13);
+                    qv = FloatVector.broadcast(F, q[qOff + 2 * hs + d]);
+                    a20 = k0.fma(qv, a20);
+                    a21 = k1.fma(qv, a21);
+                    a22 = k2.fma(qv, a22);
+                    a23 = k3.fma(qv, a23);
+                    qv = FloatVector.broadcast(F, q[qOff + 3 * hs + d]);
+                    a30 = k0.fma(qv, a30);
+                    a31 = k1.fma(qv, a31);
+                    a32 = k2.fma(qv, a32);
+                    a33 = k3.fma(qv, a33);
+                }
+                int o = attOff + b * BLOCK + sub;
+                a00.mul(scale).intoArray(att, o);
+                a01.mul(scale).intoArray(att, o + L);
+                a02.mul(scale).intoArray(att, o + 2 * L);
+                a03.mul(scale).intoArray(att, o + 3 * L);
+                o += stride;
+                a10.mul(scale).intoArray(att, o);
+                a11.mul(scale).intoArray(att, o + L);
+                a12.mul(scale).intoArray(att, o + 2 * L);
+                a13.mul(scale).intoArray(att, o + 3 * L);
+                o += stride;
+                a20.mul(scale).intoArray(att, o);
+                a21.mul(scale).intoArray(att, o + L);
+                a22.mul(scale).intoArray(att, o + 2 * L);
+                a23.mul(scale).intoArray(att, o + 3 * L);
+                o += stride;
+                a30.mul(scale).intoArray(att, o);
+                a31.mul(scale).intoArray(att, o + L);
+                a32.mul(scale).intoArray(att, o + 2 * L);
+                a33.mul(scale).intoArray(att, o + 3 * L);
+            }
+        }
+    }
+
+    /// Scores of one head over `blocks` key blocks.
+    static void scores1(float[] q, int qOff, int hs, float[] keys, int kBase, int blocks, float scale,
+                                float[] att, int attOff) {
+        for (int b = 0; b < blocks; b++) {
+            for (int sub = 0; sub < BLOCK; sub += 4 * L) {
+                FloatVector a0 = FloatVector.zero(F);
+                FloatVector a1 = a0;
+                FloatVector a2 = a0;
+                FloatVector a3 = a0;
+                int kb = kBase + b * BLOCK * hs + sub;
+                for (int d = 0; d < hs; d++) {
+                    int ko = kb + d * BLOCK;
+                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d]);
+                    a0 = FloatVector.fromArray(F, keys, ko).fma(qv, a0);
+                    a1 = FloatVector.fromArray(F, keys, ko + L).fma(qv, a1);
+                    a2 = FloatVector.fromArray(F, keys, ko + 2 * L).fma(qv, a2);
+                    a3 = FloatVector.fromArray(F, keys, ko + 3 * L).fma(qv, a3);
+                }
+                int o = attOff + b * BLOCK + sub;
+                a0.mul(scale).intoArray(att, o);
+                a1.mul(scale).intoArray(att, o + L);
+                a2.mul(scale).intoArray(att, o + 2 * L);
+                a3.mul(scale).intoArray(att, o + 3 * L);
+            }
+        }
+    }
+
+    /// Weighted values of four heads, `headSize` a multiple of `4·L`.
+    static void values4(float[] att, int attOff, int stride, float[] values, int vOff, int vStride, int n,
+                                int hs, float[] out, int outOff) {
+        for (int d0 = 0; d0 < hs; d0 += 4 * L) {
+            FloatVector a00 = FloatVector.zero(F);
+            FloatVector a01 = a00;
+            FloatVector a02 = a00;
+            FloatVector a03 = a00;
+            FloatVector a10 = a00;
+            FloatVector a11 = a00;
+            FloatVector a12 = a00;
+            FloatVector a13 = a00;
+            FloatVector a20 = a00;
+            FloatVector a21 = a00;
+            FloatVector a22 = a00;
+            FloatVector a23 = a00;
+            FloatVector a30 = a00;
+            FloatVector a31 = a00;
+            FloatVector a32 = a00;
+            FloatVector a33 = a00;
+            for (int p = 0; p < n; p++) {
+                int vo = vOff + p * vStride + d0;
+                FloatVector v0 = FloatVector.fromArray(F, values, vo);
+                FloatVector v1 = FloatVector.fromArray(F, values, vo + L);
+                FloatVector v2 = FloatVector.fromArray(F, values, vo + 2 * L);
+                FloatVector v3 = FloatVector.fromArray(F, values, vo + 3 * L);
+                int ao = attOff + p;
+                FloatVector w = FloatVector.broadcast(F, att[ao]);
+                a00 = v0.fma(w, a00);
+                a01 = v1.fma(w, a01);
+                a02 = v2.fma(w, a02);
+                a03 = v3.fma(w, a03);
+                w = FloatVector.broadcast(F, att[ao + stride]);
+                a10 = v0.fma(w, a10);
+                a11 = v1.fma(w, a11);
+                a12 = v2.fma(w, a12);
+                a13 = v3.fma(w, a13);
+                w = FloatVector.broadcast(F, att[ao + 2 * stride]);
+                a20 = v0.fma(w, a20);
+                a21 = v1.fma(w, a21);
+                a22 = v2.fma(w, a22);
+                a23 = v3.fma(w, a23);
+                w = FloatVector.broadcast(F, att[ao + 3 * stride]);
+                a30 = v0.fma(w, a30);
+                a31 = v1.fma(w, a31);
+                a32 = v2.fma(w, a32);
+                a33 = v3.fma(w, a33);
+            }
+            int o = outOff + d0;
+            a00.intoArray(out, o);
+            a01.intoArray(out, o + L);
+            a02.intoArray(out, o + 2 * L);
+            a03.intoArray(out, o + 3 * L);
+            o += hs;
+            a10.intoArray(out, o);
+            a11.intoArray(out, o + L);
+            a12.intoArray(out, o + 2 * L);
+            a13.intoArray(out, o + 3 * L);
+            o += hs;
+            a20.intoArray(out, o);
+            a21.intoArray(out, o + L);
+            a22.intoArray(out, o + 2 * L);
+            a23.intoArray(out, o + 3 * L);
+            o += hs;
+            a30.intoArray(out, o);
+            a31.intoArray(out, o + L);
+            a32.intoArray(out, o + 2 * L);
+            a33.intoArray(out, o + 3 * L);
+        }
+    }
+
+    /// Weighted values of one head, `headSize` a multiple of `4·L`.
+    static void values1(float[] att, int attOff, float[] values, int vOff, int vStride, int n, int hs,
+                                float[] out, int outOff) {
+        for (int d0 = 0; d0 < hs; d0 += 4 * L) {
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int p = 0; p < n; p++) {
+                int vo = vOff + p * vStride + d0;
+                FloatVector w = FloatVector.broadcast(F, att[attOff + p]);
+                a0 = FloatVector.fromArray(F, values, vo).fma(w, a0);
+                a1 = FloatVector.fromArray(F, values, vo + L).fma(w, a1);
+                a2 = FloatVector.fromArray(F, values, vo + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(F, values, vo + 3 * L).fma(w, a3);
+            }
+            int o = outOff + d0;
+            a0.intoArray(out, o);
+            a1.intoArray(out, o + L);
+            a2.intoArray(out, o + 2 * L);
+            a3.intoArray(out, o + 3 * L);
+        }
+    }
+
+    /// Weighted values of one head, any `headSize`.
+    private static void valuesScalar(float[] att, int attOff, float[] values, int vOff, int vStride, int n, int hs,
+                                     float[] out, int outOff) {
+        for (int d = 0; d < hs; d++) {
+            out[outOff + d] = 0f;
+        }
+        for (int p = 0; p < n; p++) {
+            float w = att[attOff + p];
+            int vo = vOff + p * vStride;
+            for (int d = 0; d < hs; d++) {
+                out[outOff + d] = Math.fma(values[vo + d], w, out[outOff + d]);
+            }
+        }
+    }
+
+    /// Scalar reference for tests: the same attention with sums in double and `Math.exp`.
+    static void reference(float[] q, int qOff, int group, int headSize, float[] keys, int kvHead, int paddedLength,
+                          float[] values, int vOff, int vStride, int n, float scale, float[] out, int outOff) {
+        for (int h = 0; h < group; h++) {
+            double[] s = new double[n];
+            double max = Double.NEGATIVE_INFINITY;
+            for (int p = 0; p < n; p++) {
+                int ko = keyOffset(kvHead, p, headSize, paddedLength);
+                double dot = 0;
+                for (int d = 0; d < headSize; d++) {
+                    dot += (double) q[qOff + h * headSize + d] * keys[ko + d * BLOCK];
+                }
+                s[p] = dot * scale;
+                max = Math.max(max, s[p]);
+            }
+            double sum = 0;
+            for (int p = 0; p < n; p++) {
+                s[p] = Math.exp(s[p] - max);
+                sum += s[p];
+            }
+            for (int d = 0; d < headSize; d++) {
+                double o = 0;
+                for (int p = 0; p < n; p++) {
+                    o += half((float) (s[p] / sum)) * values[vOff + p * vStride + d];
+                }
+                out[outOff + h * headSize + d] = (float) o;
+            }
+        }
+    }
+}

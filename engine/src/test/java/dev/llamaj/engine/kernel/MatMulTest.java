@@ -1,0 +1,213 @@
+package dev.llamaj.engine.kernel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.lang.foreign.Arena;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import dev.llamaj.gguf.GGMLType;
+
+/// The batched kernels against scalar references: `matMul` for every type (odd row counts, a few tokens, several
+/// column slices, 1 to 3 threads, results independent of the batch), attention, and the tiled helpers.
+class MatMulTest {
+
+    @ParameterizedTest
+    @MethodSource("dev.llamaj.engine.kernel.KernelsTest#supportedTypes")
+    void matMulMatchesReference(GGMLType type) {
+        int b = type.blockSize() == 1 ? 32 : type.blockSize();
+        int[][] shapes = {{37, 2 * b, 5}, {64, 3 * MatMul.KC / b * b + b, 33}, {9, b, 70}, {8, 4 * b, 1}};
+        try (Arena arena = Arena.ofShared();
+             Parallel one = new Parallel(1);
+             Parallel two = new Parallel(2);
+             Parallel three = new Parallel(3)) {
+            long seed = 1;
+            for (int[] shape : shapes) {
+                int rows = shape[0];
+                int cols = shape[1];
+                int tokens = shape[2];
+                Matrix m = new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, seed++),
+                        rows, cols);
+                float[] x = RandomWeights.floats(Kernels.tiledSize(cols, tokens) + 3, seed++);
+                float[] out1 = new float[Kernels.tiledSize(rows, tokens) + 2];
+                float[] out2 = out1.clone();
+                float[] out3 = out1.clone();
+                float[] ref = out1.clone();
+                Kernels.matMul(one, m, x, 3, out1, 2, tokens);
+                Kernels.matMul(two, m, x, 3, out2, 2, tokens);
+                Kernels.matMul(three, m, x, 3, out3, 2, tokens);
+                MatMul.reference(m, x, 3, ref, 2, tokens);
+                assertThat(out2).as("%s %dx%d x %d on 2 threads", type, rows, cols, tokens).isEqualTo(out1);
+                assertThat(out3).as("%s %dx%d x %d on 3 threads", type, rows, cols, tokens).isEqualTo(out1);
+                float[] row = new float[cols];
+                for (int r = 0; r < rows; r++) {
+                    m.dequantizeRow(r, row, 0);
+                    for (int t = 0; t < tokens; t++) {
+                        double magnitude = 0;
+                        for (int c = 0; c < cols; c++) {
+                            magnitude += Math.abs((double) row[c] * x[3 + Kernels.tiledIndex(cols, t, c)]);
+                        }
+                        int i = 2 + Kernels.tiledIndex(rows, t, r);
+                        assertThat((double) out1[i]).as("%s %dx%d token %d row %d", type, rows, cols, t, r)
+                                .isCloseTo(ref[i], within(2e-6 * magnitude + 1e-30));
+                    }
+                }
+                // a token's result does not depend on the rest of the batch
+                if (tokens > 1) {
+                    int t = tokens - 1;
+                    float[] single = new float[Kernels.tiledSize(cols, 1)];
+                    for (int c = 0; c < cols; c++) {
+                        single[Kernels.tiledIndex(cols, 0, c)] = x[3 + Kernels.tiledIndex(cols, t, c)];
+                    }
+                    float[] outSingle = new float[Kernels.tiledSize(rows, 1)];
+                    Kernels.matMul(two, m, single, 0, outSingle, 0, 1);
+                    for (int r = 0; r < rows; r++) {
+                        assertThat(outSingle[Kernels.tiledIndex(rows, 0, r)])
+                                .isEqualTo(out1[2 + Kernels.tiledIndex(rows, t, r)]);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("dev.llamaj.engine.kernel.KernelsTest#supportedTypes")
+    void panelDequantizationIsBitExact(GGMLType type) {
+        int n = 8 * (type.blockSize() == 1 ? 37 : type.blockSize());
+        try (Arena arena = Arena.ofConfined()) {
+            for (int lead : new int[] {0, 5}) {
+                var w = RandomWeights.segment(arena, type, lead, n, 99 + lead);
+                float[] want = new float[n + 3];
+                float[] got = new float[n + 3];
+                new Matrix(type, w.asSlice(lead), 1, n).dequantizeRow(0, want, 3);
+                MatMul.dequantizer(type).dequantize(w, lead, got, 3, n);
+                for (int i = 0; i < want.length; i++) {
+                    assertThat(Float.floatToRawIntBits(got[i])).as("%s [%d]", type, i)
+                            .isEqualTo(Float.floatToRawIntBits(want[i]));
+                }
+            }
+        }
+    }
+
+    @Test
+    void attentionMatchesReference() {
+        for (int headSize : new int[] {8, 64, 128}) {
+            for (int group : new int[] {1, 2, 4, 5}) {
+                for (int n : new int[] {1, 7, 64, 65, 200}) {
+                    int kvHeads = 2;
+                    int padded = Attention.paddedLength(n + 3);
+                    float[] keys = RandomWeights.floats(kvHeads * padded * headSize, n);
+                    int kvDim = kvHeads * headSize;
+                    float[] values = RandomWeights.floats(padded * kvDim, n + 1);
+                    float[] q = RandomWeights.floats(group * headSize + 1, n + 2);
+                    for (int i = 0; i < q.length; i++) {
+                        q[i] *= 3;
+                    }
+                    float scale = (float) (1 / Math.sqrt(headSize));
+                    float[] att = new float[group * padded + 5];
+                    float[] out = new float[group * headSize + 4];
+                    float[] ref = new float[group * headSize + 4];
+                    Attention.attend(q, 1, group, headSize, keys, 1, padded, values, headSize, kvDim, n, scale,
+                            att, 5, out, 4);
+                    Attention.reference(q, 1, group, headSize, keys, 1, padded, values, headSize, kvDim, n, scale,
+                            ref, 4);
+                    for (int i = 4; i < out.length; i++) {
+                        // weights rounded to half precision: a weight on a rounding boundary may go either way
+                        assertThat(out[i]).as("hs %d group %d n %d [%d]", headSize, group, n, i)
+                                .isCloseTo(ref[i], within(1e-3f));
+                    }
+                    assertThat(out[3]).isZero();
+                }
+            }
+        }
+    }
+
+    @Test
+    void storeKeyWritesTheTransposedLayout() {
+        int headSize = 8;
+        int padded = Attention.paddedLength(100);
+        float[] keys = new float[2 * padded * headSize];
+        float[] k = new float[2 * headSize];
+        for (int i = 0; i < k.length; i++) {
+            k[i] = i + 1;
+        }
+        Attention.storeKey(keys, 1, 70, headSize, padded, k, headSize, 1);
+        for (int d = 0; d < headSize; d++) {
+            assertThat(keys[Attention.keyOffset(1, 70, headSize, padded) + d * Attention.BLOCK])
+                    .isEqualTo(headSize + d + 1);
+        }
+    }
+
+    @Test
+    void rmsNormTiledEqualsRmsNormPerToken() {
+        int width = 100;
+        int tokens = Kernels.TILE + 3;
+        int tiles = 2;
+        float[] x = RandomWeights.floats(Kernels.tiledSize(width, tokens), 11);
+        float[] weight = RandomWeights.floats(width, 12);
+        float[] out = new float[x.length];
+        Kernels.rmsNormTiled(out, x, weight, width, tiles, 1e-5f);
+        float[] row = new float[width];
+        float[] want = new float[width];
+        for (int t = 0; t < tokens; t++) {
+            double ss = 0;
+            for (int f = 0; f < width; f++) {
+                row[f] = x[Kernels.tiledIndex(width, t, f)];
+                ss += (double) (row[f] * row[f]);
+            }
+            float mean = (float) (ss / width);
+            float scale = 1.0f / (float) Math.sqrt(mean + 1e-5f);
+            for (int f = 0; f < width; f++) {
+                want[f] = (row[f] * scale) * weight[f];
+                assertThat(out[Kernels.tiledIndex(width, t, f)]).as("token %d feature %d", t, f)
+                        .isEqualTo(want[f]);
+            }
+        }
+    }
+
+    @Test
+    void ropeTiledEqualsScalarRotation() {
+        int heads = 3;
+        int headSize = 8;
+        int pairs = 3;
+        int width = heads * headSize;
+        int tokens = 2 * Kernels.TILE;
+        int stride = 300;
+        int pos0 = 17;
+        float[] cos = RandomWeights.floats(pairs * stride, 1);
+        float[] sin = RandomWeights.floats(pairs * stride, 2);
+        float[] x = RandomWeights.floats(Kernels.tiledSize(width, tokens), 3);
+        float[] before = x.clone();
+        Kernels.ropeTiled(x, width, heads, headSize, pairs, 2, cos, sin, stride, pos0);
+        for (int t = 0; t < tokens; t++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < headSize / 2; i++) {
+                    int f0 = h * headSize + 2 * i;
+                    float x0 = before[Kernels.tiledIndex(width, t, f0)];
+                    float x1 = before[Kernels.tiledIndex(width, t, f0 + 1)];
+                    float c = i < pairs ? cos[i * stride + pos0 + t] : 1;
+                    float s = i < pairs ? sin[i * stride + pos0 + t] : 0;
+                    float y0 = i < pairs ? x0 * c - x1 * s : x0;
+                    float y1 = i < pairs ? x0 * s + x1 * c : x1;
+                    assertThat(x[Kernels.tiledIndex(width, t, f0)]).isEqualTo(y0);
+                    assertThat(x[Kernels.tiledIndex(width, t, f0 + 1)]).isEqualTo(y1);
+                }
+            }
+        }
+    }
+
+    @Test
+    void addMatchesScalar() {
+        float[] x = RandomWeights.floats(1000, 1);
+        float[] y = RandomWeights.floats(1000, 2);
+        float[] want = x.clone();
+        for (int i = 0; i < 999; i++) {
+            want[i] += y[i];
+        }
+        Kernels.add(x, y, 999);
+        assertThat(x).isEqualTo(want);
+    }
+}

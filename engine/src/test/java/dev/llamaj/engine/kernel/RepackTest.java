@@ -1,0 +1,100 @@
+package dev.llamaj.engine.kernel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import dev.llamaj.gguf.GGMLType;
+
+/// The four-row layout of `Q4_0` and `Q8_0` gives bit for bit the GGUF layout's results: dequantization, matVec on
+/// any thread count, matMul; the copy of float matrices is the same matrix; warm kernels allocate nothing.
+class RepackTest {
+
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_0", "Q8_0"})
+    void fourRowLayoutGivesTheSameResultsBitForBit(GGMLType type) {
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel two = new Parallel(2);
+             Parallel three = new Parallel(3)) {
+            for (int[] shape : new int[][] {{4, 32}, {36, 96}, {64, 512}, {172, 64}}) {
+                int rows = shape[0];
+                int cols = shape[1];
+                Matrix m = new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, rows + cols),
+                        rows, cols);
+                assertThat(Repack.applies(m)).isTrue();
+                Matrix p = Repack.repack(m, arena, two);
+                assertThat(p.layout()).isEqualTo(Matrix.Layout.ROWS4);
+                assertThat(p.data().byteSize()).isEqualTo(Repack.groupBlockBytes(type) * (cols / 32) * (rows / 4));
+                float[] a = new float[cols];
+                float[] b = new float[cols];
+                for (int r = 0; r < rows; r++) {
+                    m.dequantizeRow(r, a, 0);
+                    p.dequantizeRow(r, b, 0);
+                    assertThat(b).as("%s row %d of %dx%d", type, r, rows, cols).isEqualTo(a);
+                }
+                float[] x = RandomWeights.floats(cols + 3, 7);
+                float[] want = new float[rows + 1];
+                Kernels.matVec(one, m, x, 3, want, 1);
+                for (Parallel pool : new Parallel[] {one, two, three}) {
+                    float[] got = new float[rows + 1];
+                    Kernels.matVec(pool, p, x, 3, got, 1);
+                    assertThat(got).as("%s %dx%d matVec on %d threads", type, rows, cols, pool.threads())
+                            .isEqualTo(want);
+                }
+                int tokens = 37;
+                float[] tx = RandomWeights.floats(Kernels.tiledSize(cols, tokens), 8);
+                float[] mm = new float[Kernels.tiledSize(rows, tokens)];
+                float[] pm = new float[mm.length];
+                Kernels.matMul(two, m, tx, 0, mm, 0, tokens);
+                Kernels.matMul(three, p, tx, 0, pm, 0, tokens);
+                assertThat(pm).as("%s %dx%d matMul", type, rows, cols).isEqualTo(mm);
+            }
+        }
+    }
+
+    @Test
+    void onlyWholeGroupsOfTheTwoFormatsAreRepacked() {
+        try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
+            Matrix odd = new Matrix(GGMLType.Q4_0, RandomWeights.segment(arena, GGMLType.Q4_0, 0, 6 * 32, 1), 6, 32);
+            assertThat(Repack.applies(odd)).isFalse();
+            assertThat(Repack.repack(odd, arena, pool)).isSameAs(odd);
+            Matrix k = new Matrix(GGMLType.Q4_K, RandomWeights.segment(arena, GGMLType.Q4_K, 0, 8 * 256, 1), 8, 256);
+            assertThat(Repack.applies(k)).isFalse();
+            Matrix f = new Matrix(GGMLType.F16, RandomWeights.segment(arena, GGMLType.F16, 0, 8 * 64, 2), 8, 64);
+            assertThat(Repack.copies(f)).isTrue();
+            Matrix c = Repack.copy(f, arena, pool);
+            assertThat(c.data().asByteBuffer()).isEqualTo(f.data().asByteBuffer());
+            assertThat(c.layout()).isEqualTo(Matrix.Layout.GGUF);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_0", "Q8_0"})
+    void warmFourRowMatVecAllocatesNothing(GGMLType type) {
+        com.sun.management.ThreadMXBean bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        int rows = 36;
+        int cols = 1024;
+        try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
+            Matrix m = Repack.repack(new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, 3),
+                    rows, cols), arena, pool);
+            float[] x = RandomWeights.floats(cols, 4);
+            float[] out = new float[rows];
+            long allocated = -1;
+            for (int round = 0; round < 40 && allocated != 0; round++) {
+                for (int i = 0; i < 2_000; i++) {
+                    Kernels.matVec(pool, m, x, 0, out, 0);
+                }
+                long before = bean.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 100; i++) {
+                    Kernels.matVec(pool, m, x, 0, out, 0);
+                }
+                allocated = bean.getCurrentThreadAllocatedBytes() - before;
+            }
+            assertThat(allocated).as("bytes allocated by 100 warm four-row %s matVec calls", type).isZero();
+        }
+    }
+}
