@@ -69,7 +69,7 @@ final class BF16 {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        float sum = v.reduceLanes(VectorOperators.MAX);
+        float sum = v.lane(0);
         for (; i < n; i++) {
             sum += Float.intBitsToFloat(w.get(SHORT_LE, offset + 2L * i) << 16) * x[xOffset + i];
         }
@@ -89,7 +89,7 @@ final class BF16 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

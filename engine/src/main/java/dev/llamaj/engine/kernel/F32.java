@@ -58,7 +58,7 @@ final class F32 {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        float sum = v.reduceLanes(VectorOperators.MAX);
+        float sum = v.lane(0);
         for (; i < n; i++) {
             sum += w.get(FLOAT_LE, offset + 4L * i) * x[xOffset + i];
         }
@@ -78,7 +78,7 @@ final class F32 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorOperators;
 /// range of rows; the rows are split across a [Parallel] pool in 16-row-aligned chunks, so results are the same on
 /// any thread count. The kernels are written with the Vector API for every type but `Q2_K` and `Q3_K` (scalar):
 /// four rows per pass for `Q8_0` and `Q4_0` (in the GGUF layout or repacked, see [Repack]), one row per pass with
-/// several accumulators for the others (`Q4_K`/`Q5_K` fold their minimums into per-group sums of `x`, decode the
-/// scales as one vector and have their 64-weight chunks written out). A warmed-up product allocates nothing
-/// (`AllocationTest`).
+/// several accumulators for the others (`Q5_K` folds its minimums into per-group sums of `x`, decodes the scales as
+/// one vector and has its 64-weight chunks written out). With 512-bit vectors, `Q4_K` (repacked) and `Q6_K`
+/// multiply in integers with `x` rounded to 8 bits, as llama.cpp does ([Input]). A warmed-up product allocates
+/// nothing (`AllocationTest`).
 ///
 /// The helpers take arrays with explicit offsets and check their bounds once per call.
 public final class Kernels {
@@ -112,6 +113,9 @@ public final class Kernels {
         if (w.layout() == Matrix.Layout.ROWS4) {
             return w.type() == GGMLType.Q4_0 ? Q4_0::matVec4 : Q8_0::matVec4;
         }
+        if (w.layout() == Matrix.Layout.LANES) {
+            return Q4_K::matVecLanes;
+        }
         return rowKernel(w.type());
     }
 
@@ -133,11 +137,6 @@ public final class Kernels {
             case Q8_1, Q8_K, IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64,
                  IQ1_M, TQ1_0, TQ2_0, MXFP4 -> throw unsupported(type);
         };
-    }
-
-    /// Whether the kernel of `type` reads the super-block sums of `x` ([#superBlockSums]).
-    static boolean usesGroupSums(GGMLType type) {
-        return type == GGMLType.Q4_K || type == GGMLType.Q5_K;
     }
 
     /// Per 256-weight super-block of `x[xOffset .. xOffset + n)`, 16 floats: 8 zeros, then the 8 [#groupSums] of its
@@ -173,7 +172,7 @@ public final class Kernels {
             if (L >= 16) {
                 v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
             }
-            sums[sumsOffset + g] = v.reduceLanes(VectorOperators.MAX);
+            sums[sumsOffset + g] = v.lane(0);
         }
     }
 
@@ -419,7 +418,7 @@ public final class Kernels {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        float sum = v.reduceLanes(VectorOperators.MAX);
+        float sum = v.lane(0);
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }
@@ -463,12 +462,12 @@ public final class Kernels {
         }
     }
 
-    /// A per-format kernel over a range of rows: `out[outOffset + r] = row r · x` for `r ∈ [from, to)`. `sums` holds
-    /// [#superBlockSums] of `x` (from `xOffset`) when [#usesGroupSums] says the type needs them.
+    /// A per-format kernel over a range of rows: `out[outOffset + r] = row r · x` for `r ∈ [from, to)`. `in` holds
+    /// what [Input#prepare] computed from `x` (from `xOffset`) for the type.
     @FunctionalInterface
     interface RowKernel {
         void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                    float[] out, int outOffset, int from, int to, float[] sums);
+                    float[] out, int outOffset, int from, int to, Input in);
     }
 
     /// The arguments of one parallel region of matrix-vector products sharing `x`, held by the pool so a product
@@ -489,14 +488,13 @@ public final class Kernels {
         private float[] x;
         private int xOffset;
         private boolean swiGlu;
-        private float[] sums = new float[0];
-        private boolean sumsReady;
+        private final Input input = new Input();
 
         void begin(float[] x, int xOffset) {
             this.x = x;
             this.xOffset = xOffset;
             this.count = 0;
-            this.sumsReady = false;
+            input.begin(x, xOffset);
             this.start[0] = 0;
         }
 
@@ -511,18 +509,12 @@ public final class Kernels {
             cols = w.cols();
             kernels[i] = k;
             data[i] = w.data();
-            rowBytes[i] = w.rowBytes();
+            rowBytes[i] = w.stride();
             rows[i] = w.rows();
             outs[i] = out;
             outOffsets[i] = outOffset;
             start[i + 1] = start[i] + (w.rows() + ROW_GRAIN - 1) / ROW_GRAIN * ROW_GRAIN;
-            if (usesGroupSums(w.type()) && !sumsReady) {
-                if (sums.length < cols / 16) {
-                    sums = new float[cols / 16];
-                }
-                superBlockSums(x, xOffset, cols, sums);
-                sumsReady = true;
-            }
+            input.prepare(w.type(), w.layout(), cols);
         }
 
         void run(Parallel pool, boolean swiGlu) {
@@ -537,13 +529,14 @@ public final class Kernels {
                 outs[i] = null;
             }
             x = null;
+            input.clear();
         }
 
         @Override
         public void run(int from, int to) {
             if (swiGlu) {
-                kernels[0].matVec(data[0], rowBytes[0], cols, x, xOffset, outs[0], outOffsets[0], from, to, sums);
-                kernels[1].matVec(data[1], rowBytes[1], cols, x, xOffset, outs[1], outOffsets[1], from, to, sums);
+                kernels[0].matVec(data[0], rowBytes[0], cols, x, xOffset, outs[0], outOffsets[0], from, to, input);
+                kernels[1].matVec(data[1], rowBytes[1], cols, x, xOffset, outs[1], outOffsets[1], from, to, input);
                 swiGlu(outs[0], outs[1], from, to - from);
                 return;
             }
@@ -551,7 +544,7 @@ public final class Kernels {
                 int a = Math.max(from, start[i]) - start[i];
                 int b = Math.min(Math.min(to, start[i + 1]) - start[i], rows[i]);
                 if (a < b) {
-                    kernels[i].matVec(data[i], rowBytes[i], cols, x, xOffset, outs[i], outOffsets[i], a, b, sums);
+                    kernels[i].matVec(data[i], rowBytes[i], cols, x, xOffset, outs[i], outOffsets[i], a, b, input);
                 }
             }
         }

@@ -47,7 +47,10 @@ final class MatMul {
         void dequantize(MemorySegment w, long offset, float[] out, int outOffset, int n);
     }
 
-    static Dequantizer dequantizer(GGMLType type) {
+    static Dequantizer dequantizer(GGMLType type, Matrix.Layout layout) {
+        if (layout == Matrix.Layout.LANES) {
+            return Q4_K::unpackLanes;
+        }
         return switch (type) {
             case F32 -> F32::dequantize;
             case F16 -> F16::unpack;
@@ -94,7 +97,7 @@ final class MatMul {
 
         void run(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int tokens) {
             this.w = w;
-            this.dq = dequantizer(w.type());
+            this.dq = dequantizer(w.type(), w.layout());
             this.x = x;
             this.xOffset = xOffset;
             this.out = out;
@@ -131,11 +134,12 @@ final class MatMul {
         int rows = w.rows();
         int cols = w.cols();
         MemorySegment data = w.data();
-        long rowBytes = w.rowBytes();
+        long rowBytes = w.stride();
         GGMLType type = w.type();
+        boolean lanes = w.layout() == Matrix.Layout.LANES;
         for (int kc = 0; kc < cols; kc += KC) {
             int kn = Math.min(KC, cols - kc);
-            long colBytes = type.byteSize(kc);
+            long colBytes = lanes ? (long) Q4_K.LANE_BYTES * (kc / Q4_K.BLOCK) : type.byteSize(kc);
             boolean accumulate = kc > 0;
             for (int mc = from; mc < to; mc += MC) {
                 int mn = Math.min(MC, to - mc);

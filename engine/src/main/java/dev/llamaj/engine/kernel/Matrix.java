@@ -7,7 +7,8 @@ import dev.llamaj.gguf.GGMLType;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights, each row `rowBytes()` bytes of
 /// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data` ([Layout#GGUF]); or, for `Q4_0` and `Q8_0`,
-/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]).
+/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]); or, for `Q4_K`, row by row in the
+/// integer kernel's lane layout ([Layout#LANES]).
 ///
 /// `cols` is ggml's `ne0`, the contiguous dimension (`shape[0]` of a GGUF tensor), and `rows` is `ne1`. A matrix
 /// multiplies a vector of `cols` floats into `rows` outputs. The constructor checks the geometry once, so kernels can
@@ -28,7 +29,10 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
         /// `Q4_0` or `Q8_0` repacked in groups of four rows, block by block: for block `b` of rows `4g .. 4g+3`, the
         /// four scales as f32 then the four rows' quants (16 or 32 bytes each), [Repack#groupBlockBytes] bytes in
         /// all; one group's blocks after another. `rows` is a multiple of 4.
-        ROWS4
+        ROWS4,
+        /// `Q4_K` super-blocks rewritten for the integer kernel ([Q4_K#repackRow]: 152 bytes each instead of 144),
+        /// row after row, [#stride] bytes apart.
+        LANES
     }
 
     /// A matrix in the GGUF layout.
@@ -56,6 +60,11 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
                 throw new IllegalArgumentException("no four-row layout for " + rows + " rows of " + type);
             }
             need = Math.multiplyExact(Repack.groupBlockBytes(type) * (long) (cols / type.blockSize()), rows / 4L);
+        } else if (layout == Layout.LANES) {
+            if (type != GGMLType.Q4_K) {
+                throw new IllegalArgumentException("no lane layout for " + type);
+            }
+            need = Math.multiplyExact((long) Q4_K.LANE_BYTES * (cols / Q4_K.BLOCK), (long) rows);
         }
         if (data.byteSize() < need) {
             throw new IllegalArgumentException(rows + " x " + cols + " " + type + " weights need " + need
@@ -68,6 +77,12 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
         return type.byteSize(cols);
     }
 
+    /// Bytes from the start of one row to the next in `data` for the row-by-row layouts ([Layout#GGUF],
+    /// [Layout#LANES]); for [Layout#ROWS4], [#rowBytes].
+    public long stride() {
+        return layout == Layout.LANES ? (long) Q4_K.LANE_BYTES * (cols / Q4_K.BLOCK) : rowBytes();
+    }
+
     /// Decodes row `row` into `out[outOffset .. outOffset + cols)` with the scalar reference dequantization, which
     /// reproduces ggml's `dequantize_row_*` bit for bit.
     ///
@@ -76,6 +91,10 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
     public void dequantizeRow(int row, float[] out, int outOffset) {
         Objects.checkIndex(row, rows);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
+        if (layout == Layout.LANES) {
+            Q4_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
+            return;
+        }
         if (layout != Layout.GGUF) {
             Repack.dequantizeRow(this, row, 0, cols, out, outOffset);
             return;

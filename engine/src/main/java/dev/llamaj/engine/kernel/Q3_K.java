@@ -130,7 +130,7 @@ final class Q3_K {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

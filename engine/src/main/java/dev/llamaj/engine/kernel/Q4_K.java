@@ -5,6 +5,7 @@ import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
 import static dev.llamaj.engine.kernel.Simd.F;
 import static dev.llamaj.engine.kernel.Simd.I;
 import static dev.llamaj.engine.kernel.Simd.INT_LE;
+import static dev.llamaj.engine.kernel.Simd.IOTA;
 import static dev.llamaj.engine.kernel.Simd.L;
 import static dev.llamaj.engine.kernel.Simd.LE;
 import static dev.llamaj.engine.kernel.Simd.SHORT_LE;
@@ -197,7 +198,7 @@ final class Q4_K {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        return v.reduceLanes(VectorOperators.MAX);
+        return v.lane(0);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -251,8 +252,8 @@ final class Q4_K {
         return ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(dm);
     }
 
-    /// `out[outOffset + r] = row r · x` for rows `[from, to)`; `sums` holds, per super-block, 16 floats: zeros,
-    /// then the 8 group sums of `x` ([Kernels#superBlockSums]).
+    /// `out[outOffset + r] = row r · x` for rows `[from, to)` in the GGUF layout (the repacked [#matVecLanes] is
+    /// faster); `in.groupSums` holds, per super-block, 16 floats: zeros, then the 8 group sums of `x`.
     ///
     /// `y = Σ_g d·scale_g · Σ_{i∈g} q_i·x_i − dmin · Σ_g min_g · sum_g`. Per super-block, one vector holds the 8
     /// scales times `d` and the 8 minimums times `−dmin` ([#scales]); the minimums' term is then one FMA with the
@@ -262,7 +263,7 @@ final class Q4_K {
     /// kernels, and then boxes vectors (the allocation test catches it). 512-bit vectors only; narrower machines
     /// use [#dot].
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         if (L != 16) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
             for (int r = from; r < to; r++) {
                 out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
@@ -277,7 +278,7 @@ final class Q4_K {
             for (int i = 0; i < nb; i++) {
                 long b = o + (long) i * BYTES;
                 FloatVector sc = scales(w, b);
-                accH = sc.fma(FloatVector.fromArray(F, sums, 16 * i), accH);
+                accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
                 int xc = xOffset + i * BLOCK;
                 long q = b + 16;
                 IntVector p;
@@ -343,15 +344,204 @@ final class Q4_K {
             v = v.add(v.rearrange(Simd.SWAP_QUARTER));
             v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
-            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
+            out[outOffset + r] = v.lane(0);
         }
     }
 
-    /// `Σ_g min_g · sums[g0 + g]` over the 8 groups of a super-block, the mins packed as bytes of `lo` (groups 0..3)
-    /// and `hi` (4..7).
-    static float mins(int lo, int hi, float[] sums, int g0) {
-        return (lo & 0xFF) * sums[g0] + ((lo >>> 8) & 0xFF) * sums[g0 + 1] + ((lo >>> 16) & 0xFF) * sums[g0 + 2]
-                + (lo >>> 24) * sums[g0 + 3] + (hi & 0xFF) * sums[g0 + 4] + ((hi >>> 8) & 0xFF) * sums[g0 + 5]
-                + ((hi >>> 16) & 0xFF) * sums[g0 + 6] + (hi >>> 24) * sums[g0 + 7];
+    // ---- The lane layout ([Matrix.Layout#LANES]): super-blocks rearranged at load time for the integer kernel ----
+
+    /// Bytes of a super-block in the lane layout.
+    static final int LANE_BYTES = 152;
+
+    /// Rewrites the `cols / 256` super-blocks of one row from GGUF bytes at `src + srcOffset` to the lane layout at
+    /// `dst + dstOffset`:
+    ///
+    /// ```
+    /// byte  0      4       8                                  24                                         152
+    ///       +------+-------+----------------------------------+-------------------------------------------+
+    ///       |  d   | −dmin | sc0 m0 sc1 m1 ... sc7 m7 (bytes) |  quants: 2 × 64 bytes, 4-bit              |
+    ///       +------+-------+----------------------------------+-------------------------------------------+
+    ///        f32    f32     the 6-bit scales and minimums, decoded
+    /// quant byte 64h + 8g + j (h ∈ 0..1, group g ∈ 0..7, j ∈ 0..7): low nibble = weight 32g + 16h + j,
+    ///                                                               high nibble = weight 32g + 16h + 8 + j
+    /// ```
+    ///
+    /// Read as 16 int lanes, each 64-byte half then holds group `g` in lanes `2g` and `2g + 1`, in both halves and
+    /// for all four nibble extractions, so the kernel sums every product of a super-block before one shift and
+    /// scales the groups with one multiply, lane by lane, against the decoded scales; `d` and `−dmin` read as one
+    /// 64-bit broadcast give the alternating lanes the scales and minimums need. 8 bytes more than GGUF's 144 (+5.6%).
+    static void repackRow(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, int cols) {
+        int nb = cols / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long s = srcOffset + (long) i * BYTES;
+            long t = dstOffset + (long) i * LANE_BYTES;
+            dst.set(Simd.FLOAT_LE, t, Float.float16ToFloat(src.get(SHORT_LE, s)));
+            dst.set(Simd.FLOAT_LE, t + 4, -Float.float16ToFloat(src.get(SHORT_LE, s + 2)));
+            for (int g = 0; g < 8; g++) {
+                int sm = scaleMin(src, s + 4, g);
+                dst.set(ValueLayout.JAVA_BYTE, t + 8 + 2 * g, (byte) (sm & 0xFF));
+                dst.set(ValueLayout.JAVA_BYTE, t + 9 + 2 * g, (byte) (sm >>> 8));
+            }
+            for (int h = 0; h < 2; h++) {
+                for (int g = 0; g < 8; g++) {
+                    for (int j = 0; j < 8; j++) {
+                        int lo = quant(src, s, 32 * g + 16 * h + j);
+                        int hi = quant(src, s, 32 * g + 16 * h + 8 + j);
+                        dst.set(ValueLayout.JAVA_BYTE, t + 24 + 64 * h + 8 * g + j, (byte) (lo | hi << 4));
+                    }
+                }
+            }
+        }
     }
+
+    /// The 4-bit quant of weight `i` (0..255) of the GGUF super-block at byte `s`.
+    private static int quant(MemorySegment w, long s, int i) {
+        int c = i >>> 6;
+        int l = i & 31;
+        int b = w.get(ValueLayout.JAVA_BYTE, s + 16 + 32 * c + l) & 0xFF;
+        return (i & 32) == 0 ? b & 0xF : b >>> 4;
+    }
+
+    /// The weight (0..255) of the low (`high = 0`) or high nibble of lane-layout quant byte `p` (0..127): what
+    /// [Input] pairs activations by.
+    static int laneWeight(int p, int high) {
+        int h = p >>> 6;
+        int g = (p >>> 3) & 7;
+        int j = p & 7;
+        return 32 * g + 16 * h + 8 * high + j;
+    }
+
+    /// [#dequantize] for the lane layout: the same values bit for bit (`d·scale·q − dmin·min`, each product rounded
+    /// as there).
+    static void dequantizeLanes(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int nb = n / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long t = offset + (long) i * LANE_BYTES;
+            float d = w.get(Simd.FLOAT_LE, t);
+            float dmin = -w.get(Simd.FLOAT_LE, t + 4);
+            for (int p = 0; p < 128; p++) {
+                int b = w.get(ValueLayout.JAVA_BYTE, t + 24 + p) & 0xFF;
+                for (int high = 0; high < 2; high++) {
+                    int k = laneWeight(p, high);
+                    int g = k >>> 5;
+                    float sc = d * (w.get(ValueLayout.JAVA_BYTE, t + 8 + 2 * g) & 0xFF);
+                    float mn = dmin * (w.get(ValueLayout.JAVA_BYTE, t + 9 + 2 * g) & 0xFF);
+                    out[outOffset + i * BLOCK + k] = sc * (high == 0 ? b & 0xF : b >>> 4) - mn;
+                }
+            }
+        }
+    }
+
+    /// [#dequantizeLanes] with vectors, bit for bit the same values (the panels of [MatMul]). 512-bit vectors only,
+    /// as the layout: 16 quant bytes widen to groups `g` (lanes 0..7) and `g + 1` (lanes 8..15), each lane's byte
+    /// holding two of a group's 16 consecutive weights; a rearrangement and a multiply by 16 or 1 line up the low
+    /// nibbles of one group and then its high nibbles for one shift and mask. (Only the species the other kernels
+    /// use: a narrower one here made call sites shared with them polymorphic, and their vectors were boxed.)
+    static void unpackLanes(MemorySegment w, long offset, float[] out, int outOffset, int n) {
+        int nb = n / BLOCK;
+        for (int i = 0; i < nb; i++) {
+            long t = offset + (long) i * LANE_BYTES;
+            float d = w.get(Simd.FLOAT_LE, t);
+            float dmin = -w.get(Simd.FLOAT_LE, t + 4);
+            for (int g = 0; g < 8; g += 2) {
+                FloatVector sc0 = FloatVector.broadcast(F, d * (w.get(ValueLayout.JAVA_BYTE, t + 8 + 2 * g) & 0xFF));
+                FloatVector mn0 = FloatVector.broadcast(F, dmin * (w.get(ValueLayout.JAVA_BYTE, t + 9 + 2 * g) & 0xFF));
+                FloatVector sc1 = FloatVector.broadcast(F, d * (w.get(ValueLayout.JAVA_BYTE, t + 10 + 2 * g) & 0xFF));
+                FloatVector mn1 = FloatVector.broadcast(F, dmin * (w.get(ValueLayout.JAVA_BYTE, t + 11 + 2 * g) & 0xFF));
+                for (int h = 0; h < 2; h++) {
+                    IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, t + 24 + 64 * h + 8 * g, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    IntVector a = q.rearrange(FIRST_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4).and(0xF);
+                    IntVector c = q.rearrange(SECOND_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4).and(0xF);
+                    int y = outOffset + i * BLOCK + 32 * g + 16 * h;
+                    ((FloatVector) a.convert(VectorOperators.I2F, 0)).mul(sc0).sub(mn0).intoArray(out, y);
+                    ((FloatVector) c.convert(VectorOperators.I2F, 0)).mul(sc1).sub(mn1).intoArray(out, y + 32);
+                }
+            }
+        }
+    }
+
+    /// Lanes 0..7, twice (lanes 8..15, twice).
+    private static final VectorShuffle<Integer> FIRST_GROUP = L != 16 ? null : VectorShuffle.fromOp(I, i -> i & 7);
+    private static final VectorShuffle<Integer> SECOND_GROUP = L != 16 ? null
+            : VectorShuffle.fromOp(I, i -> 8 + (i & 7));
+    /// 16 in lanes 0..7, 1 in lanes 8..15: after a shift right by 4, the low nibble, then the high one.
+    private static final IntVector NIBBLE_ALIGN = L != 16 ? null
+            : IntVector.broadcast(I, 16).sub(IOTA.lanewise(VectorOperators.LSHR, 3).and(1).mul(15));
+
+    /// `out[outOffset + r] = row r · x` for rows `[from, to)` of a lane-layout matrix whose rows are `rowBytes`
+    /// apart, in integers against `x` quantized to 8 bits ([Input]), 512-bit vectors only:
+    ///
+    /// `y = Σ_sb dx · (d · Σ_g scale_g · Σ_{i∈g} q_i·xq_i − dmin · Σ_g min_g · Σ_{i∈g} xq_i)`.
+    ///
+    /// Per super-block, two 64-byte loads hold its 256 nibbles; four mask-and-shift extractions of each put two
+    /// weights in every int lane (`a0 + a1·2¹⁶`), and one multiply with [Input]'s packed activation pairs per
+    /// extraction yields two products per lane. All eight are summed, then one arithmetic shift recovers the sums
+    /// (16 products of at most 15·127 per lane: within the ±2¹⁵ the pairing allows). Lanes `2g`, `2g + 1` are
+    /// group `g`: adding the neighbouring lane leaves each group's sum in the even lanes, the odd lanes take the
+    /// groups' sums of `xq`, and one multiply with the stored `sc0 m0 sc1 m1 ..` gives both terms; they are
+    /// converted once and scaled by `(d, −dmin)·dx` in float. One row per pass (a multi-row body exceeds C2's
+    /// inlining budget, and then boxes vectors: the allocation test catches it).
+    static void matVecLanes(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
+                            float[] out, int outOffset, int from, int to, Input in) {
+        int nb = cols / BLOCK;
+        int[] xq = in.pairs4;
+        int[] bs = in.sums32;
+        float[] dx = in.scale;
+        for (int r = from; r < to; r++) {
+            long o = r * rowBytes;
+            FloatVector acc = FloatVector.zero(F);
+            for (int i = 0; i < nb; i++) {
+                long b = o + (long) i * LANE_BYTES;
+                int p = 128 * i;
+                IntVector x0 = IntVector.fromArray(I, xq, p);
+                IntVector x1 = IntVector.fromArray(I, xq, p + 16);
+                IntVector x2 = IntVector.fromArray(I, xq, p + 32);
+                IntVector x3 = IntVector.fromArray(I, xq, p + 48);
+                IntVector x4 = IntVector.fromArray(I, xq, p + 64);
+                IntVector x5 = IntVector.fromArray(I, xq, p + 80);
+                IntVector x6 = IntVector.fromArray(I, xq, p + 96);
+                IntVector x7 = IntVector.fromArray(I, xq, p + 112);
+                IntVector v = IntVector.fromMemorySegment(I, w, b + 24, LE);
+                IntVector u = IntVector.fromMemorySegment(I, w, b + 88, LE);
+                // a balanced sum: the chain from the loads to the accumulator is what bounds this loop
+                IntVector s = v.and(NIBBLES).mul(x0).add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x1))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x2)
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x3)))
+                        .add(u.and(NIBBLES).mul(x4).add(u.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x5))
+                                .add(u.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x6)
+                                        .add(u.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x7)))
+                                .add(Input.PAIR_BIAS))
+                        .lanewise(VectorOperators.ASHR, 16);
+                // even lanes: the group's sum; odd lanes: the group's sum of xq (masking and adding: a blend with
+                // a constant mask measured several times slower here)
+                s = s.add(s.rearrange(NEIGHBOUR)).and(EVEN_LANES).add(IntVector.fromArray(I, bs, 16 * i));
+                IntVector sm = (IntVector) ByteVector.fromMemorySegment(B, w, b + 8, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                float dxi = dx[i];
+                FloatVector dm = FloatVector.broadcast(F, w.get(Simd.FLOAT_LE, b) * dxi).mul(EVEN_ONES)
+                        .add(FloatVector.broadcast(F, w.get(Simd.FLOAT_LE, b + 4) * dxi).mul(ODD_ONES));
+                acc = ((FloatVector) s.mul(sm).convert(VectorOperators.I2F, 0)).fma(dm, acc);
+            }
+            // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
+            FloatVector v = acc;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.lane(0);
+        }
+    }
+
+    /// The low nibble of bytes 0 and 2 of each int lane.
+    private static final int NIBBLES = 0x000F000F;
+    /// Lane `i ↔ i ^ 1`.
+    private static final VectorShuffle<Integer> NEIGHBOUR = L != 16 ? null : VectorShuffle.fromOp(I, i -> i ^ 1);
+    /// −1 in the even lanes, 0 in the odd ones.
+    private static final IntVector EVEN_LANES = L != 16 ? null : IOTA.and(1).sub(1);
+    /// 1 in the even (odd) lanes, 0 in the others.
+    private static final FloatVector EVEN_ONES = L != 16 ? null
+            : (FloatVector) IOTA.and(1).neg().add(1).convert(VectorOperators.I2F, 0);
+    private static final FloatVector ODD_ONES = L != 16 ? null
+            : (FloatVector) IOTA.and(1).convert(VectorOperators.I2F, 0);
 }

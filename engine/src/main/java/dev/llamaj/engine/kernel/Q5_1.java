@@ -106,7 +106,7 @@ final class Q5_1 {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        return v.reduceLanes(VectorOperators.MAX);
+        return v.lane(0);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -122,7 +122,7 @@ final class Q5_1 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         for (int r = from; r < to; r++) {
             out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
         }

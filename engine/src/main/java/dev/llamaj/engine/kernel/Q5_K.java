@@ -170,7 +170,7 @@ final class Q5_K {
     /// from `qh` (bit `g` of `qh[l]` for group `g`: both 16-byte halves of `qh` widened once per super-block and
     /// shifted down two bits per chunk). One row per pass; 512-bit vectors only, narrower machines use [#dot].
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         if (L != 16) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
             for (int r = from; r < to; r++) {
                 out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
@@ -185,7 +185,7 @@ final class Q5_K {
             for (int i = 0; i < nb; i++) {
                 long b = o + (long) i * BYTES;
                 FloatVector sc = Q4_K.scales(w, b);
-                accH = sc.fma(FloatVector.fromArray(F, sums, 16 * i), accH);
+                accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
                 IntVector hp = (IntVector) ByteVector.fromMemorySegment(B, w, b + 16, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 IntVector hn = (IntVector) ByteVector.fromMemorySegment(B, w, b + 32, LE)
@@ -241,7 +241,7 @@ final class Q5_K {
             v = v.add(v.rearrange(Simd.SWAP_QUARTER));
             v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
-            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
+            out[outOffset + r] = v.lane(0);
         }
     }
 }

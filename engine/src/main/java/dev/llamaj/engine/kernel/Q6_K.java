@@ -5,6 +5,7 @@ import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
 import static dev.llamaj.engine.kernel.Simd.F;
 import static dev.llamaj.engine.kernel.Simd.FLOAT_LE;
 import static dev.llamaj.engine.kernel.Simd.I;
+import static dev.llamaj.engine.kernel.Simd.IOTA;
 import static dev.llamaj.engine.kernel.Simd.L;
 import static dev.llamaj.engine.kernel.Simd.LE;
 import static dev.llamaj.engine.kernel.Simd.SHORT_LE;
@@ -16,6 +17,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /// `Q6_K` weights (ggml: `block_q6_K`, `GGML_TYPE_Q6_K`): super-blocks of 256 weights in 210 bytes.
 ///
@@ -197,7 +199,7 @@ final class Q6_K {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        return v.reduceLanes(VectorOperators.MAX);
+        return v.lane(0);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -213,73 +215,98 @@ final class Q6_K {
 
     /// `out[outOffset + r] = row r · x` for rows `[from, to)`.
     ///
-    /// Per step, 16 bytes each of `ql` (twice) and `qh` widen to int lanes and assemble four 6-bit quants per lane as
-    /// [#dot] does; each 16-weight group is multiplied with `x` and accumulated scaled by `d·scale`, into two
-    /// accumulators. One row per pass (see `Q4_K.matVec` for why); 512-bit vectors only, narrower machines use
-    /// [#dot].
+    /// With 512-bit vectors, in integers against `x` quantized to 8 bits ([Input]), straight from the GGUF layout:
+    /// `y = Σ_sb d·dx · Σ_g scale_g · (Σ_{i∈g} q_i·xq_i − 32 · Σ_{i∈g} xq_i)` with `q = ql | qh << 4` in 0..63.
+    /// Per 64-byte half of `ql`, four mask-and-shift extractions put two 4-bit halves in each int lane
+    /// (`a0 + a1·2¹⁶`), and the matching 2-bit fields of `qh` (its 32 bytes duplicated into both lane halves and
+    /// shifted by 0 or 2) are or-ed in above them; a multiply with [Input]'s packed activation pairs per extraction
+    /// yields two products per lane, and one arithmetic shift per two extractions recovers their sum (6-bit weights
+    /// allow no more). Lanes `4j .. 4j + 3` of a half are one 16-weight group, so the sums are scaled by rearranged
+    /// sign-extended scales, the offset of 32 is one multiply with the groups' sums of `xq`, and the super-block's
+    /// integer total is converted once and scaled by `d·dx`. One row per pass; narrower machines use [#dot] row by
+    /// row, in float.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
-        if (BYTE_PARTS != 1) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
+                       float[] out, int outOffset, int from, int to, Input in) {
+        if (L != 16) { // narrower vectors than 512 bits: one row at a time (keeps this body small)
             for (int r = from; r < to; r++) {
                 out[outOffset + r] = dot(w, r * rowBytes, x, xOffset, cols);
             }
             return;
         }
         int nb = cols / BLOCK;
+        int[] xq = in.pairs6;
+        int[] bs = in.sums16;
+        float[] dx = in.scale;
         for (int r = from; r < to; r++) {
-            long o0 = (r + 0) * rowBytes;
-            FloatVector accA0 = FloatVector.zero(F);
-            FloatVector accB0 = accA0;
+            long o = r * rowBytes;
+            FloatVector acc = FloatVector.zero(F);
             for (int i = 0; i < nb; i++) {
-                long b0 = o0 + (long) i * BYTES;
-                float d0 = Float.float16ToFloat(w.get(SHORT_LE, b0 + 208));
-                for (int h = 0; h < 2; h++) {
-                    int xh = xOffset + i * BLOCK + 128 * h;
-                    for (int l = 0; l < 32; l += 16) {
-                        long ql = 64 * h + l;
-                        long qh = 128 + 32 * h + l;
-                        long sc = 192 + 8 * h + (l >>> 4);
-                        FloatVector x1 = FloatVector.fromArray(F, x, xh + l);
-                        FloatVector x2 = FloatVector.fromArray(F, x, xh + 32 + l);
-                        FloatVector x3 = FloatVector.fromArray(F, x, xh + 64 + l);
-                        FloatVector x4 = FloatVector.fromArray(F, x, xh + 96 + l);
-                        ByteVector ba0 = ByteVector.fromMemorySegment(B, w, b0 + ql, LE);
-                        ByteVector bb0 = ByteVector.fromMemorySegment(B, w, b0 + ql + 32, LE);
-                        ByteVector bh0 = ByteVector.fromMemorySegment(B, w, b0 + qh, LE);
-                        IntVector a0 = (IntVector) ba0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                        IntVector c0 = (IntVector) bb0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                        IntVector e0 = (IntVector) bh0.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                        FloatVector s10 = ((FloatVector) a0.and(0xF).or(e0.lanewise(VectorOperators.LSHL, 4)
-                                .and(0x30)).sub(32).convert(VectorOperators.I2F, 0)).mul(x1);
-                        FloatVector s20 = ((FloatVector) c0.and(0xF).or(e0.lanewise(VectorOperators.LSHL, 2)
-                                .and(0x30)).sub(32).convert(VectorOperators.I2F, 0)).mul(x2);
-                        FloatVector s30 = ((FloatVector) a0.lanewise(VectorOperators.LSHR, 4).or(e0.and(0x30))
-                                .sub(32).convert(VectorOperators.I2F, 0)).mul(x3);
-                        FloatVector s40 = ((FloatVector) c0.lanewise(VectorOperators.LSHR, 4)
-                                .or(e0.lanewise(VectorOperators.LSHR, 2).and(0x30))
-                                .sub(32).convert(VectorOperators.I2F, 0)).mul(x4);
-                        accA0 = s10.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc)), accA0);
-                        accB0 = s20.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 2)),
-                                accB0);
-                        accA0 = s30.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 4)),
-                                accA0);
-                        accB0 = s40.fma(FloatVector.broadcast(F, d0 * w.get(ValueLayout.JAVA_BYTE, b0 + sc + 6)),
-                                accB0);
-                    }
-                }
+                long b = o + (long) i * BYTES;
+                int p = 128 * i;
+                IntVector x0 = IntVector.fromArray(I, xq, p);
+                IntVector x1 = IntVector.fromArray(I, xq, p + 16);
+                IntVector x2 = IntVector.fromArray(I, xq, p + 32);
+                IntVector x3 = IntVector.fromArray(I, xq, p + 48);
+                IntVector x4 = IntVector.fromArray(I, xq, p + 64);
+                IntVector x5 = IntVector.fromArray(I, xq, p + 80);
+                IntVector x6 = IntVector.fromArray(I, xq, p + 96);
+                IntVector x7 = IntVector.fromArray(I, xq, p + 112);
+                IntVector qh = IntVector.fromMemorySegment(I, w, b + 128, LE);
+                IntVector sc = (IntVector) ByteVector.fromMemorySegment(B, w, b + 192, LE)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                // first half: ql[0..63], qh[0..31]
+                IntVector v = IntVector.fromMemorySegment(I, w, b, LE);
+                IntVector h = qh.rearrange(QH_FIRST).mul(QH_SCALE);
+                IntVector lo = v.and(NIBBLES).or(h.lanewise(VectorOperators.LSHL, 2).and(HIGH_BITS)).mul(x0)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES)
+                                .or(h.lanewise(VectorOperators.LSHR, 6).and(HIGH_BITS)).mul(x1))
+                        .add(Input.PAIR_BIAS).lanewise(VectorOperators.ASHR, 16);
+                IntVector hi = v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).or(h.lanewise(VectorOperators.LSHR, 2).and(HIGH_BITS)).mul(x2)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES)
+                                .or(h.lanewise(VectorOperators.LSHR, 10).and(HIGH_BITS)).mul(x3))
+                        .add(Input.PAIR_BIAS).lanewise(VectorOperators.ASHR, 16);
+                IntVector s = lo.mul(sc.rearrange(GROUPS_0)).add(hi.mul(sc.rearrange(GROUPS_1)));
+                // second half: ql[64..127], qh[32..63]
+                v = IntVector.fromMemorySegment(I, w, b + 64, LE);
+                h = qh.rearrange(QH_SECOND).mul(QH_SCALE);
+                lo = v.and(NIBBLES).or(h.lanewise(VectorOperators.LSHL, 2).and(HIGH_BITS)).mul(x4)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES)
+                                .or(h.lanewise(VectorOperators.LSHR, 6).and(HIGH_BITS)).mul(x5))
+                        .add(Input.PAIR_BIAS).lanewise(VectorOperators.ASHR, 16);
+                hi = v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).or(h.lanewise(VectorOperators.LSHR, 2).and(HIGH_BITS)).mul(x6)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES)
+                                .or(h.lanewise(VectorOperators.LSHR, 10).and(HIGH_BITS)).mul(x7))
+                        .add(Input.PAIR_BIAS).lanewise(VectorOperators.ASHR, 16);
+                s = s.add(lo.mul(sc.rearrange(GROUPS_2)).add(hi.mul(sc.rearrange(GROUPS_3))))
+                        .sub(sc.mul(IntVector.fromArray(I, bs, 16 * i)).lanewise(VectorOperators.LSHL, 5));
+                float d = Float.float16ToFloat(w.get(SHORT_LE, b + 208)) * dx[i];
+                acc = ((FloatVector) s.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, d), acc);
             }
             // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
-            FloatVector v;
-            v = accA0.add(accB0);
+            FloatVector v = acc;
             v = v.add(v.rearrange(Simd.SWAP_HALF));
             v = v.add(v.rearrange(Simd.SWAP_QUARTER));
-            if (L >= 8) {
-                v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
-            }
-            if (L >= 16) {
-                v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
-            }
-            out[outOffset + r] = v.reduceLanes(VectorOperators.MAX);
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.lane(0);
         }
     }
+
+    /// The low nibbles of bytes 0 and 2 of each int lane, and the two bits above them.
+    private static final int NIBBLES = 0x000F000F;
+    private static final int HIGH_BITS = 0x00300030;
+    // qh's 32 bytes of a half, in both lane halves: lanes 0..7 serve ql bytes 0..31 (qh bits 0-1 and 4-5), lanes
+    // 8..15 ql bytes 32..63 (bits 2-3 and 6-7); multiplying lanes 0..7 by 4 aligns both to bits 2-3 and 6-7, and the
+    // extractions shift from there (a shift by a vector of counts fell out of C2's intrinsics here and allocated)
+    private static final VectorShuffle<Integer> QH_FIRST = L != 16 ? null : VectorShuffle.fromOp(I, i -> i & 7);
+    private static final VectorShuffle<Integer> QH_SECOND = L != 16 ? null
+            : VectorShuffle.fromOp(I, i -> 8 + (i & 7));
+    private static final IntVector QH_SCALE = L != 16 ? null
+            : IntVector.broadcast(I, 4).sub(IOTA.lanewise(VectorOperators.LSHR, 3).and(1).mul(3));
+    // GROUPS_k: lane i takes scale 4k + i/4 (k = 0: the first half's low nibbles, 1: its high nibbles, 2, 3: the
+    // second half's)
+    private static final VectorShuffle<Integer> GROUPS_0 = L != 16 ? null : VectorShuffle.fromOp(I, i -> i / 4);
+    private static final VectorShuffle<Integer> GROUPS_1 = L != 16 ? null : VectorShuffle.fromOp(I, i -> 4 + i / 4);
+    private static final VectorShuffle<Integer> GROUPS_2 = L != 16 ? null : VectorShuffle.fromOp(I, i -> 8 + i / 4);
+    private static final VectorShuffle<Integer> GROUPS_3 = L != 16 ? null : VectorShuffle.fromOp(I, i -> 12 + i / 4);
 }

@@ -98,7 +98,7 @@ final class Q8_0 {
         if (L >= 16) {
             v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
         }
-        return v.reduceLanes(VectorOperators.MAX);
+        return v.lane(0);
     }
 
     /// Scalar reference for tests: dequantize, then a dot product accumulated in double.
@@ -114,7 +114,7 @@ final class Q8_0 {
 
     /// `out[outOffset + r] = dot(row r, x)` for rows `[from, to)`, four rows per pass.
     static void matVec(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                       float[] out, int outOffset, int from, int to, float[] sums) {
+                       float[] out, int outOffset, int from, int to, Input in) {
         int nb = cols / BLOCK;
         int r = from;
         for (; r + 4 <= to; r += 4) {
@@ -194,7 +194,7 @@ final class Q8_0 {
     /// order, so bit for bit the same results, but each thread reads one sequential stream and each scale is one
     /// f32 load.
     static void matVec4(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
-                        float[] out, int outOffset, int from, int to, float[] sums) {
+                        float[] out, int outOffset, int from, int to, Input in) {
         int nb = cols / BLOCK;
         long groupBytes = (long) nb * GROUP_BYTES;
         for (int r = from; r < to; r += 4) {

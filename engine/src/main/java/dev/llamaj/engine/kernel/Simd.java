@@ -30,8 +30,8 @@ import jdk.incubator.vector.VectorSpecies;
 /// Java fallback (used by the interpreter and C1 before a kernel is hot) really do add in different orders; `EXP`
 /// likewise differs between the intrinsic and the fallback. A product would then change in its last bits once the
 /// JIT compiles it, and greedy decoding could change between runs. So kernels reduce with a fixed butterfly of lane
-/// swaps (`SWAP_*`: strides L/2, L/4, ... 1; then every lane holds the same sum, which `reduceLanes(MAX)` reads
-/// exactly) and exponentiate with [#exp] (a polynomial of exactly rounded operations): the same bits in every
+/// swaps (`SWAP_*`: strides L/2, L/4, ... 1; then every lane holds the same sum, read as `lane(0)`: a
+/// `reduceLanes(MAX)` there, exact too, cost a fifth of the whole `Q4_K` kernel on 2048-column rows) and exponentiate with [#exp] (a polynomial of exactly rounded operations): the same bits in every
 /// execution mode and on every thread count. The butterfly is written out inline in each kernel, never as a helper
 /// taking a vector: past C2's inlining node budget such a call boxes its argument on the heap (6-100x slower).
 ///

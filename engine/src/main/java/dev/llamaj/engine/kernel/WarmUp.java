@@ -46,22 +46,22 @@ public final class WarmUp {
                 MemorySegment data = full.data().asSlice(0, rows * type.byteSize(cols)
                         * (full.layout() == Matrix.Layout.GGUF ? 1 : 2)); // the repacked layouts are larger
                 Matrix m = new Matrix(type, data, rows, cols, full.layout());
-                long rowBytes = m.rowBytes();
+                long rowBytes = m.stride();
                 float[] x = filled(cols);
                 float[] out = new float[rows];
                 float[] out2 = new float[rows];
                 float[] out3 = new float[rows];
-                float[] sums = new float[cols / 32 + 1];
+                Input input = new Input();
                 float[] tx = filled(Kernels.tiledSize(cols, Kernels.TILE));
                 float[] ty = new float[Kernels.tiledSize(rows, Kernels.TILE)];
                 float[] panel = new float[MatMul.MC * MatMul.KC];
                 Kernels.RowKernel kernel = Kernels.rowKernel(m);
-                MatMul.Dequantizer dq = MatMul.dequantizer(type);
+                MatMul.Dequantizer dq = MatMul.dequantizer(type, m.layout());
                 steps.add(new Step("matVec " + type, () -> {
                     Kernels.matVec(pool, m, x, 0, out, 0);
                     Kernels.matVec3(pool, m, m, m, x, 0, out, 0, out2, 0, out3, 0);
                     Kernels.matVecSwiGlu(pool, m, m, x, 0, out, out2);
-                }, () -> kernel.matVec(data, rowBytes, cols, x, 0, out, 0, 0, 0, sums)));
+                }, () -> kernel.matVec(data, rowBytes, cols, x, 0, out, 0, 0, 0, input)));
                 steps.add(new Step("matMul " + type, () -> {
                     Kernels.matMul(pool, m, tx, 0, ty, 0, Kernels.TILE);
                     Kernels.matMul(pool, m, tx, 0, ty, 0, 1);

@@ -83,7 +83,7 @@ class MatMulTest {
                 float[] want = new float[n + 3];
                 float[] got = new float[n + 3];
                 new Matrix(type, w.asSlice(lead), 1, n).dequantizeRow(0, want, 3);
-                MatMul.dequantizer(type).dequantize(w, lead, got, 3, n);
+                MatMul.dequantizer(type, Matrix.Layout.GGUF).dequantize(w, lead, got, 3, n);
                 for (int i = 0; i < want.length; i++) {
                     assertThat(Float.floatToRawIntBits(got[i])).as("%s [%d]", type, i)
                             .isEqualTo(Float.floatToRawIntBits(want[i]));

@@ -12,7 +12,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 import dev.llamaj.gguf.GGMLType;
 
 /// The four-row layout of `Q4_0` and `Q8_0` gives bit for bit the GGUF layout's results: dequantization, matVec on
-/// any thread count, matMul; the copy of float matrices is the same matrix; warm kernels allocate nothing.
+/// any thread count, matMul; so does `Q4_K`'s lane layout, except that its integer matVec multiplies with `x` rounded
+/// to 8 bits (checked against the reference on that `x`); the copy of float matrices is the same matrix; warm kernels
+/// allocate nothing.
 class RepackTest {
 
     @ParameterizedTest
@@ -62,8 +64,10 @@ class RepackTest {
             Matrix odd = new Matrix(GGMLType.Q4_0, RandomWeights.segment(arena, GGMLType.Q4_0, 0, 6 * 32, 1), 6, 32);
             assertThat(Repack.applies(odd)).isFalse();
             assertThat(Repack.repack(odd, arena, pool)).isSameAs(odd);
-            Matrix k = new Matrix(GGMLType.Q4_K, RandomWeights.segment(arena, GGMLType.Q4_K, 0, 8 * 256, 1), 8, 256);
+            Matrix k = new Matrix(GGMLType.Q6_K, RandomWeights.segment(arena, GGMLType.Q6_K, 0, 8 * 256, 1), 8, 256);
             assertThat(Repack.applies(k)).isFalse();
+            Matrix k4 = new Matrix(GGMLType.Q4_K, RandomWeights.segment(arena, GGMLType.Q4_K, 0, 5 * 256, 1), 5, 256);
+            assertThat(Repack.applies(k4)).as("Q4_K, any row count, with 512-bit vectors").isEqualTo(Simd.L == 16);
             Matrix f = new Matrix(GGMLType.F16, RandomWeights.segment(arena, GGMLType.F16, 0, 8 * 64, 2), 8, 64);
             assertThat(Repack.copies(f)).isTrue();
             Matrix c = Repack.copy(f, arena, pool);
@@ -72,13 +76,66 @@ class RepackTest {
         }
     }
 
+    @Test
+    void laneLayoutDequantizesBitForBitAndMultipliesLikeTheReference() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Simd.L == 16, "the lane layout needs 512-bit vectors");
+        GGMLType type = GGMLType.Q4_K;
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel two = new Parallel(2);
+             Parallel three = new Parallel(3)) {
+            for (int[] shape : new int[][] {{1, 256}, {5, 512}, {37, 768}, {70, 2048}}) {
+                int rows = shape[0];
+                int cols = shape[1];
+                Matrix m = new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, rows + cols),
+                        rows, cols);
+                Matrix p = Repack.repack(m, arena, two);
+                assertThat(p.layout()).isEqualTo(Matrix.Layout.LANES);
+                assertThat(p.data().byteSize()).isEqualTo((long) Q4_K.LANE_BYTES * (cols / 256) * rows);
+                float[] a = new float[cols];
+                float[] b = new float[cols];
+                float[] c = new float[cols + 3];
+                for (int r = 0; r < rows; r++) {
+                    m.dequantizeRow(r, a, 0);
+                    p.dequantizeRow(r, b, 0);
+                    assertThat(b).as("row %d of %dx%d", r, rows, cols).isEqualTo(a);
+                    MatMul.dequantizer(type, Matrix.Layout.LANES).dequantize(p.data(), r * p.stride(), c, 3, cols);
+                    assertThat(java.util.Arrays.copyOfRange(c, 3, cols + 3)).as("unpacked row %d", r).isEqualTo(a);
+                }
+                float[] x = RandomWeights.floats(cols + 3, 7);
+                float[] seen = Input.roundTrip(x, 3, cols);
+                float[] want = new float[rows + 1];
+                Kernels.matVec(one, p, x, 3, want, 1);
+                for (int r = 0; r < rows; r++) {
+                    double ref = Q4_K.dotReference(m.data(), r * m.rowBytes(), seen, 0, cols);
+                    double tol = KernelsTest.tolerance(type)
+                            * KernelsTest.magnitude(type, m.data(), r * m.rowBytes(), seen, 0, cols) + 1e-30;
+                    assertThat((double) want[1 + r]).as("%dx%d row %d", rows, cols, r)
+                            .isCloseTo(ref, org.assertj.core.api.Assertions.within(tol));
+                }
+                for (Parallel pool : new Parallel[] {two, three}) {
+                    float[] got = new float[rows + 1];
+                    Kernels.matVec(pool, p, x, 3, got, 1);
+                    assertThat(got).as("%dx%d matVec on %d threads", rows, cols, pool.threads()).isEqualTo(want);
+                }
+                int tokens = 37;
+                float[] tx = RandomWeights.floats(Kernels.tiledSize(cols, tokens), 8);
+                float[] mm = new float[Kernels.tiledSize(rows, tokens)];
+                float[] pm = new float[mm.length];
+                Kernels.matMul(two, m, tx, 0, mm, 0, tokens);
+                Kernels.matMul(three, p, tx, 0, pm, 0, tokens);
+                assertThat(pm).as("%dx%d matMul", rows, cols).isEqualTo(mm);
+            }
+        }
+    }
+
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q8_0"})
-    void warmFourRowMatVecAllocatesNothing(GGMLType type) {
+    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K"})
+    void warmRepackedMatVecAllocatesNothing(GGMLType type) {
         com.sun.management.ThreadMXBean bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         int rows = 36;
         int cols = 1024;
         try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(type != GGMLType.Q4_K || Simd.L == 16,
+                    "the Q4_K lane layout needs 512-bit vectors");
             Matrix m = Repack.repack(new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, 3),
                     rows, cols), arena, pool);
             float[] x = RandomWeights.floats(cols, 4);
@@ -94,7 +151,7 @@ class RepackTest {
                 }
                 allocated = bean.getCurrentThreadAllocatedBytes() - before;
             }
-            assertThat(allocated).as("bytes allocated by 100 warm four-row %s matVec calls", type).isZero();
+            assertThat(allocated).as("bytes allocated by 100 warm repacked %s matVec calls", type).isZero();
         }
     }
 }

@@ -1,0 +1,241 @@
+package dev.llamaj.engine.kernel;
+
+import java.util.Arrays;
+
+import dev.llamaj.gguf.GGMLType;
+
+/// The vector `x` of one matrix-vector product, prepared once per product (before the rows are split across
+/// threads) in the forms the row kernels read, so that no row repeats the work.
+///
+/// **Float group sums** (`Q4_K` in the GGUF layout, `Q5_K`): per 256-weight
+/// super-block, 8 zeros then the sums of its eight 32-weight groups ([Kernels#superBlockSums]); the kernels multiply
+/// them with the groups' minimums.
+///
+/// **8-bit integers** (`Q4_K` in the lane layout, `Q6_K` with 512-bit vectors): `x` quantized as ggml's `block_q8_K` is, one float
+/// scale per 256 values and integers in −127..127, which is also what llama.cpp's CPU kernels multiply these
+/// formats with. The Vector API has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that
+/// each carry two products: the kernel packs two weights of a lane as `a0 + a1·2¹⁶` and this class packs the two
+/// matching activations as `b1 + b0·2¹⁶`; the 32-bit product is then `a0·b1 + (a0·b0 + a1·b1)·2¹⁶` (mod 2³²), so its
+/// upper half is the two-term dot product. A sum of such products plus `2¹⁵`, shifted right arithmetically by 16,
+/// is the exact sum of the dot products as long as the lower terms `Σ a0·b1` stay within ±2¹⁵ and the dot products
+/// within ±2¹⁵: at most 2 products of 6-bit weights or 4 of 4-bit ones per shift. Against the float path this
+/// halves the vector operations per weight; the cost is the rounding of `x` to 8 bits (relative error of the
+/// product ~10⁻³), as in llama.cpp.
+///
+/// The pairs follow the byte order of the weights' super-blocks (`Q6_K` in the GGUF layout, `Q4_K` in its lane
+/// layout): for vector `v` (0..1, the 64-byte halves of the super-block's 4-bit quants) and extraction `e`
+/// (0..3), int lane `i` holds the activations of the nibbles the kernel extracts from bytes `64v + 4i + k`:
+/// `e = 0`: low nibbles of bytes `k = 0, 2`; `e = 1`: low nibbles of `k = 1, 3`; `e = 2`, `e = 3`: the high nibbles
+/// of the same bytes. They are stored at `128·superBlock + 64v + 16e + i`.
+final class Input {
+    /// Activations per quantization block (ggml's `QK_K`).
+    static final int BLOCK = 256;
+    /// The bias that makes the arithmetic shift round the packed products' upper halves exactly (see above).
+    static final int PAIR_BIAS = 0x8000;
+
+    private float[] x;
+    private int xOffset;
+    private int cols;
+    private boolean sumsReady;
+    private boolean quantized;
+    private boolean q4Ready;
+    private boolean q6Ready;
+
+    /// [Kernels#superBlockSums] of `x`.
+    float[] groupSums = new float[0];
+    /// Per super-block, the scale `d` of the 8-bit integers: `x ≈ d·q`.
+    float[] scale = new float[0];
+    /// `x` as 8-bit integers.
+    private int[] q = new int[0];
+    /// The packed pairs of the `Q4_K` kernel, in the byte order of its lane layout ([Q4_K#laneWeight]).
+    int[] pairs4 = new int[0];
+    /// Per super-block, 16 ints: lane `2g + 1` holds the integer sum of its 32-value group `g` (multiplied with the
+    /// `Q4_K` minimums), the even lanes are unused.
+    int[] sums32 = new int[0];
+    /// The packed pairs of the `Q6_K` kernel: weight of byte `b`'s (of `ql`) low nibble `128·(b/64) + b%64`, high
+    /// nibble 64 more.
+    int[] pairs6 = new int[0];
+    /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32).
+    int[] sums16 = new int[0];
+
+    /// Starts a product of `x[xOffset ..]`; nothing is computed until [#prepare] says what is needed.
+    void begin(float[] x, int xOffset) {
+        this.x = x;
+        this.xOffset = xOffset;
+        this.cols = 0;
+        sumsReady = false;
+        quantized = false;
+        q4Ready = false;
+        q6Ready = false;
+    }
+
+    /// Computes what the kernel of `type` in `layout` reads for `cols` columns, unless an earlier matrix of the
+    /// product needed it.
+    void prepare(GGMLType type, Matrix.Layout layout, int cols) {
+        this.cols = cols;
+        switch (type) {
+            case Q4_K -> {
+                if (layout == Matrix.Layout.LANES) {
+                    packQ4();
+                } else {
+                    sums();
+                }
+            }
+            case Q5_K -> sums();
+            case Q6_K -> {
+                if (Simd.L == 16) {
+                    packQ6();
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    /// Whether the kernel of `type` in `layout` multiplies with `x` rounded to 8-bit integers ([#roundTrip]) rather
+    /// than with `x` itself.
+    static boolean quantizes(GGMLType type, Matrix.Layout layout) {
+        return layout == Matrix.Layout.LANES || type == GGMLType.Q6_K && Simd.L == 16;
+    }
+
+    /// Drops the reference to the caller's vector.
+    void clear() {
+        x = null;
+    }
+
+    private void sums() {
+        if (sumsReady) {
+            return;
+        }
+        if (groupSums.length < cols / 16) {
+            groupSums = new float[cols / 16];
+        }
+        Kernels.superBlockSums(x, xOffset, cols, groupSums);
+        sumsReady = true;
+    }
+
+    private void packQ4() {
+        if (q4Ready) {
+            return;
+        }
+        quantize();
+        int blocks = cols / BLOCK;
+        if (pairs4.length < cols / 2) {
+            pairs4 = new int[cols / 2];
+            sums32 = new int[blocks * 16];
+        }
+        for (int sb = 0; sb < blocks; sb++) {
+            pack(sb, pairs4, false);
+            int base = sb * BLOCK;
+            for (int g = 0; g < 8; g++) {
+                int s = 0;
+                for (int j = 0; j < 32; j++) {
+                    s += q[base + 32 * g + j];
+                }
+                sums32[16 * sb + 2 * g] = 0;
+                sums32[16 * sb + 2 * g + 1] = s;
+            }
+        }
+        q4Ready = true;
+    }
+
+    private void packQ6() {
+        if (q6Ready) {
+            return;
+        }
+        quantize();
+        int blocks = cols / BLOCK;
+        if (pairs6.length < cols / 2) {
+            pairs6 = new int[cols / 2];
+            sums16 = new int[blocks * 16];
+        }
+        for (int sb = 0; sb < blocks; sb++) {
+            pack(sb, pairs6, true);
+            int base = sb * BLOCK;
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int j = 0; j < 16; j++) {
+                    s += q[base + 16 * g + j];
+                }
+                sums16[16 * sb + g] = s;
+            }
+        }
+        q6Ready = true;
+    }
+
+    /// The 128 pairs of super-block `sb` in the layout described above; `q6` selects `Q6_K`'s nibble-to-weight map.
+    private void pack(int sb, int[] pairs, boolean q6) {
+        int base = sb * BLOCK;
+        int at = 128 * sb;
+        for (int v = 0; v < 2; v++) {
+            for (int e = 0; e < 4; e++) {
+                int high = e >>> 1;      // e = 2, 3: high nibbles
+                int k0 = e & 1;          // e = 0, 2: bytes 0 and 2 of the lane; e = 1, 3: bytes 1 and 3
+                for (int i = 0; i < 16; i++) {
+                    int b0 = 64 * v + 4 * i + k0;
+                    int b1 = b0 + 2;
+                    int w0 = q6 ? q6Weight(b0, high) : Q4_K.laneWeight(b0, high);
+                    int w1 = q6 ? q6Weight(b1, high) : Q4_K.laneWeight(b1, high);
+                    pairs[at++] = q[base + w1] + (q[base + w0] << 16);
+                }
+            }
+        }
+    }
+
+    /// The weight (0..255) of the low (`high = 0`) or high nibble of `Q6_K` `ql` byte `b` (0..127).
+    static int q6Weight(int b, int high) {
+        return 128 * (b >>> 6) + 64 * high + (b & 63);
+    }
+
+    /// `x` to 8-bit integers per super-block: `d = max|x| / 127`, `q = round(x / d)`. A block holding NaN or an
+    /// infinity gets the scale NaN, so the products it feeds are NaN as in float arithmetic.
+    private void quantize() {
+        if (quantized) {
+            return;
+        }
+        int blocks = cols / BLOCK;
+        if (q.length < cols) {
+            q = new int[cols];
+            scale = new float[blocks];
+        }
+        for (int sb = 0; sb < blocks; sb++) {
+            int from = xOffset + sb * BLOCK;
+            scale[sb] = quantizeBlock(x, from, q, sb * BLOCK);
+        }
+        quantized = true;
+    }
+
+    /// One block of [#quantize]: writes 256 integers to `q[qOffset ..]`, returns the scale. Also the tests' reference.
+    static float quantizeBlock(float[] x, int from, int[] q, int qOffset) {
+        float amax = 0;
+        for (int j = 0; j < BLOCK; j++) {
+            amax = Math.max(amax, Math.abs(x[from + j]));
+        }
+        if (!(amax < Float.POSITIVE_INFINITY)) {
+            Arrays.fill(q, qOffset, qOffset + BLOCK, 0);
+            return Float.NaN;
+        }
+        if (amax == 0) {
+            Arrays.fill(q, qOffset, qOffset + BLOCK, 0);
+            return 0;
+        }
+        float inverse = 127 / amax;
+        for (int j = 0; j < BLOCK; j++) {
+            q[qOffset + j] = Math.clamp(Math.round(x[from + j] * inverse), -127, 127);
+        }
+        return amax / 127;
+    }
+
+    /// `x` as the integer kernels see it, `d·q` per super-block, for tests' references.
+    static float[] roundTrip(float[] x, int xOffset, int n) {
+        float[] out = new float[n];
+        int[] q = new int[BLOCK];
+        for (int sb = 0; sb < n / BLOCK; sb++) {
+            float d = quantizeBlock(x, xOffset + sb * BLOCK, q, 0);
+            for (int j = 0; j < BLOCK; j++) {
+                out[sb * BLOCK + j] = d * q[j];
+            }
+        }
+        return out;
+    }
+}
