@@ -88,10 +88,44 @@ public final class Launcher {
         }
     }
 
+    /**
+     * JVM options that keep the heap small, unless the user chose a collector or heap sizes: the serial collector,
+     * a small initial heap, and a heap that shrinks after a collection. The kernels allocate nothing once compiled,
+     * but before that (the first seconds after loading) the Vector API's interpreted code allocates a few hundred
+     * megabytes of short-lived vectors; with the default collector the heap grew to hold them and stayed committed
+     * (~600 MiB for a 1B model), which is resident memory no later work needs.
+     */
+    static List<String> memoryDefaults(List<String> jvmOptions) {
+        boolean collector = false;
+        boolean heap = false;
+        for (String option : jvmOptions) {
+            if (option.startsWith("-XX:+Use") && option.endsWith("GC")) {
+                collector = true;
+            }
+            if (option.startsWith("-Xms") || option.startsWith("-Xmx") || option.startsWith("-XX:MaxHeapFreeRatio")
+                    || option.startsWith("-XX:MinHeapFreeRatio") || option.startsWith("-XX:InitialHeapSize")
+                    || option.startsWith("-XX:MaxHeapSize")) {
+                heap = true;
+            }
+        }
+        List<String> defaults = new ArrayList<String>();
+        if (!collector) {
+            defaults.add("-XX:+UseSerialGC");
+        }
+        if (!heap) {
+            defaults.add("-Xms32m");
+            defaults.add("-XX:MinHeapFreeRatio=5");
+            defaults.add("-XX:MaxHeapFreeRatio=20");
+        }
+        return defaults;
+    }
+
     private static int relaunch(String[] args) throws Exception {
         List<String> command = new ArrayList<String>();
         command.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        List<String> jvmOptions = ManagementFactory.getRuntimeMXBean().getInputArguments();
+        command.addAll(memoryDefaults(jvmOptions));
+        command.addAll(jvmOptions);
         command.add("--add-modules=" + VECTOR_MODULE);
         command.add("--enable-native-access=ALL-UNNAMED");
         command.add("-D" + RELAUNCHED + "=true");

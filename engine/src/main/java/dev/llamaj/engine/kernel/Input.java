@@ -11,9 +11,9 @@ import dev.llamaj.gguf.GGMLType;
 /// super-block, 8 zeros then the sums of its eight 32-weight groups ([Kernels#superBlockSums]); the kernels multiply
 /// them with the groups' minimums.
 ///
-/// **8-bit integers** (`Q4_K` in the lane layout, `Q6_K` with 512-bit vectors): `x` quantized as ggml's `block_q8_K` is, one float
-/// scale per 256 values and integers in −127..127, which is also what llama.cpp's CPU kernels multiply these
-/// formats with. The Vector API has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that
+/// **8-bit integers** (with 512-bit vectors: `Q4_K` in the lane layout, `Q6_K`, `Q4_0` in the four-row layout):
+/// `x` quantized as ggml's `block_q8_K` is, one float scale per 256 values (per 32 for `Q4_0`, as `block_q8_0`) and
+/// integers in −127..127, which is also what llama.cpp's CPU kernels multiply these formats with. The Vector API has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that
 /// each carry two products: the kernel packs two weights of a lane as `a0 + a1·2¹⁶` and this class packs the two
 /// matching activations as `b1 + b0·2¹⁶`; the 32-bit product is then `a0·b1 + (a0·b0 + a1·b1)·2¹⁶` (mod 2³²), so its
 /// upper half is the two-term dot product. A sum of such products plus `2¹⁵`, shifted right arithmetically by 16,
@@ -40,6 +40,7 @@ final class Input {
     private boolean quantized;
     private boolean q4Ready;
     private boolean q6Ready;
+    private boolean q40Ready;
 
     /// [Kernels#superBlockSums] of `x`.
     float[] groupSums = new float[0];
@@ -57,6 +58,14 @@ final class Input {
     int[] pairs6 = new int[0];
     /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32).
     int[] sums16 = new int[0];
+    /// For the four-row `Q4_0` kernel, `x` quantized per 32 values (as ggml's `block_q8_0`): the scales,
+    float[] scale32 = new float[0];
+    /// per block 4 × 16 packed pairs (lane `i` serves bytes `4·(i % 4) .. + 3` of a row's block, four rows per
+    /// vector), and per block the bias that also folds in `Q4_0`'s offset of 8: `2¹⁵ − 2·Σq·2¹⁶` (the kernel's
+    /// four lanes per row each subtract `2·Σq`, `8·Σq` in all).
+    int[] pairs40 = new int[0];
+    int[] bias40 = new int[0];
+    private int[] q32 = new int[0];
 
     /// Starts a product of `x[xOffset ..]`; nothing is computed until [#prepare] says what is needed.
     void begin(float[] x, int xOffset) {
@@ -67,6 +76,7 @@ final class Input {
         quantized = false;
         q4Ready = false;
         q6Ready = false;
+        q40Ready = false;
     }
 
     /// Computes what the kernel of `type` in `layout` reads for `cols` columns, unless an earlier matrix of the
@@ -82,6 +92,11 @@ final class Input {
                 }
             }
             case Q5_K -> sums();
+            case Q4_0 -> {
+                if (layout == Matrix.Layout.ROWS4 && Simd.L == 16) {
+                    packQ40();
+                }
+            }
             case Q6_K -> {
                 if (Simd.L == 16) {
                     packQ6();
@@ -95,7 +110,8 @@ final class Input {
     /// Whether the kernel of `type` in `layout` multiplies with `x` rounded to 8-bit integers ([#roundTrip]) rather
     /// than with `x` itself.
     static boolean quantizes(GGMLType type, Matrix.Layout layout) {
-        return layout == Matrix.Layout.LANES || type == GGMLType.Q6_K && Simd.L == 16;
+        return layout == Matrix.Layout.LANES || type == GGMLType.Q6_K && Simd.L == 16
+                || type == GGMLType.Q4_0 && layout == Matrix.Layout.ROWS4 && Simd.L == 16;
     }
 
     /// Drops the reference to the caller's vector.
@@ -163,6 +179,39 @@ final class Input {
         q6Ready = true;
     }
 
+    private void packQ40() {
+        if (q40Ready) {
+            return;
+        }
+        int blocks = cols / 32;
+        if (q32.length < cols) {
+            q32 = new int[cols];
+            scale32 = new float[blocks];
+            pairs40 = new int[blocks * 64];
+            bias40 = new int[blocks];
+        }
+        for (int b = 0; b < blocks; b++) {
+            scale32[b] = quantizeBlock(x, xOffset + 32 * b, q32, 32 * b, 32);
+            int base = 32 * b;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                sum += q32[base + j];
+            }
+            bias40[b] = PAIR_BIAS - 2 * sum * 65536;
+            for (int e = 0; e < 4; e++) {
+                int high = e >>> 1;
+                int k0 = e & 1;
+                for (int i = 0; i < 16; i++) {
+                    int b0 = 4 * (i & 3) + k0;  // byte of the row's 16, low nibble weight b0, high b0 + 16
+                    int w0 = b0 + 16 * high;
+                    int w1 = w0 + 2;
+                    pairs40[64 * b + 16 * e + i] = q32[base + w1] + (q32[base + w0] << 16);
+                }
+            }
+        }
+        q40Ready = true;
+    }
+
     /// The 128 pairs of super-block `sb` in the layout described above; `q6` selects `Q6_K`'s nibble-to-weight map.
     private void pack(int sb, int[] pairs, boolean q6) {
         int base = sb * BLOCK;
@@ -200,42 +249,48 @@ final class Input {
         }
         for (int sb = 0; sb < blocks; sb++) {
             int from = xOffset + sb * BLOCK;
-            scale[sb] = quantizeBlock(x, from, q, sb * BLOCK);
+            scale[sb] = quantizeBlock(x, from, q, sb * BLOCK, BLOCK);
         }
         quantized = true;
     }
 
-    /// One block of [#quantize]: writes 256 integers to `q[qOffset ..]`, returns the scale. Also the tests' reference.
-    static float quantizeBlock(float[] x, int from, int[] q, int qOffset) {
+    /// One block of [#quantize]: writes `n` integers to `q[qOffset ..]`, returns the scale. Also the tests' reference.
+    static float quantizeBlock(float[] x, int from, int[] q, int qOffset, int n) {
         float amax = 0;
-        for (int j = 0; j < BLOCK; j++) {
+        for (int j = 0; j < n; j++) {
             amax = Math.max(amax, Math.abs(x[from + j]));
         }
         if (!(amax < Float.POSITIVE_INFINITY)) {
-            Arrays.fill(q, qOffset, qOffset + BLOCK, 0);
+            Arrays.fill(q, qOffset, qOffset + n, 0);
             return Float.NaN;
         }
         if (amax == 0) {
-            Arrays.fill(q, qOffset, qOffset + BLOCK, 0);
+            Arrays.fill(q, qOffset, qOffset + n, 0);
             return 0;
         }
         float inverse = 127 / amax;
-        for (int j = 0; j < BLOCK; j++) {
+        for (int j = 0; j < n; j++) {
             q[qOffset + j] = Math.clamp(Math.round(x[from + j] * inverse), -127, 127);
         }
         return amax / 127;
     }
 
-    /// `x` as the integer kernels see it, `d·q` per super-block, for tests' references.
-    static float[] roundTrip(float[] x, int xOffset, int n) {
+    /// `x` as the integer kernels see it, `d·q` per block of `block` values (256, or 32 for `Q4_0`), for tests'
+    /// references.
+    static float[] roundTrip(float[] x, int xOffset, int n, int block) {
         float[] out = new float[n];
-        int[] q = new int[BLOCK];
-        for (int sb = 0; sb < n / BLOCK; sb++) {
-            float d = quantizeBlock(x, xOffset + sb * BLOCK, q, 0);
-            for (int j = 0; j < BLOCK; j++) {
-                out[sb * BLOCK + j] = d * q[j];
+        int[] q = new int[block];
+        for (int b = 0; b < n / block; b++) {
+            float d = quantizeBlock(x, xOffset + b * block, q, 0, block);
+            for (int j = 0; j < block; j++) {
+                out[b * block + j] = d * q[j];
             }
         }
         return out;
+    }
+
+    /// The block length of [#roundTrip] for the kernel of `type`.
+    static int roundTripBlock(GGMLType type) {
+        return type == GGMLType.Q4_0 ? 32 : BLOCK;
     }
 }

@@ -16,6 +16,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /// `Q4_0` weights (ggml: `block_q4_0`, `GGML_TYPE_Q4_0`): blocks of 32 weights in 18 bytes.
 ///
@@ -219,6 +220,10 @@ final class Q4_0 {
     /// f32 load.
     static void matVec4(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
                         float[] out, int outOffset, int from, int to, Input in) {
+        if (L == 16) {
+            matVec4Int(w, cols, out, outOffset, from, to, in);
+            return;
+        }
         int nb = cols / BLOCK;
         long groupBytes = (long) nb * GROUP_BYTES;
         for (int r = from; r < to; r += 4) {
@@ -293,6 +298,50 @@ final class Q4_0 {
             z.rearrange(Simd.GATHER4).intoArray(out, outOffset + r, Simd.FIRST4);
         }
     }
+
+    /// [#matVec4] with 512-bit vectors, in integers against `x` quantized to 8 bits per 32 values ([Input]):
+    /// `y_r = Σ_b d_r,b·dx_b · (Σ_j q_j·xq_j − 8·Σ_j xq_j)`. A block's quants of the group's four rows are one
+    /// 64-byte load, row `k` in int lanes `4k .. 4k + 3`; four mask-and-shift extractions put two nibbles in each
+    /// lane (`a0 + a1·2¹⁶`), one multiply per extraction with [Input]'s activation pairs gives two products per lane,
+    /// and one arithmetic shift recovers the sum of all eight (the bias also subtracts the offset's share). The
+    /// four f32 scales spread over their rows' lanes with one rearrangement; the sums are converted and scaled once
+    /// per block. At the end, a butterfly within each row's four lanes, and the four sums stored at once.
+    static void matVec4Int(MemorySegment w, int cols, float[] out, int outOffset, int from, int to, Input in) {
+        int nb = cols / BLOCK;
+        long groupBytes = (long) nb * GROUP_BYTES;
+        int[] xq = in.pairs40;
+        int[] bias = in.bias40;
+        float[] dx = in.scale32;
+        for (int r = from; r < to; r += 4) {
+            long g = (r >>> 2) * groupBytes;
+            FloatVector acc = FloatVector.zero(F);
+            for (int b = 0; b < nb; b++) {
+                long o = g + (long) b * GROUP_BYTES;
+                int p = 64 * b;
+                IntVector v = IntVector.fromMemorySegment(I, w, o + 16, LE);
+                IntVector s = v.and(NIBBLES).mul(IntVector.fromArray(I, xq, p))
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(IntVector.fromArray(I, xq, p + 16)))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(IntVector.fromArray(I, xq, p + 32))
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES)
+                                        .mul(IntVector.fromArray(I, xq, p + 48)))
+                                .add(bias[b]))
+                        .lanewise(VectorOperators.ASHR, 16);
+                FloatVector d = FloatVector.fromMemorySegment(F, w, o, LE).rearrange(ROW_SCALES).mul(dx[b]);
+                acc = ((FloatVector) s.convert(VectorOperators.I2F, 0)).fma(d, acc);
+            }
+            // butterfly within each row's four lanes (strides 2, 1), then lanes 0, 4, 8, 12 to lanes 0..3
+            acc = acc.add(acc.rearrange(Simd.SWAP_EIGHTH));
+            acc = acc.add(acc.rearrange(Simd.SWAP_SIXTEENTH));
+            acc.rearrange(ROW_SUMS).intoArray(out, outOffset + r, Simd.FIRST4);
+        }
+    }
+
+    /// The low nibbles of bytes 0 and 2 of each int lane.
+    private static final int NIBBLES = 0x000F000F;
+    /// Lane `i` takes float `i / 4`: the scale of row `i / 4` of the group.
+    private static final VectorShuffle<Float> ROW_SCALES = L != 16 ? null : VectorShuffle.fromOp(F, i -> i / 4);
+    /// Lane `k < 4` takes lane `4k`.
+    private static final VectorShuffle<Float> ROW_SUMS = L != 16 ? null : VectorShuffle.fromOp(F, i -> 4 * (i & 3));
 
     /// Weights `[col, col + n)` of `row` of a [Matrix.Layout#ROWS4] matrix of `cols` columns (whole blocks) into
     /// `out[outOffset ..]`: bit for bit [#dequantize]'s values. `vector` picks the vector path (the panels of

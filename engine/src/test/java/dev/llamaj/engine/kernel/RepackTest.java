@@ -12,8 +12,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 import dev.llamaj.gguf.GGMLType;
 
 /// The four-row layout of `Q4_0` and `Q8_0` gives bit for bit the GGUF layout's results: dequantization, matVec on
-/// any thread count, matMul; so does `Q4_K`'s lane layout, except that its integer matVec multiplies with `x` rounded
-/// to 8 bits (checked against the reference on that `x`); the copy of float matrices is the same matrix; warm kernels
+/// any thread count, matMul; so does `Q4_K`'s lane layout; except that the integer matVec kernels (`Q4_0` and
+/// `Q4_K` with 512-bit vectors) multiply with `x` rounded to 8 bits, and are checked against the reference on that
+/// `x`; the copy of float matrices is the same matrix; warm kernels
 /// allocate nothing.
 class RepackTest {
 
@@ -41,6 +42,23 @@ class RepackTest {
                 float[] x = RandomWeights.floats(cols + 3, 7);
                 float[] want = new float[rows + 1];
                 Kernels.matVec(one, m, x, 3, want, 1);
+                if (Input.quantizes(type, p.layout())) {
+                    // the integer kernel multiplies with x rounded to 8 bits: against the reference on that x
+                    float[] seen = Input.roundTrip(x, 3, cols, Input.roundTripBlock(type));
+                    for (int r = 0; r < rows; r++) {
+                        want[1 + r] = (float) KernelsTest.referenceOf(type).dot(m.data(), r * m.rowBytes(), seen, 0,
+                                cols);
+                    }
+                    float[] got = new float[rows + 1];
+                    Kernels.matVec(one, p, x, 3, got, 1);
+                    for (int r = 0; r < rows; r++) {
+                        double tol = KernelsTest.tolerance(type)
+                                * KernelsTest.magnitude(type, m.data(), r * m.rowBytes(), seen, 0, cols) + 1e-30;
+                        assertThat((double) got[1 + r]).as("%s %dx%d row %d", type, rows, cols, r)
+                                .isCloseTo(want[1 + r], org.assertj.core.api.Assertions.within(tol));
+                    }
+                    want = got;
+                }
                 for (Parallel pool : new Parallel[] {one, two, three}) {
                     float[] got = new float[rows + 1];
                     Kernels.matVec(pool, p, x, 3, got, 1);
@@ -101,7 +119,7 @@ class RepackTest {
                     assertThat(java.util.Arrays.copyOfRange(c, 3, cols + 3)).as("unpacked row %d", r).isEqualTo(a);
                 }
                 float[] x = RandomWeights.floats(cols + 3, 7);
-                float[] seen = Input.roundTrip(x, 3, cols);
+                float[] seen = Input.roundTrip(x, 3, cols, 256);
                 float[] want = new float[rows + 1];
                 Kernels.matVec(one, p, x, 3, want, 1);
                 for (int r = 0; r < rows; r++) {
