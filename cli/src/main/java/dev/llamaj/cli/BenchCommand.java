@@ -67,6 +67,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "timed runs of each test (default: ${DEFAULT-VALUE})")
     int repetitions = 5;
 
+    @Option(names = {"-d", "--n-depth"}, paramLabel = "N",
+            description = "tokens already in the context when each test starts, ingested untimed (default: ${DEFAULT-VALUE})")
+    int depth;
+
     @Option(names = "--json", description = "print one JSON object instead of the table")
     boolean json;
 
@@ -82,7 +86,7 @@ final class BenchCommand implements Callable<Integer> {
     private static volatile float sink;
 
     /// One test's timed runs; `warmUpRuns` untimed ones came before.
-    record Test(String name, int promptTokens, int generatedTokens, long[] samplesNanos, int warmUpRuns) {
+    record Test(String name, int promptTokens, int generatedTokens, int depth, long[] samplesNanos, int warmUpRuns) {
         int tokens() {
             return promptTokens + generatedTokens;
         }
@@ -127,6 +131,9 @@ final class BenchCommand implements Callable<Integer> {
         if (prompt == 0 && generate == 0) {
             throw new IllegalArgumentException("nothing to measure: -p and -n are both 0");
         }
+        if (depth < 0) {
+            throw new IllegalArgumentException("--n-depth must be 0 or more, got " + depth);
+        }
         if (repetitions < 1) {
             throw new IllegalArgumentException("--repetitions must be 1 or more, got " + repetitions);
         }
@@ -155,7 +162,7 @@ final class BenchCommand implements Callable<Integer> {
 
         try (LlamaModel model = modelOptions.load()) {
             ModelInfo info = ModelInfo.of(model);
-            int contextLength = Math.max(1, Math.max(prompt, generate));
+            int contextLength = depth + Math.max(1, Math.max(prompt, generate));
             List<Test> tests = new ArrayList<>();
             List<Integer> warmUps = new ArrayList<>();
             long rss = -1;
@@ -167,38 +174,40 @@ final class BenchCommand implements Callable<Integer> {
                 SplittableRandom random = new SplittableRandom(1234);
                 if (prompt > 0) {
                     if (!noWarmup) {
-                        warmUps.add(warmUp(() -> runPrompt(session, prompt, random)));
+                        warmUps.add(warmUp(() -> runPrompt(session, depth, prompt, random)));
                     }
                     long[] ns = new long[repetitions];
                     for (int r = 0; r < repetitions; r++) {
-                        ns[r] = runPrompt(session, prompt, random);
+                        ns[r] = runPrompt(session, depth, prompt, random);
                     }
-                    tests.add(new Test("pp" + prompt, prompt, 0, ns, noWarmup ? 0 : warmUps.getLast()));
+                    tests.add(new Test("pp" + prompt + atDepth(), prompt, 0, depth, ns,
+                            noWarmup ? 0 : warmUps.getLast()));
                     if (!json) {
                         printRow(out, info, threads, tests.getLast());
                     }
                 }
                 if (generate > 0) {
                     if (!noWarmup) {
-                        warmUps.add(warmUp(() -> runGeneration(session, generate, random)));
+                        warmUps.add(warmUp(() -> runGeneration(session, depth, generate, random)));
                     }
                     long[] ns = new long[repetitions];
                     for (int r = 0; r < repetitions; r++) {
-                        ns[r] = runGeneration(session, generate, random);
+                        ns[r] = runGeneration(session, depth, generate, random);
                         long resident = residentBytes();
                         if (resident > rss) {
                             rss = resident;
                             heap = Runtime.getRuntime().totalMemory();
                         }
                     }
-                    tests.add(new Test("tg" + generate, 0, generate, ns, noWarmup ? 0 : warmUps.getLast()));
+                    tests.add(new Test("tg" + generate + atDepth(), 0, generate, depth, ns,
+                            noWarmup ? 0 : warmUps.getLast()));
                     if (!json) {
                         printRow(out, info, threads, tests.getLast());
                     }
                 }
             }
             Report report = new Report(path, info, threads, repetitions, !noWarmup, bandwidth, tests,
-                    model.bytesPerToken(), generate > 0 ? kvReadPerToken(model.config(), generate) : 0, rss, heap,
+                    model.bytesPerToken(), generate > 0 ? kvReadPerToken(model.config(), depth, generate) : 0, rss, heap,
                     kvCacheBytes(model.config(), contextLength), contextLength);
             if (json) {
                 out.println(report.json());
@@ -228,26 +237,45 @@ final class BenchCommand implements Callable<Integer> {
         return runs;
     }
 
-    /// One prompt test: `n` tokens into an empty context in one call; returns the nanoseconds it took.
-    static long runPrompt(Session session, int n, SplittableRandom random) {
+    /// llama-bench's suffix of a test run at a depth: ` @ d4096`.
+    private String atDepth() {
+        return depth > 0 ? " @ d" + depth : "";
+    }
+
+    /// Starts a test: an empty context, then `depth` random tokens (BOS first) ingested in one untimed call.
+    static void startAt(Session session, int depth, SplittableRandom random) {
+        session.reset();
+        if (depth > 0) {
+            Vocabulary v = session.model().tokenizer().vocabulary();
+            int[] tokens = new int[depth];
+            for (int i = 0; i < depth; i++) {
+                tokens[i] = i == 0 && v.addBos() ? v.bos() : random.nextInt(v.size());
+            }
+            session.ingest(tokens);
+        }
+    }
+
+    /// One prompt test: `n` tokens into a context holding `depth` tokens, in one call; returns the nanoseconds it
+    /// took.
+    static long runPrompt(Session session, int depth, int n, SplittableRandom random) {
         Vocabulary v = session.model().tokenizer().vocabulary();
         int[] tokens = new int[n];
         for (int i = 0; i < n; i++) {
-            tokens[i] = i == 0 && v.addBos() ? v.bos() : random.nextInt(v.size());
+            tokens[i] = i == 0 && depth == 0 && v.addBos() ? v.bos() : random.nextInt(v.size());
         }
-        session.reset();
+        startAt(session, depth, random);
         long start = System.nanoTime();
         session.ingest(tokens);
         sink += session.logits()[0];
         return System.nanoTime() - start;
     }
 
-    /// One generation test: `n` single-token forward passes from an empty context; returns the nanoseconds.
-    static long runGeneration(Session session, int n, SplittableRandom random) {
+    /// One generation test: `n` single-token forward passes after `depth` tokens; returns the nanoseconds.
+    static long runGeneration(Session session, int depth, int n, SplittableRandom random) {
         Vocabulary v = session.model().tokenizer().vocabulary();
         int vocab = v.size();
-        session.reset();
-        int token = v.addBos() ? v.bos() : random.nextInt(vocab);
+        startAt(session, depth, random);
+        int token = depth == 0 && v.addBos() ? v.bos() : random.nextInt(vocab);
         long start = System.nanoTime();
         for (int i = 0; i < n; i++) {
             session.ingest(token);
@@ -262,10 +290,10 @@ final class BenchCommand implements Callable<Integer> {
         return 2L * c.blockCount() * contextLength * c.kvDim() * KV_ELEMENT_BYTES;
     }
 
-    /// Average bytes of key/value cache a generated token reads over positions `0 .. n-1` (position `p` attends to
-    /// `p + 1` cached positions).
-    static long kvReadPerToken(LlamaConfig c, int n) {
-        return Math.round(2.0 * c.blockCount() * c.kvDim() * KV_ELEMENT_BYTES * (n + 1) / 2.0);
+    /// Average bytes of key/value cache a generated token reads over positions `depth .. depth + n - 1` (position
+    /// `p` attends to `p + 1` cached positions).
+    static long kvReadPerToken(LlamaConfig c, int depth, int n) {
+        return Math.round(2.0 * c.blockCount() * c.kvDim() * KV_ELEMENT_BYTES * (depth + (n + 1) / 2.0));
     }
 
     /// `VmRSS` of this process, or -1 where `/proc/self/status` does not exist.
@@ -362,12 +390,12 @@ final class BenchCommand implements Callable<Integer> {
         return String.format(Locale.ROOT, "%.2f K", n / 1e3);
     }
 
-    private static final String ROW = "| %-20s | %10s | %10s | %-8s | %7s | %8s | %20s |%n";
+    private static final String ROW = "| %-20s | %10s | %10s | %-8s | %7s | %13s | %20s |%n";
 
     static void printHeader(PrintStream out) {
         out.printf(ROW, "model", "size", "params", "type", "threads", "test", "t/s");
         out.printf("| %s | %s: | %s: | %s | %s: | %s: | %s: |%n", "-".repeat(20), "-".repeat(9), "-".repeat(9),
-                "-".repeat(8), "-".repeat(6), "-".repeat(7), "-".repeat(19));
+                "-".repeat(8), "-".repeat(6), "-".repeat(12), "-".repeat(19));
         out.flush();
     }
 
@@ -477,6 +505,7 @@ final class BenchCommand implements Callable<Integer> {
                 j.field("name", t.name());
                 j.field("n_prompt", t.promptTokens());
                 j.field("n_gen", t.generatedTokens());
+                j.field("n_depth", t.depth());
                 j.field("warmup_runs", t.warmUpRuns());
                 j.key("samples_ns").array(t.samplesNanos());
                 j.key("samples_ts").array(t.samplesTokensPerSecond());

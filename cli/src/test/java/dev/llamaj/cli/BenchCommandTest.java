@@ -74,6 +74,21 @@ class BenchCommandTest {
     }
 
     @Test
+    void runsTestsAtADepth() {
+        SynthCommandTest.Result r = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "3", "-n", "2", "-d",
+                "5", "-r", "1", "--bandwidth-mib", "0", "--no-warmup", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(r.out().strip());
+        List<?> tests = (List<?>) json.get("tests");
+        assertThat(((Map<?, ?>) tests.get(0)).get("name")).isEqualTo("pp3 @ d5");
+        assertThat(((Map<?, ?>) tests.get(1)).get("name")).isEqualTo("tg2 @ d5");
+        assertThat(((Map<?, ?>) tests.get(1)).get("n_depth")).isEqualTo(5.0);
+        assertThat(SynthCommandTest.run("bench", "-m", model.toString(), "-d", "-1").err())
+                .contains("--n-depth must be 0 or more");
+    }
+
+    @Test
     void skipsTestsAndBandwidthOnRequest() {
         SynthCommandTest.Result r = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "0", "-n", "2", "-r",
                 "1", "--bandwidth-mib", "0", "--no-warmup");
