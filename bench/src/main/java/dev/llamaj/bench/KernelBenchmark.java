@@ -4,6 +4,7 @@ import dev.llamaj.engine.SyntheticModel;
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
 import dev.llamaj.engine.kernel.Parallel;
+import dev.llamaj.engine.kernel.Repack;
 import dev.llamaj.gguf.GGMLType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -66,6 +67,11 @@ public class KernelBenchmark {
     @Param({"false"})
     public boolean cache;
 
+    /// `true` (as loading a model does) repacks the matrices whose type has a load-time layout (`Q4_0`, `Q8_0`,
+    /// `Q4_K`; see `Repack`) and copies float ones into huge pages; `false` keeps the GGUF layout.
+    @Param({"true"})
+    public boolean repack;
+
     private Arena arena;
     private Matrix[] matrices;
     private int next;
@@ -123,6 +129,13 @@ public class KernelBenchmark {
             matrices[i] = new Matrix(t, s, rows, cols);
         }
         pool = new Parallel(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        if (repack) {
+            for (int i = 0; i < copies; i++) {
+                Matrix m = matrices[i];
+                matrices[i] = Repack.applies(m) ? Repack.repack(m, arena, pool)
+                        : Repack.copies(m) ? Repack.copy(m, arena, pool) : m;
+            }
+        }
         x = random(cols, 1);
         out = new float[rows];
         weightGBPerProduct = bytes / 1e9;
