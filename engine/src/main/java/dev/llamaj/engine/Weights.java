@@ -66,11 +66,11 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         return w;
     }
 
-    /// These weights with the `Q4_0` and `Q8_0` matrices repacked into groups of four rows ([Repack]: the decode
-    /// kernels then stream each thread's rows sequentially) and the float matrices copied as they are into huge
-    /// pages ([Repack#copies]), in memory freed when the model is unreachable; the file's pages of those matrices
-    /// are dropped from the resident set. The token embedding keeps the file
-    /// layout (only a row per token is read; a tied classifier gets its own repacked copy).
+    /// These weights with the `Q4_0` and `Q8_0` matrices repacked into groups of four rows and, with 512-bit
+    /// vectors, the `Q4_K` ones into the lane layout of their integer kernel ([Repack]), and the float matrices
+    /// copied as they are into huge pages ([Repack#copies]), in memory freed when the model is unreachable; the
+    /// file's pages of those matrices are dropped from the resident set. The token embedding keeps the file layout
+    /// (only a row per token is read; a tied classifier gets its own repacked copy).
     Weights repacked() {
         Arena arena = Arena.ofAuto();
         List<Matrix> sources = new ArrayList<>();

@@ -11,22 +11,24 @@ import dev.llamaj.gguf.GGMLType;
 /// super-block, 8 zeros then the sums of its eight 32-weight groups ([Kernels#superBlockSums]); the kernels multiply
 /// them with the groups' minimums.
 ///
-/// **8-bit integers** (with 512-bit vectors: `Q4_K` in the lane layout, `Q6_K`, `Q4_0` in the four-row layout):
-/// `x` quantized as ggml's `block_q8_K` is, one float scale per 256 values (per 32 for `Q4_0`, as `block_q8_0`) and
-/// integers in −127..127, which is also what llama.cpp's CPU kernels multiply these formats with. The Vector API has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that
-/// each carry two products: the kernel packs two weights of a lane as `a0 + a1·2¹⁶` and this class packs the two
-/// matching activations as `b1 + b0·2¹⁶`; the 32-bit product is then `a0·b1 + (a0·b0 + a1·b1)·2¹⁶` (mod 2³²), so its
-/// upper half is the two-term dot product. A sum of such products plus `2¹⁵`, shifted right arithmetically by 16,
-/// is the exact sum of the dot products as long as the lower terms `Σ a0·b1` stay within ±2¹⁵ and the dot products
-/// within ±2¹⁵: at most 2 products of 6-bit weights or 4 of 4-bit ones per shift. Against the float path this
-/// halves the vector operations per weight; the cost is the rounding of `x` to 8 bits (relative error of the
-/// product ~10⁻³), as in llama.cpp.
+/// **8-bit integers** (with 512-bit vectors: `Q4_K` in the lane layout, `Q6_K`, `Q4_0` in the four-row layout): `x`
+/// quantized as ggml's `block_q8_K` is, one float scale per 256 values (per 32 for `Q4_0`, as `block_q8_0`) and
+/// integers in −127..127, which is also what llama.cpp's CPU kernels multiply these formats with. The Vector API
+/// has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that each carry two products: the
+/// kernel packs two weights of a lane as `a0 + a1·2¹⁶` and this class packs the two matching activations as `b1 +
+/// b0·2¹⁶`; the 32-bit product is then `a0·b1 + (a0·b0 + a1·b1)·2¹⁶` (mod 2³²), so its upper half is the two-term
+/// dot product. A sum of such products plus `2¹⁵`, shifted right arithmetically by 16, is the exact sum of the dot
+/// products as long as the lower terms `Σ a0·b1` stay within ±2¹⁵ and the dot products within ±2¹⁵: up to 8
+/// multiplies per shift for 4-bit weights (≤ 15,240 and 30,480), 2 for 6-bit ones (≤ 16,002 and 32,004). Against
+/// the float path this halves the vector operations per weight; the cost is the rounding of `x` to 8 bits (relative
+/// error of the product ~10⁻³), as in llama.cpp.
 ///
-/// The pairs follow the byte order of the weights' super-blocks (`Q6_K` in the GGUF layout, `Q4_K` in its lane
-/// layout): for vector `v` (0..1, the 64-byte halves of the super-block's 4-bit quants) and extraction `e`
-/// (0..3), int lane `i` holds the activations of the nibbles the kernel extracts from bytes `64v + 4i + k`:
-/// `e = 0`: low nibbles of bytes `k = 0, 2`; `e = 1`: low nibbles of `k = 1, 3`; `e = 2`, `e = 3`: the high nibbles
-/// of the same bytes. They are stored at `128·superBlock + 64v + 16e + i`.
+/// The pairs follow the byte order of the weights' blocks (`Q6_K` in the GGUF layout, `Q4_K` in its lane layout;
+/// `Q4_0`'s four-row groups alike, with one vector per block): for vector `v` (0..1, the 64-byte halves of the
+/// super-block's 4-bit quants) and extraction `e` (0..3), int lane `i` holds the activations of the nibbles the
+/// kernel extracts from bytes `64v + 4i + k`: `e = 0`: low nibbles of bytes `k = 0, 2`; `e = 1`: low nibbles of `k
+/// = 1, 3`; `e = 2`, `e = 3`: the high nibbles of the same bytes. They are stored at `128·superBlock + 64v + 16e +
+/// i`.
 final class Input {
     /// Activations per quantization block (ggml's `QK_K`).
     static final int BLOCK = 256;
@@ -53,8 +55,7 @@ final class Input {
     /// Per super-block, 16 ints: lane `2g + 1` holds the integer sum of its 32-value group `g` (multiplied with the
     /// `Q4_K` minimums), the even lanes are unused.
     int[] sums32 = new int[0];
-    /// The packed pairs of the `Q6_K` kernel: weight of byte `b`'s (of `ql`) low nibble `128·(b/64) + b%64`, high
-    /// nibble 64 more.
+    /// The packed pairs of the `Q6_K` kernel, in the byte order of `ql`.
     int[] pairs6 = new int[0];
     /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32).
     int[] sums16 = new int[0];
@@ -83,35 +84,29 @@ final class Input {
     /// product needed it.
     void prepare(GGMLType type, Matrix.Layout layout, int cols) {
         this.cols = cols;
-        switch (type) {
-            case Q4_K -> {
-                if (layout == Matrix.Layout.LANES) {
-                    packQ4();
-                } else {
-                    sums();
-                }
+        if (quantizes(type, layout)) {
+            switch (type) {
+                case Q4_K -> packQ4K();
+                case Q6_K -> packQ6K();
+                default -> packQ40(); // Q4_0
             }
-            case Q5_K -> sums();
-            case Q4_0 -> {
-                if (layout == Matrix.Layout.ROWS4 && Simd.L == 16) {
-                    packQ40();
-                }
-            }
-            case Q6_K -> {
-                if (Simd.L == 16) {
-                    packQ6();
-                }
-            }
-            default -> {
-            }
+        } else if (type == GGMLType.Q4_K || type == GGMLType.Q5_K) {
+            sums();
         }
     }
 
     /// Whether the kernel of `type` in `layout` multiplies with `x` rounded to 8-bit integers ([#roundTrip]) rather
-    /// than with `x` itself.
+    /// than with `x` itself: with 512-bit vectors, `Q4_K` in the lane layout, `Q6_K`, and `Q4_0` in four-row groups.
     static boolean quantizes(GGMLType type, Matrix.Layout layout) {
-        return layout == Matrix.Layout.LANES || type == GGMLType.Q6_K && Simd.L == 16
-                || type == GGMLType.Q4_0 && layout == Matrix.Layout.ROWS4 && Simd.L == 16;
+        if (Simd.L != 16) {
+            return false;
+        }
+        return switch (type) {
+            case Q4_K -> layout == Matrix.Layout.LANES;
+            case Q6_K -> true;
+            case Q4_0 -> layout == Matrix.Layout.ROWS4;
+            default -> false;
+        };
     }
 
     /// Drops the reference to the caller's vector.
@@ -130,7 +125,7 @@ final class Input {
         sumsReady = true;
     }
 
-    private void packQ4() {
+    private void packQ4K() {
         if (q4Ready) {
             return;
         }
@@ -141,21 +136,16 @@ final class Input {
             sums32 = new int[blocks * 16];
         }
         for (int sb = 0; sb < blocks; sb++) {
-            pack(sb, pairs4, false);
-            int base = sb * BLOCK;
+            pack(q, sb * BLOCK, Q4K_PAIRS, pairs4, 128 * sb);
             for (int g = 0; g < 8; g++) {
-                int s = 0;
-                for (int j = 0; j < 32; j++) {
-                    s += q[base + 32 * g + j];
-                }
                 sums32[16 * sb + 2 * g] = 0;
-                sums32[16 * sb + 2 * g + 1] = s;
+                sums32[16 * sb + 2 * g + 1] = sum(q, sb * BLOCK + 32 * g, 32);
             }
         }
         q4Ready = true;
     }
 
-    private void packQ6() {
+    private void packQ6K() {
         if (q6Ready) {
             return;
         }
@@ -166,14 +156,9 @@ final class Input {
             sums16 = new int[blocks * 16];
         }
         for (int sb = 0; sb < blocks; sb++) {
-            pack(sb, pairs6, true);
-            int base = sb * BLOCK;
+            pack(q, sb * BLOCK, Q6K_PAIRS, pairs6, 128 * sb);
             for (int g = 0; g < 16; g++) {
-                int s = 0;
-                for (int j = 0; j < 16; j++) {
-                    s += q[base + 16 * g + j];
-                }
-                sums16[16 * sb + g] = s;
+                sums16[16 * sb + g] = sum(q, sb * BLOCK + 16 * g, 16);
             }
         }
         q6Ready = true;
@@ -192,49 +177,59 @@ final class Input {
         }
         for (int b = 0; b < blocks; b++) {
             scale32[b] = quantizeBlock(x, xOffset + 32 * b, q32, 32 * b, 32);
-            int base = 32 * b;
-            int sum = 0;
-            for (int j = 0; j < 32; j++) {
-                sum += q32[base + j];
-            }
-            bias40[b] = PAIR_BIAS - 2 * sum * 65536;
-            for (int e = 0; e < 4; e++) {
-                int high = e >>> 1;
-                int k0 = e & 1;
-                for (int i = 0; i < 16; i++) {
-                    int b0 = 4 * (i & 3) + k0;  // byte of the row's 16, low nibble weight b0, high b0 + 16
-                    int w0 = b0 + 16 * high;
-                    int w1 = w0 + 2;
-                    pairs40[64 * b + 16 * e + i] = q32[base + w1] + (q32[base + w0] << 16);
-                }
-            }
+            bias40[b] = PAIR_BIAS - 2 * sum(q32, 32 * b, 32) * 65536;
+            pack(q32, 32 * b, Q40_PAIRS, pairs40, 64 * b);
         }
         q40Ready = true;
     }
 
-    /// The 128 pairs of super-block `sb` in the layout described above; `q6` selects `Q6_K`'s nibble-to-weight map.
-    private void pack(int sb, int[] pairs, boolean q6) {
-        int base = sb * BLOCK;
-        int at = 128 * sb;
-        for (int v = 0; v < 2; v++) {
+    private static int sum(int[] v, int from, int n) {
+        int s = 0;
+        for (int j = 0; j < n; j++) {
+            s += v[from + j];
+        }
+        return s;
+    }
+
+    /// `pairs[at + j] = q[base + w1] + q[base + w0]·2¹⁶` for the weight pairs `(w0, w1)` of `order`
+    /// ([#pairOrder]).
+    private static void pack(int[] q, int base, int[] order, int[] pairs, int at) {
+        for (int j = 0; j < order.length; j++) {
+            int w = order[j];
+            pairs[at + j] = q[base + (w >>> 16)] + (q[base + (w & 0xFFFF)] << 16);
+        }
+    }
+
+    /// The weight of the low (`high = 0`) or high nibble of byte `b` of a block's quants, per kernel layout.
+    @FunctionalInterface
+    private interface NibbleWeight {
+        int of(int b, int high);
+    }
+
+    /// For the `vectors` 64-byte loads of a block's quants, the weights `w0 + w1·2¹⁶` each packed pair serves, in
+    /// the order described above (vector, extraction, lane).
+    private static int[] pairOrder(int vectors, NibbleWeight weight) {
+        int[] order = new int[64 * vectors];
+        int at = 0;
+        for (int v = 0; v < vectors; v++) {
             for (int e = 0; e < 4; e++) {
                 int high = e >>> 1;      // e = 2, 3: high nibbles
                 int k0 = e & 1;          // e = 0, 2: bytes 0 and 2 of the lane; e = 1, 3: bytes 1 and 3
                 for (int i = 0; i < 16; i++) {
                     int b0 = 64 * v + 4 * i + k0;
-                    int b1 = b0 + 2;
-                    int w0 = q6 ? q6Weight(b0, high) : Q4_K.laneWeight(b0, high);
-                    int w1 = q6 ? q6Weight(b1, high) : Q4_K.laneWeight(b1, high);
-                    pairs[at++] = q[base + w1] + (q[base + w0] << 16);
+                    order[at++] = weight.of(b0, high) | weight.of(b0 + 2, high) << 16;
                 }
             }
         }
+        return order;
     }
 
-    /// The weight (0..255) of the low (`high = 0`) or high nibble of `Q6_K` `ql` byte `b` (0..127).
-    static int q6Weight(int b, int high) {
-        return 128 * (b >>> 6) + 64 * high + (b & 63);
-    }
+    private static final int[] Q4K_PAIRS = pairOrder(2, Q4_K::laneWeight);
+    /// `Q6_K`'s `ql` byte `b`: low nibble weight `128·(b/64) + b%64`, high nibble 64 more.
+    private static final int[] Q6K_PAIRS = pairOrder(2, (b, high) -> 128 * (b >>> 6) + 64 * high + (b & 63));
+    /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
+    /// weights 0..15 and high nibbles 16..31.
+    private static final int[] Q40_PAIRS = pairOrder(1, (b, high) -> (b & 15) + 16 * high);
 
     /// `x` to 8-bit integers per super-block: `d = max|x| / 127`, `q = round(x / d)`. A block holding NaN or an
     /// infinity gets the scale NaN, so the products it feeds are NaN as in float arithmetic.

@@ -61,8 +61,9 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
             }
             need = Math.multiplyExact(Repack.groupBlockBytes(type) * (long) (cols / type.blockSize()), rows / 4L);
         } else if (layout == Layout.LANES) {
-            if (type != GGMLType.Q4_K) {
-                throw new IllegalArgumentException("no lane layout for " + type);
+            if (type != GGMLType.Q4_K || Simd.L != 16) {
+                throw new IllegalArgumentException("no lane layout for " + type
+                        + (type == GGMLType.Q4_K ? " without 512-bit vectors" : ""));
             }
             need = Math.multiplyExact((long) Q4_K.LANE_BYTES * (cols / Q4_K.BLOCK), (long) rows);
         }

@@ -372,34 +372,40 @@ final class Q4_K {
     /// 64-bit broadcast give the alternating lanes the scales and minimums need. 8 bytes more than GGUF's 144 (+5.6%).
     static void repackRow(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, int cols) {
         int nb = cols / BLOCK;
+        byte[] in = new byte[BYTES];
+        byte[] out = new byte[LANE_BYTES];
+        MemorySegment block = MemorySegment.ofArray(in);
+        MemorySegment packed = MemorySegment.ofArray(out);
         for (int i = 0; i < nb; i++) {
-            long s = srcOffset + (long) i * BYTES;
-            long t = dstOffset + (long) i * LANE_BYTES;
-            dst.set(Simd.FLOAT_LE, t, Float.float16ToFloat(src.get(SHORT_LE, s)));
-            dst.set(Simd.FLOAT_LE, t + 4, -Float.float16ToFloat(src.get(SHORT_LE, s + 2)));
+            MemorySegment.copy(src, ValueLayout.JAVA_BYTE, srcOffset + (long) i * BYTES, in, 0, BYTES);
+            packed.set(Simd.FLOAT_LE, 0, Float.float16ToFloat(block.get(SHORT_LE, 0)));
+            packed.set(Simd.FLOAT_LE, 4, -Float.float16ToFloat(block.get(SHORT_LE, 2)));
             for (int g = 0; g < 8; g++) {
-                int sm = scaleMin(src, s + 4, g);
-                dst.set(ValueLayout.JAVA_BYTE, t + 8 + 2 * g, (byte) (sm & 0xFF));
-                dst.set(ValueLayout.JAVA_BYTE, t + 9 + 2 * g, (byte) (sm >>> 8));
+                int sm = scaleMin(block, 4, g);
+                out[8 + 2 * g] = (byte) (sm & 0xFF);
+                out[9 + 2 * g] = (byte) (sm >>> 8);
             }
-            for (int h = 0; h < 2; h++) {
-                for (int g = 0; g < 8; g++) {
-                    for (int j = 0; j < 8; j++) {
-                        int lo = quant(src, s, 32 * g + 16 * h + j);
-                        int hi = quant(src, s, 32 * g + 16 * h + 8 + j);
-                        dst.set(ValueLayout.JAVA_BYTE, t + 24 + 64 * h + 8 * g + j, (byte) (lo | hi << 4));
-                    }
+            java.util.Arrays.fill(out, 24, LANE_BYTES, (byte) 0);
+            // GGUF byte 32c + l holds weights 64c + l (low nibble) and 64c + 32 + l (high)
+            for (int c = 0; c < 4; c++) {
+                for (int l = 0; l < 32; l++) {
+                    int b = in[16 + 32 * c + l] & 0xFF;
+                    place(out, 64 * c + l, b & 0xF);
+                    place(out, 64 * c + 32 + l, b >>> 4);
                 }
             }
+            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
         }
     }
 
-    /// The 4-bit quant of weight `i` (0..255) of the GGUF super-block at byte `s`.
-    private static int quant(MemorySegment w, long s, int i) {
-        int c = i >>> 6;
-        int l = i & 31;
-        int b = w.get(ValueLayout.JAVA_BYTE, s + 16 + 32 * c + l) & 0xFF;
-        return (i & 32) == 0 ? b & 0xF : b >>> 4;
+    /// Puts quant `q` of weight `k` (0..255) into its nibble of the lane layout's quants (from byte 24 of `out`):
+    /// group `g = k/32`, `j = k%32`: byte `64·(j/16) + 8g + j%8`, the high nibble when `j/8` is odd ([#laneWeight]
+    /// inverted).
+    private static void place(byte[] out, int k, int q) {
+        int g = k >>> 5;
+        int j = k & 31;
+        int at = 24 + 64 * (j >>> 4) + 8 * g + (j & 7);
+        out[at] |= (byte) (((j >>> 3) & 1) == 0 ? q : q << 4);
     }
 
     /// The weight (0..255) of the low (`high = 0`) or high nibble of lane-layout quant byte `p` (0..127): what
@@ -447,12 +453,14 @@ final class Q4_K {
                 FloatVector sc0 = FloatVector.broadcast(F, d * (w.get(ValueLayout.JAVA_BYTE, t + 8 + 2 * g) & 0xFF));
                 FloatVector mn0 = FloatVector.broadcast(F, dmin * (w.get(ValueLayout.JAVA_BYTE, t + 9 + 2 * g) & 0xFF));
                 FloatVector sc1 = FloatVector.broadcast(F, d * (w.get(ValueLayout.JAVA_BYTE, t + 10 + 2 * g) & 0xFF));
-                FloatVector mn1 = FloatVector.broadcast(F, dmin * (w.get(ValueLayout.JAVA_BYTE, t + 11 + 2 * g) & 0xFF));
+                FloatVector mn1 = FloatVector.broadcast(F,
+                        dmin * (w.get(ValueLayout.JAVA_BYTE, t + 11 + 2 * g) & 0xFF));
                 for (int h = 0; h < 2; h++) {
                     IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, t + 24 + 64 * h + 8 * g, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     IntVector a = q.rearrange(FIRST_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4).and(0xF);
-                    IntVector c = q.rearrange(SECOND_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4).and(0xF);
+                    IntVector c = q.rearrange(SECOND_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4)
+                            .and(0xF);
                     int y = outOffset + i * BLOCK + 32 * g + 16 * h;
                     ((FloatVector) a.convert(VectorOperators.I2F, 0)).mul(sc0).sub(mn0).intoArray(out, y);
                     ((FloatVector) c.convert(VectorOperators.I2F, 0)).mul(sc1).sub(mn1).intoArray(out, y + 32);

@@ -150,7 +150,8 @@ class KernelsTest {
                 assertThat(out1[0]).isZero();
                 assertThat(out1[1]).isZero();
                 // the integer kernels multiply with x rounded to 8 bits: the reference uses the same x
-                float[] seen = Input.quantizes(type, m.layout()) ? Input.roundTrip(x, 5, cols, Input.roundTripBlock(type)) : x;
+                float[] seen = Input.quantizes(type, m.layout())
+                        ? Input.roundTrip(x, 5, cols, Input.roundTripBlock(type)) : x;
                 int seenOffset = seen == x ? 5 : 0;
                 for (int r = 0; r < rows; r++) {
                     long offset = r * m.rowBytes();
