@@ -364,8 +364,11 @@ public final class Kernels {
         DoubleVector s0 = DoubleVector.zero(D);
         DoubleVector s1 = DoubleVector.zero(D);
         for (i = 0; i < bound; i += L) {
-            FloatVector e = Simd.exp(FloatVector.fromArray(F, x, off + i).sub(max));
-            e.intoArray(x, off + i);
+            FloatVector.fromArray(F, x, off + i).sub(max).intoArray(x, off + i);
+        }
+        Simd.expInPlace(x, off, off + bound);
+        for (i = 0; i < bound; i += L) {
+            FloatVector e = FloatVector.fromArray(F, x, off + i);
             s0 = s0.add(e.convertShape(VectorOperators.F2D, D, 0));
             s1 = s1.add(e.convertShape(VectorOperators.F2D, D, 1));
         }
@@ -450,11 +453,12 @@ public final class Kernels {
     static void swiGlu(float[] gate, float[] up, int from, int n) {
         Objects.checkFromIndexSize(from, n, gate.length);
         Objects.checkFromIndexSize(from, n, up.length);
-        int i = from;
         n += from;
-        for (; i <= n - L; i += L) {
-            FloatVector g = FloatVector.fromArray(F, gate, i);
-            g.div(Simd.exp(g.neg()).add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
+        int vectors = from + (n - from) / L * L;
+        Simd.siluInPlace(gate, from, vectors);
+        int i = from;
+        for (; i < vectors; i += L) {
+            FloatVector.fromArray(F, gate, i).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
         }
         for (; i < n; i++) { // the scalar twin of the vector exp: the same value for every element
             float g = gate[i];

@@ -214,15 +214,15 @@ final class Q4_K {
 
     // Lane constants of the 512-bit kernel (null on narrower machines, which use dot): the 16 bytes at the scales,
     // widened to int lanes, are rearranged so that lanes 0..7 compute the 8 scales and lanes 8..15 the 8 minimums.
-    private static final VectorShuffle<Integer> SCALE_LO = L != 16 ? null
+    static final VectorShuffle<Integer> SCALE_LO = L != 16 ? null
             : VectorShuffle.fromValues(I, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
-    private static final VectorShuffle<Integer> SCALE_HI = L != 16 ? null
+    static final VectorShuffle<Integer> SCALE_HI = L != 16 ? null
             : VectorShuffle.fromValues(I, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7);
-    private static final IntVector SCALE_SHIFT = L != 16 ? null
+    static final IntVector SCALE_SHIFT = L != 16 ? null
             : IntVector.fromArray(I, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4}, 0);
-    private static final IntVector SCALE_MASK = L != 16 ? null
+    static final IntVector SCALE_MASK = L != 16 ? null
             : IntVector.fromArray(I, new int[] {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15}, 0);
-    private static final IntVector SCALE_HIGH_MASK = L != 16 ? null
+    static final IntVector SCALE_HIGH_MASK = L != 16 ? null
             : IntVector.fromArray(I, new int[] {0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48}, 0);
     /// Lanes 8..15: the minimums.
     static final VectorMask<Float> MIN_LANES = L != 16 ? null : VectorMask.fromLong(F, 0xFF00L);
@@ -237,19 +237,6 @@ final class Q4_K {
             s[g] = VectorShuffle.fromOp(F, i -> lane % L);
         }
         return s;
-    }
-
-    /// The 8 scales (lanes 0..7, times `d`) and minimums (lanes 8..15, times `−dmin`) of the super-block at byte
-    /// `b`, decoded with vector operations (ggml's `get_scale_min_k4` for all 16 at once). 512-bit vectors only.
-    static FloatVector scales(MemorySegment w, long b) {
-        IntVector s = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
-                .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-        IntVector v = s.rearrange(SCALE_LO).lanewise(VectorOperators.LSHR, SCALE_SHIFT).and(SCALE_MASK)
-                .or(s.rearrange(SCALE_HI).lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)
-                        .and(SCALE_HIGH_MASK));
-        FloatVector dm = FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
-                .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), MIN_LANES);
-        return ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(dm);
     }
 
     /// `out[outOffset + r] = row r · x` for rows `[from, to)` in the GGUF layout (the repacked [#matVecLanes] is
@@ -277,7 +264,17 @@ final class Q4_K {
             FloatVector accH = accL;
             for (int i = 0; i < nb; i++) {
                 long b = o + (long) i * BYTES;
-                FloatVector sc = scales(w, b);
+                // the 8 scales (lanes 0..7, times d) and minimums (lanes 8..15, times -dmin), ggml's get_scale_min_k4
+                // for all 16 at once; written out, not a helper: a helper returning a vector is not always inlined
+                // (once compiled on its own it counts as "already compiled into a big method") and then boxes
+                IntVector s16 = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                FloatVector sc = ((FloatVector) s16.rearrange(SCALE_LO).lanewise(VectorOperators.LSHR, SCALE_SHIFT)
+                        .and(SCALE_MASK).or(s16.rearrange(SCALE_HI).lanewise(VectorOperators.LSHR, 6)
+                                .lanewise(VectorOperators.LSHL, 4).and(SCALE_HIGH_MASK))
+                        .convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
+                                .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), MIN_LANES));
                 accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
                 int xc = xOffset + i * BLOCK;
                 long q = b + 16;
@@ -374,14 +371,15 @@ final class Q4_K {
         int nb = cols / BLOCK;
         byte[] in = new byte[BYTES];
         byte[] out = new byte[LANE_BYTES];
-        MemorySegment block = MemorySegment.ofArray(in);
-        MemorySegment packed = MemorySegment.ofArray(out);
         for (int i = 0; i < nb; i++) {
-            MemorySegment.copy(src, ValueLayout.JAVA_BYTE, srcOffset + (long) i * BYTES, in, 0, BYTES);
-            packed.set(Simd.FLOAT_LE, 0, Float.float16ToFloat(block.get(SHORT_LE, 0)));
-            packed.set(Simd.FLOAT_LE, 4, -Float.float16ToFloat(block.get(SHORT_LE, 2)));
+            long s = srcOffset + (long) i * BYTES;
+            // the block's fields through the mapped segment, its quants through one bulk copy (heap segments here
+            // would make the segment accesses the kernels share polymorphic, and C2 then boxed their vectors)
+            MemorySegment.copy(src, ValueLayout.JAVA_BYTE, s, in, 0, BYTES);
+            putFloat(out, 0, Float.float16ToFloat(src.get(SHORT_LE, s)));
+            putFloat(out, 4, -Float.float16ToFloat(src.get(SHORT_LE, s + 2)));
             for (int g = 0; g < 8; g++) {
-                int sm = scaleMin(block, 4, g);
+                int sm = scaleMin(src, s + 4, g);
                 out[8 + 2 * g] = (byte) (sm & 0xFF);
                 out[9 + 2 * g] = (byte) (sm >>> 8);
             }
@@ -395,6 +393,13 @@ final class Q4_K {
                 }
             }
             MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
+        }
+    }
+
+    private static void putFloat(byte[] out, int at, float v) {
+        int bits = Float.floatToRawIntBits(v);
+        for (int k = 0; k < 4; k++) {
+            out[at + k] = (byte) (bits >>> 8 * k);
         }
     }
 

@@ -184,7 +184,16 @@ final class Q5_K {
             FloatVector accH = accL;
             for (int i = 0; i < nb; i++) {
                 long b = o + (long) i * BYTES;
-                FloatVector sc = Q4_K.scales(w, b);
+                // the 8 scales (lanes 0..7, times d) and minimums (lanes 8..15, times -dmin), as Q4_K's (written
+                // out for the same reason)
+                IntVector s16 = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                FloatVector sc = ((FloatVector) s16.rearrange(Q4_K.SCALE_LO).lanewise(VectorOperators.LSHR, Q4_K.SCALE_SHIFT)
+                        .and(Q4_K.SCALE_MASK).or(s16.rearrange(Q4_K.SCALE_HI).lanewise(VectorOperators.LSHR, 6)
+                                .lanewise(VectorOperators.LSHL, 4).and(Q4_K.SCALE_HIGH_MASK))
+                        .convert(VectorOperators.I2F, 0))
+                        .mul(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
+                                .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), Q4_K.MIN_LANES));
                 accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
                 IntVector hp = (IntVector) ByteVector.fromMemorySegment(B, w, b + 16, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);

@@ -26,14 +26,15 @@ import jdk.incubator.vector.VectorSpecies;
 /// which folds away on 512-bit machines. A loop that runs exactly once is *not* free: it keeps C2 from unrolling
 /// the enclosing loop (measured 20-25% slower on `Q4_K`).
 ///
-/// **Determinism.** The Vector API leaves the order of `reduceLanes(ADD)` unspecified, and C2's intrinsic and the
-/// Java fallback (used by the interpreter and C1 before a kernel is hot) really do add in different orders; `EXP`
-/// likewise differs between the intrinsic and the fallback. A product would then change in its last bits once the
-/// JIT compiles it, and greedy decoding could change between runs. So kernels reduce with a fixed butterfly of lane
-/// swaps (`SWAP_*`: strides L/2, L/4, ... 1; then every lane holds the same sum, read as `lane(0)`: a
-/// `reduceLanes(MAX)` there, exact too, cost a fifth of the whole `Q4_K` kernel on 2048-column rows) and exponentiate with [#exp] (a polynomial of exactly rounded operations): the same bits in every
-/// execution mode and on every thread count. The butterfly is written out inline in each kernel, never as a helper
-/// taking a vector: past C2's inlining node budget such a call boxes its argument on the heap (6-100x slower).
+/// **Determinism.** The Vector API leaves the order of `reduceLanes(ADD)` unspecified, and C2's intrinsic and the Java
+/// fallback (used by the interpreter and C1 before a kernel is hot) really do add in different orders; `EXP` likewise
+/// differs between the intrinsic and the fallback. A product would then change in its last bits once the JIT compiles
+/// it, and greedy decoding could change between runs. So kernels reduce with a fixed butterfly of lane swaps (`SWAP_*`:
+/// strides L/2, L/4, ... 1; then every lane holds the same sum, read as `lane(0)`: a `reduceLanes(MAX)` there, exact
+/// too, cost a fifth of the whole `Q4_K` kernel on 2048-column rows) and exponentiate with [#map] (a polynomial of
+/// exactly rounded operations): the same bits in every execution mode and on every thread count. The butterfly is
+/// written out inline in each kernel, never as a helper taking a vector: past C2's inlining node budget such a call
+/// boxes its argument on the heap (6-100x slower).
 ///
 /// The one knob, for tests only: `-Dllamaj.vectorBits=256` (or 128) narrows the shape below the preferred one, so the
 /// narrower code paths can be exercised on a wide machine.
@@ -122,31 +123,51 @@ final class Simd {
     private static final float EXP_MAX = 88.72283f;      // e^EXP_MAX is the largest finite result; above: +infinity
     private static final float EXP_MIN = -86.9f;         // below: 0 (results under ~1.8e-38 are flushed)
 
-    /// `e^x` lane by lane, to within about 2 ulp, identically in compiled and interpreted code.
+    /// `a[i] = e^a[i]` for `i ∈ [from, to)`, `to − from` a multiple of `L`; see [#map] for the method.
+    static void expInPlace(float[] a, int from, int to) {
+        map(a, from, to, false);
+    }
+
+    /// `a[i] = a[i] / (1 + e^−a[i])` (SiLU) for `i ∈ [from, to)`, `to − from` a multiple of `L`.
+    static void siluInPlace(float[] a, int from, int to) {
+        map(a, from, to, true);
+    }
+
+    /// `e^x` lane by lane, to within about 2 ulp, identically in compiled and interpreted code; with `silu`,
+    /// `x = −a[i]` and `a[i] / (1 + e^x)` is stored.
     ///
     /// `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (`ln 2` split in two so `r` is exact to float precision); `e^r` is its
     /// degree-7 Taylor polynomial (truncation error below 0.1 ulp); `2^n` is assembled in the exponent field, as
     /// `2·2^(n−1)` so that `n = 128` near the overflow threshold still works. Results below ~1.8e-38 are flushed
     /// to 0, which softmax and SiLU do not notice; NaN stays NaN.
-    static FloatVector exp(FloatVector x) {
-        FloatVector c = x.max(EXP_MIN).min(EXP_MAX);
-        FloatVector t = c.fma(LOG2E, ROUND);
-        FloatVector n = t.sub(ROUND);
-        FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
-        FloatVector p = r.fma(1f / 5040, 1f / 720);
-        p = p.fma(r, FloatVector.broadcast(F, 1f / 120));
-        p = p.fma(r, FloatVector.broadcast(F, 1f / 24));
-        p = p.fma(r, FloatVector.broadcast(F, 1f / 6));
-        p = p.fma(r, FloatVector.broadcast(F, 0.5f));
-        p = p.fma(r, FloatVector.broadcast(F, 1f));
-        p = p.fma(r, FloatVector.broadcast(F, 1f));
-        // the low bits of t hold n + bits(ROUND); the exponent field of 2^(n−1) is n − 1 + 127
-        FloatVector half = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 126)
-                .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector e = p.add(p).mul(half);
-        VectorMask<Float> over = x.compare(VectorOperators.GT, EXP_MAX);
-        VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
-        return e.blend(Float.POSITIVE_INFINITY, over).blend(0f, under);
+    ///
+    /// Arrays in and out, never a vector: a helper taking or returning a vector is not always inlined (once
+    /// compiled on its own, C2 treats it as "already compiled into a big method"), and then every call boxes its
+    /// vectors; this one costs at most a call per array.
+    private static void map(float[] a, int from, int to, boolean silu) {
+        for (int i = from; i < to; i += L) {
+            FloatVector v = FloatVector.fromArray(F, a, i);
+            FloatVector x = silu ? v.neg() : v;
+            FloatVector c = x.max(EXP_MIN).min(EXP_MAX);
+            FloatVector t = c.fma(LOG2E, ROUND);
+            FloatVector n = t.sub(ROUND);
+            FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+            FloatVector p = r.fma(1f / 5040, 1f / 720);
+            p = p.fma(r, FloatVector.broadcast(F, 1f / 120));
+            p = p.fma(r, FloatVector.broadcast(F, 1f / 24));
+            p = p.fma(r, FloatVector.broadcast(F, 1f / 6));
+            p = p.fma(r, FloatVector.broadcast(F, 0.5f));
+            p = p.fma(r, FloatVector.broadcast(F, 1f));
+            p = p.fma(r, FloatVector.broadcast(F, 1f));
+            // the low bits of t hold n + bits(ROUND); the exponent field of 2^(n−1) is n − 1 + 127
+            FloatVector half = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 126)
+                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector e = p.add(p).mul(half);
+            VectorMask<Float> over = x.compare(VectorOperators.GT, EXP_MAX);
+            VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
+            e = e.blend(Float.POSITIVE_INFINITY, over).blend(0f, under);
+            (silu ? v.div(e.add(1f)) : e).intoArray(a, i);
+        }
     }
 
     private static final float HALF_MIN_NORMAL = 0x1p-14f;
@@ -166,8 +187,8 @@ final class Simd {
         return normal.blend(sub, x.abs().compare(VectorOperators.LT, HALF_MIN_NORMAL));
     }
 
-    /// [#exp] of one float: the same operations in the same order, so exactly the same result as a lane of the
-    /// vector version (for tails, where a masked vector operation could cost an allocation).
+    /// `e^x` of one float: the same operations in the same order as [#map], so exactly the same result as a lane
+    /// of the vector version (for tails, where a masked vector operation could cost an allocation).
     static float exp(float x) {
         float c = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
         float t = Math.fma(c, LOG2E, ROUND);
