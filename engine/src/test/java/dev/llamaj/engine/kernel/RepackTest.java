@@ -3,7 +3,6 @@ package dev.llamaj.engine.kernel;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.lang.foreign.Arena;
-import java.lang.management.ManagementFactory;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -148,7 +147,6 @@ class RepackTest {
     @ParameterizedTest
     @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K"})
     void warmRepackedMatVecAllocatesNothing(GGMLType type) {
-        com.sun.management.ThreadMXBean bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         int rows = 36;
         int cols = 1024;
         try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
@@ -158,17 +156,7 @@ class RepackTest {
                     rows, cols), arena, pool);
             float[] x = RandomWeights.floats(cols, 4);
             float[] out = new float[rows];
-            long allocated = -1;
-            for (int round = 0; round < 40 && allocated != 0; round++) {
-                for (int i = 0; i < 2_000; i++) {
-                    Kernels.matVec(pool, m, x, 0, out, 0);
-                }
-                long before = bean.getCurrentThreadAllocatedBytes();
-                for (int i = 0; i < 100; i++) {
-                    Kernels.matVec(pool, m, x, 0, out, 0);
-                }
-                allocated = bean.getCurrentThreadAllocatedBytes() - before;
-            }
+            long allocated = AllocationTest.allocatedWhenWarm(() -> Kernels.matVec(pool, m, x, 0, out, 0), 2_000, 100);
             assertThat(allocated).as("bytes allocated by 100 warm repacked %s matVec calls", type).isZero();
         }
     }
