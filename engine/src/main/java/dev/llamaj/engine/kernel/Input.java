@@ -42,6 +42,7 @@ final class Input {
     private boolean quantized;
     private boolean q4Ready;
     private boolean q6Ready;
+    private boolean q6LanesReady;
     private boolean q40Ready;
 
     /// [Kernels#superBlockSums] of `x`.
@@ -55,8 +56,10 @@ final class Input {
     /// Per super-block, 16 ints: lane `2g + 1` holds the integer sum of its 32-value group `g` (multiplied with the
     /// `Q4_K` minimums), the even lanes are unused.
     int[] sums32 = new int[0];
-    /// The packed pairs of the `Q6_K` kernel, in the byte order of `ql`.
+    /// The packed pairs of the `Q6_K` kernels: in the byte order of `ql` (GGUF layout), or of the lane layout's
+    /// bytes, one per weight.
     int[] pairs6 = new int[0];
+    int[] pairs6Lanes = new int[0];
     /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32).
     int[] sums16 = new int[0];
     /// For the four-row `Q4_0` kernel, `x` quantized per 32 values (as ggml's `block_q8_0`): the scales,
@@ -77,6 +80,7 @@ final class Input {
         quantized = false;
         q4Ready = false;
         q6Ready = false;
+        q6LanesReady = false;
         q40Ready = false;
     }
 
@@ -87,7 +91,7 @@ final class Input {
         if (quantizes(type, layout)) {
             switch (type) {
                 case Q4_K -> packQ4K();
-                case Q6_K -> packQ6K();
+                case Q6_K -> packQ6K(layout == Matrix.Layout.LANES);
                 default -> packQ40(); // Q4_0
             }
         } else if (type == GGMLType.Q4_K || type == GGMLType.Q5_K) {
@@ -145,23 +149,35 @@ final class Input {
         q4Ready = true;
     }
 
-    private void packQ6K() {
-        if (q6Ready) {
+    private void packQ6K(boolean lanes) {
+        if (lanes ? q6LanesReady : q6Ready) {
             return;
         }
         quantize();
         int blocks = cols / BLOCK;
-        if (pairs6.length < cols / 2) {
-            pairs6 = new int[cols / 2];
+        if (sums16.length < blocks * 16) {
             sums16 = new int[blocks * 16];
         }
+        int[] pairs = lanes ? pairs6Lanes : pairs6;
+        if (pairs.length < cols / 2) {
+            pairs = new int[cols / 2];
+            if (lanes) {
+                pairs6Lanes = pairs;
+            } else {
+                pairs6 = pairs;
+            }
+        }
         for (int sb = 0; sb < blocks; sb++) {
-            pack(q, sb * BLOCK, Q6K_PAIRS, pairs6, 128 * sb);
+            pack(q, sb * BLOCK, lanes ? Q6K_LANE_PAIRS : Q6K_PAIRS, pairs, 128 * sb);
             for (int g = 0; g < 16; g++) {
                 sums16[16 * sb + g] = sum(q, sb * BLOCK + 16 * g, 16);
             }
         }
-        q6Ready = true;
+        if (lanes) {
+            q6LanesReady = true;
+        } else {
+            q6Ready = true;
+        }
     }
 
     private void packQ40() {
@@ -207,12 +223,13 @@ final class Input {
     }
 
     /// For the `vectors` 64-byte loads of a block's quants, the weights `w0 + w1·2¹⁶` each packed pair serves, in
-    /// the order described above (vector, extraction, lane).
-    private static int[] pairOrder(int vectors, NibbleWeight weight) {
-        int[] order = new int[64 * vectors];
+    /// the order described above (vector, extraction, lane); `extractions` is 4 for nibbles, 2 for bytes (whose
+    /// "low nibble" is the byte).
+    private static int[] pairOrder(int vectors, int extractions, NibbleWeight weight) {
+        int[] order = new int[16 * extractions * vectors];
         int at = 0;
         for (int v = 0; v < vectors; v++) {
-            for (int e = 0; e < 4; e++) {
+            for (int e = 0; e < extractions; e++) {
                 int high = e >>> 1;      // e = 2, 3: high nibbles
                 int k0 = e & 1;          // e = 0, 2: bytes 0 and 2 of the lane; e = 1, 3: bytes 1 and 3
                 for (int i = 0; i < 16; i++) {
@@ -224,12 +241,14 @@ final class Input {
         return order;
     }
 
-    private static final int[] Q4K_PAIRS = pairOrder(2, Q4_K::laneWeight);
+    private static final int[] Q4K_PAIRS = pairOrder(2, 4, Q4_K::laneWeight);
     /// `Q6_K`'s `ql` byte `b`: low nibble weight `128·(b/64) + b%64`, high nibble 64 more.
-    private static final int[] Q6K_PAIRS = pairOrder(2, (b, high) -> 128 * (b >>> 6) + 64 * high + (b & 63));
+    private static final int[] Q6K_PAIRS = pairOrder(2, 4, (b, high) -> 128 * (b >>> 6) + 64 * high + (b & 63));
+    /// `Q6_K`'s lane layout: byte `b` is weight `b`.
+    private static final int[] Q6K_LANE_PAIRS = pairOrder(4, 2, (b, high) -> b);
     /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
     /// weights 0..15 and high nibbles 16..31.
-    private static final int[] Q40_PAIRS = pairOrder(1, (b, high) -> (b & 15) + 16 * high);
+    private static final int[] Q40_PAIRS = pairOrder(1, 4, (b, high) -> (b & 15) + 16 * high);
 
     /// `x` to 8-bit integers per super-block: `d = max|x| / 127`, `q = round(x / d)`. A block holding NaN or an
     /// infinity gets the scale NaN, so the products it feeds are NaN as in float arithmetic.

@@ -114,7 +114,7 @@ public final class Kernels {
             return w.type() == GGMLType.Q4_0 ? Q4_0::matVec4 : Q8_0::matVec4;
         }
         if (w.layout() == Matrix.Layout.LANES) {
-            return Q4_K::matVecLanes;
+            return w.type() == GGMLType.Q4_K ? Q4_K::matVecLanes : Q6_K::matVecLanes;
         }
         return rowKernel(w.type());
     }

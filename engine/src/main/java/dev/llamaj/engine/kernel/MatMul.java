@@ -49,7 +49,7 @@ final class MatMul {
 
     static Dequantizer dequantizer(GGMLType type, Matrix.Layout layout) {
         if (layout == Matrix.Layout.LANES) {
-            return Q4_K::unpackLanes;
+            return type == GGMLType.Q4_K ? Q4_K::unpackLanes : Q6_K::unpackLanes;
         }
         return switch (type) {
             case F32 -> F32::dequantize;
@@ -139,7 +139,7 @@ final class MatMul {
         boolean lanes = w.layout() == Matrix.Layout.LANES;
         for (int kc = 0; kc < cols; kc += KC) {
             int kn = Math.min(KC, cols - kc);
-            long colBytes = lanes ? (long) Q4_K.LANE_BYTES * (kc / Q4_K.BLOCK) : type.byteSize(kc);
+            long colBytes = lanes ? Matrix.laneBytes(type) * (kc / 256) : type.byteSize(kc);
             boolean accumulate = kc > 0;
             for (int mc = from; mc < to; mc += MC) {
                 int mn = Math.min(MC, to - mc);

@@ -7,8 +7,8 @@ import dev.llamaj.gguf.GGMLType;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights, each row `rowBytes()` bytes of
 /// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data` ([Layout#GGUF]); or, for `Q4_0` and `Q8_0`,
-/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]); or, for `Q4_K`, row by row in the
-/// integer kernel's lane layout ([Layout#LANES]).
+/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]); or, for `Q4_K` and `Q6_K`, row by
+/// row in their integer kernels' lane layouts ([Layout#LANES]).
 ///
 /// `cols` is ggml's `ne0`, the contiguous dimension (`shape[0]` of a GGUF tensor), and `rows` is `ne1`. A matrix
 /// multiplies a vector of `cols` floats into `rows` outputs. The constructor checks the geometry once, so kernels can
@@ -30,8 +30,8 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
         /// four scales as f32 then the four rows' quants (16 or 32 bytes each), [Repack#groupBlockBytes] bytes in
         /// all; one group's blocks after another. `rows` is a multiple of 4.
         ROWS4,
-        /// `Q4_K` super-blocks rewritten for the integer kernel ([Q4_K#repackRow]: 152 bytes each instead of 144),
-        /// row after row, [#stride] bytes apart.
+        /// `Q4_K` or `Q6_K` super-blocks rewritten for the integer kernels ([Q4_K#repackRow]: 152 bytes each
+        /// instead of 144; [Q6_K#repackRow]: 276 instead of 210), row after row, [#stride] bytes apart.
         LANES
     }
 
@@ -61,11 +61,11 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
             }
             need = Math.multiplyExact(Repack.groupBlockBytes(type) * (long) (cols / type.blockSize()), rows / 4L);
         } else if (layout == Layout.LANES) {
-            if (type != GGMLType.Q4_K || Simd.L != 16) {
+            if (laneBytes(type) == 0 || Simd.L != 16) {
                 throw new IllegalArgumentException("no lane layout for " + type
-                        + (type == GGMLType.Q4_K ? " without 512-bit vectors" : ""));
+                        + (laneBytes(type) != 0 ? " without 512-bit vectors" : ""));
             }
-            need = Math.multiplyExact((long) Q4_K.LANE_BYTES * (cols / Q4_K.BLOCK), (long) rows);
+            need = Math.multiplyExact(laneBytes(type) * (cols / 256), (long) rows);
         }
         if (data.byteSize() < need) {
             throw new IllegalArgumentException(rows + " x " + cols + " " + type + " weights need " + need
@@ -81,7 +81,16 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
     /// Bytes from the start of one row to the next in `data` for the row-by-row layouts ([Layout#GGUF],
     /// [Layout#LANES]); for [Layout#ROWS4], [#rowBytes].
     public long stride() {
-        return layout == Layout.LANES ? (long) Q4_K.LANE_BYTES * (cols / Q4_K.BLOCK) : rowBytes();
+        return layout == Layout.LANES ? laneBytes(type) * (cols / 256) : rowBytes();
+    }
+
+    /// Bytes of a 256-weight super-block of `type` in the lane layout, 0 for types without one.
+    static long laneBytes(GGMLType type) {
+        return switch (type) {
+            case Q4_K -> Q4_K.LANE_BYTES;
+            case Q6_K -> Q6_K.LANE_BYTES;
+            default -> 0;
+        };
     }
 
     /// Decodes row `row` into `out[outOffset .. outOffset + cols)` with the scalar reference dequantization, which
@@ -93,7 +102,11 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
         Objects.checkIndex(row, rows);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
         if (layout == Layout.LANES) {
-            Q4_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
+            if (type == GGMLType.Q4_K) {
+                Q4_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
+            } else {
+                Q6_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
+            }
             return;
         }
         if (layout != Layout.GGUF) {

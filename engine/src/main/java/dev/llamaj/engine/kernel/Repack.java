@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
 import dev.llamaj.gguf.GGMLType;
 
 /// The load-time repack of `Q4_0` and `Q8_0` matrices into groups of four rows ([Matrix.Layout#ROWS4]), and of
-/// `Q4_K` matrices into the lane layout of its integer kernel ([Matrix.Layout#LANES], [Q4_K#repackRow]).
+/// `Q4_K` and `Q6_K` matrices into the lane layouts of their integer kernels ([Matrix.Layout#LANES],
+/// [Q4_K#repackRow], [Q6_K#repackRow]).
 ///
 /// In the GGUF layout a four-row kernel reads four streams a row apart, each only a row long (1.1 KiB for a `Q4_0`
 /// row of 2048 weights): the hardware prefetchers never get going, and the decode kernels reached half the memory
@@ -28,9 +29,10 @@ import dev.llamaj.gguf.GGMLType;
 /// ([Input]) the layout lets the kernel use cheaply. Float matrices are copied unchanged into huge pages
 /// ([#copies]). Off with `-Dllamaj.repack=false`.
 ///
-/// Not repacked: `Q6_K` as int8 quants with f32 scales (320 bytes per 256 weights instead of 210) was tried and
-/// measured slower than unpacking the 6-bit planes (7.9 vs 10.5 GB/s in cache on one thread: widening and converting
-/// each weight stays the bottleneck, and it reads 52% more bytes).
+/// `Q6_K` super-blocks grow from 210 to 276 bytes (+31%): one byte per quant, f32 `d` ([Q6_K#repackRow]). With the
+/// integer kernel this pays (2048×2048 on one thread in cache: 42 → 29 cycles per super-block; Llama-3.2-1B
+/// `Q4_K_M` generation +10%), where a float kernel over int8 quants had not (7.9 vs 10.5 GB/s: widening and
+/// converting each weight stayed the bottleneck).
 public final class Repack {
     /// Whether loading repacks (`-Dllamaj.repack=false` turns it off).
     public static final boolean ENABLED = !"false".equals(System.getProperty("llamaj.repack"));
@@ -44,12 +46,13 @@ public final class Repack {
     }
 
     /// Whether [#repack] would change `m`: `Q4_0` or `Q8_0` in the GGUF layout with a multiple of 4 rows, or `Q4_K`
-    /// in the GGUF layout on a machine with 512-bit vectors (the integer kernel of the lane layout needs them).
+    /// or `Q6_K` in the GGUF layout on a machine with 512-bit vectors (the integer kernels of the lane layouts need
+    /// them).
     public static boolean applies(Matrix m) {
         if (m.layout() != Matrix.Layout.GGUF) {
             return false;
         }
-        if (m.type() == GGMLType.Q4_K) {
+        if (m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K) {
             return Simd.L == 16;
         }
         return supports(m.type()) && m.rows() % 4 == 0;
@@ -66,7 +69,7 @@ public final class Repack {
         if (!applies(m)) {
             return m;
         }
-        if (m.type() == GGMLType.Q4_K) {
+        if (m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K) {
             return lanes(m, arena, pool);
         }
         int groups = m.rows() / 4;
@@ -88,16 +91,22 @@ public final class Repack {
         return new Matrix(m.type(), dst, m.rows(), m.cols(), Matrix.Layout.ROWS4);
     }
 
-    /// `m`, a `Q4_K` matrix, in the lane layout ([Q4_K#repackRow]), rows written in parallel on `pool`.
+    /// `m`, a `Q4_K` or `Q6_K` matrix, in the lane layout ([Q4_K#repackRow], [Q6_K#repackRow]), rows written in
+    /// parallel on `pool`.
     private static Matrix lanes(Matrix m, Arena arena, Parallel pool) {
-        long stride = (long) Q4_K.LANE_BYTES * (m.cols() / Q4_K.BLOCK);
+        long stride = Matrix.laneBytes(m.type()) * (m.cols() / 256);
+        boolean q4 = m.type() == GGMLType.Q4_K;
         MemorySegment dst = Memory.allocate(stride * m.rows(), arena);
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
         int cols = m.cols();
         pool.forRange(m.rows(), 64, (from, to) -> {
             for (int r = from; r < to; r++) {
-                Q4_K.repackRow(src, r * rowBytes, dst, r * stride, cols);
+                if (q4) {
+                    Q4_K.repackRow(src, r * rowBytes, dst, r * stride, cols);
+                } else {
+                    Q6_K.repackRow(src, r * rowBytes, dst, r * stride, cols);
+                }
             }
         });
         return new Matrix(m.type(), dst, m.rows(), m.cols(), Matrix.Layout.LANES);

@@ -11,10 +11,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 import dev.llamaj.gguf.GGMLType;
 
 /// The four-row layout of `Q4_0` and `Q8_0` gives bit for bit the GGUF layout's results: dequantization, matVec on
-/// any thread count, matMul; so does `Q4_K`'s lane layout; except that the integer matVec kernels (`Q4_0` and
-/// `Q4_K` with 512-bit vectors) multiply with `x` rounded to 8 bits, and are checked against the reference on that
-/// `x`; the copy of float matrices is the same matrix; warm kernels
-/// allocate nothing.
+/// any thread count, matMul; so do the lane layouts of `Q4_K` and `Q6_K`; except that the integer matVec kernels
+/// (`Q4_0`, `Q4_K` and `Q6_K` with 512-bit vectors) multiply with `x` rounded to 8 bits, and are checked against
+/// the reference on that `x`; the copy of float matrices is the same matrix; warm kernels allocate nothing.
 class RepackTest {
 
     @ParameterizedTest
@@ -81,10 +80,13 @@ class RepackTest {
             Matrix odd = new Matrix(GGMLType.Q4_0, RandomWeights.segment(arena, GGMLType.Q4_0, 0, 6 * 32, 1), 6, 32);
             assertThat(Repack.applies(odd)).isFalse();
             assertThat(Repack.repack(odd, arena, pool)).isSameAs(odd);
-            Matrix k = new Matrix(GGMLType.Q6_K, RandomWeights.segment(arena, GGMLType.Q6_K, 0, 8 * 256, 1), 8, 256);
+            Matrix k = new Matrix(GGMLType.Q5_K, RandomWeights.segment(arena, GGMLType.Q5_K, 0, 8 * 256, 1), 8, 256);
             assertThat(Repack.applies(k)).isFalse();
-            Matrix k4 = new Matrix(GGMLType.Q4_K, RandomWeights.segment(arena, GGMLType.Q4_K, 0, 5 * 256, 1), 5, 256);
-            assertThat(Repack.applies(k4)).as("Q4_K, any row count, with 512-bit vectors").isEqualTo(Simd.L == 16);
+            for (GGMLType t : new GGMLType[] {GGMLType.Q4_K, GGMLType.Q6_K}) {
+                Matrix lanes = new Matrix(t, RandomWeights.segment(arena, t, 0, 5 * 256, 1), 5, 256);
+                assertThat(Repack.applies(lanes)).as("%s, any row count, with 512-bit vectors", t)
+                        .isEqualTo(Simd.L == 16);
+            }
             Matrix f = new Matrix(GGMLType.F16, RandomWeights.segment(arena, GGMLType.F16, 0, 8 * 64, 2), 8, 64);
             assertThat(Repack.copies(f)).isTrue();
             Matrix c = Repack.copy(f, arena, pool);
@@ -93,10 +95,10 @@ class RepackTest {
         }
     }
 
-    @Test
-    void laneLayoutDequantizesBitForBitAndMultipliesLikeTheReference() {
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_K", "Q6_K"})
+    void laneLayoutDequantizesBitForBitAndMultipliesLikeTheReference(GGMLType type) {
         org.junit.jupiter.api.Assumptions.assumeTrue(Simd.L == 16, "the lane layout needs 512-bit vectors");
-        GGMLType type = GGMLType.Q4_K;
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel two = new Parallel(2);
              Parallel three = new Parallel(3)) {
             for (int[] shape : new int[][] {{1, 256}, {5, 512}, {37, 768}, {70, 2048}}) {
@@ -106,7 +108,7 @@ class RepackTest {
                         rows, cols);
                 Matrix p = Repack.repack(m, arena, two);
                 assertThat(p.layout()).isEqualTo(Matrix.Layout.LANES);
-                assertThat(p.data().byteSize()).isEqualTo((long) Q4_K.LANE_BYTES * (cols / 256) * rows);
+                assertThat(p.data().byteSize()).isEqualTo(Matrix.laneBytes(type) * (cols / 256) * rows);
                 float[] a = new float[cols];
                 float[] b = new float[cols];
                 float[] c = new float[cols + 3];
@@ -122,7 +124,7 @@ class RepackTest {
                 float[] want = new float[rows + 1];
                 Kernels.matVec(one, p, x, 3, want, 1);
                 for (int r = 0; r < rows; r++) {
-                    double ref = Q4_K.dotReference(m.data(), r * m.rowBytes(), seen, 0, cols);
+                    double ref = KernelsTest.referenceOf(type).dot(m.data(), r * m.rowBytes(), seen, 0, cols);
                     double tol = KernelsTest.tolerance(type)
                             * KernelsTest.magnitude(type, m.data(), r * m.rowBytes(), seen, 0, cols) + 1e-30;
                     assertThat((double) want[1 + r]).as("%dx%d row %d", rows, cols, r)
@@ -145,13 +147,13 @@ class RepackTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K"})
+    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K"})
     void warmRepackedMatVecAllocatesNothing(GGMLType type) {
         int rows = 36;
         int cols = 1024;
         try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
-            org.junit.jupiter.api.Assumptions.assumeTrue(type != GGMLType.Q4_K || Simd.L == 16,
-                    "the Q4_K lane layout needs 512-bit vectors");
+            org.junit.jupiter.api.Assumptions.assumeTrue(Matrix.laneBytes(type) == 0 || Simd.L == 16,
+                    "the lane layouts need 512-bit vectors");
             Matrix m = Repack.repack(new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, 3),
                     rows, cols), arena, pool);
             float[] x = RandomWeights.floats(cols, 4);
