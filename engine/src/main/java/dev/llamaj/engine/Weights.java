@@ -72,35 +72,28 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
     /// file's pages of those matrices are dropped from the resident set. The token embedding keeps the file layout
     /// (only a row per token is read; a tied classifier gets its own repacked copy).
     Weights repacked() {
-        Arena arena = Arena.ofAuto();
         List<Matrix> sources = new ArrayList<>();
+        for (Layer l : layers) {
+            sources.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
+        }
+        sources.add(output);
+        List<Matrix> packed;
         try (Parallel pool = new Parallel(Runtime.getRuntime().availableProcessors())) {
-            Layer[] packed = new Layer[layers.length];
-            for (int i = 0; i < layers.length; i++) {
-                Layer l = layers[i];
-                packed[i] = new Layer(l.attnNorm, pack(l.wq, arena, pool, sources), pack(l.wk, arena, pool, sources),
-                        pack(l.wv, arena, pool, sources), pack(l.wo, arena, pool, sources), l.ffnNorm,
-                        pack(l.ffnGate, arena, pool, sources), pack(l.ffnUp, arena, pool, sources),
-                        pack(l.ffnDown, arena, pool, sources));
+            packed = Repack.all(sources, Arena.ofAuto(), pool);
+        }
+        for (int i = 0; i < sources.size(); i++) {
+            if (packed.get(i) != sources.get(i)) {
+                Repack.release(sources.get(i));
             }
-            Matrix out = pack(output, arena, pool, sources);
-            for (Matrix m : sources) {
-                Repack.release(m);
-            }
-            return new Weights(tokenEmbedding, packed, outputNorm, out, ropeFreqFactors);
         }
-    }
-
-    private static Matrix pack(Matrix m, Arena arena, Parallel pool, List<Matrix> sources) {
-        if (Repack.applies(m)) {
-            sources.add(m);
-            return Repack.repack(m, arena, pool);
+        Layer[] repacked = new Layer[layers.length];
+        for (int i = 0; i < layers.length; i++) {
+            Layer l = layers[i];
+            int k = 7 * i;
+            repacked[i] = new Layer(l.attnNorm, packed.get(k), packed.get(k + 1), packed.get(k + 2),
+                    packed.get(k + 3), l.ffnNorm, packed.get(k + 4), packed.get(k + 5), packed.get(k + 6));
         }
-        if (Repack.copies(m)) {
-            sources.add(m);
-            return Repack.copy(m, arena, pool);
-        }
-        return m;
+        return new Weights(tokenEmbedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors);
     }
 
     /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).

@@ -2,6 +2,8 @@ package dev.llamaj.engine.kernel;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 import dev.llamaj.gguf.GGMLType;
 
@@ -63,18 +65,59 @@ public final class Repack {
         return type == GGMLType.Q4_0 ? Q4_0.GROUP_BYTES : Q8_0.GROUP_BYTES;
     }
 
-    /// `m` in the four-row layout (in memory of `arena`), groups written in parallel on `pool`; `m` itself if
-    /// [#applies] is false. The source is left untouched (see [#release]).
-    public static Matrix repack(Matrix m, Arena arena, Parallel pool) {
-        if (!applies(m)) {
-            return m;
+    /// Bytes [#repack] or [#copy] writes for `m`; 0 when neither applies.
+    public static long bytes(Matrix m) {
+        if (applies(m)) {
+            long blocks = m.cols() / m.type().blockSize();
+            return m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K
+                    ? Matrix.laneBytes(m.type()) * (m.cols() / 256) * m.rows()
+                    : groupBlockBytes(m.type()) * blocks * (m.rows() / 4);
         }
+        return copies(m) ? m.data().byteSize() : 0;
+    }
+
+    /// Every matrix of `matrices` repacked ([#applies]) or copied ([#copies]), or itself, in order; the new ones
+    /// share one allocation of `arena`, each starting on a 64-byte boundary. One allocation rather than one per
+    /// matrix: each allocation is rounded up to whole 2 MiB huge pages, and over the hundred-odd matrices of a
+    /// model that slack was ~100 MiB of resident memory.
+    public static List<Matrix> all(List<Matrix> matrices, Arena arena, Parallel pool) {
+        long total = 0;
+        for (Matrix m : matrices) {
+            total += align(bytes(m));
+        }
+        MemorySegment memory = total == 0 ? MemorySegment.NULL : Memory.allocate(total, arena);
+        List<Matrix> out = new ArrayList<>(matrices.size());
+        long at = 0;
+        for (Matrix m : matrices) {
+            long n = bytes(m);
+            if (n == 0) {
+                out.add(m);
+                continue;
+            }
+            MemorySegment dst = memory.asSlice(at, n);
+            at += align(n);
+            out.add(applies(m) ? repack(m, dst, pool) : copy(m, dst, pool));
+        }
+        return out;
+    }
+
+    private static long align(long bytes) {
+        return (bytes + 63) & -64L;
+    }
+
+    /// `m` repacked into memory of `arena`, or `m` itself if [#applies] is false. The source is left untouched
+    /// (see [#release]).
+    public static Matrix repack(Matrix m, Arena arena, Parallel pool) {
+        return applies(m) ? repack(m, Memory.allocate(bytes(m), arena), pool) : m;
+    }
+
+    /// `m` (for which [#applies] holds) repacked into `dst`, at least [#bytes] long: four-row groups or lanes
+    /// written in parallel on `pool`.
+    private static Matrix repack(Matrix m, MemorySegment dst, Parallel pool) {
         if (m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K) {
-            return lanes(m, arena, pool);
+            return lanes(m, dst, pool);
         }
         int groups = m.rows() / 4;
-        long bytes = groupBlockBytes(m.type()) * (m.cols() / m.type().blockSize()) * (long) groups;
-        MemorySegment dst = Memory.allocate(bytes, arena);
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
         int cols = m.cols();
@@ -93,10 +136,9 @@ public final class Repack {
 
     /// `m`, a `Q4_K` or `Q6_K` matrix, in the lane layout ([Q4_K#repackRow], [Q6_K#repackRow]), rows written in
     /// parallel on `pool`.
-    private static Matrix lanes(Matrix m, Arena arena, Parallel pool) {
+    private static Matrix lanes(Matrix m, MemorySegment dst, Parallel pool) {
         long stride = Matrix.laneBytes(m.type()) * (m.cols() / 256);
         boolean q4 = m.type() == GGMLType.Q4_K;
-        MemorySegment dst = Memory.allocate(stride * m.rows(), arena);
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
         int cols = m.cols();
@@ -122,8 +164,11 @@ public final class Repack {
 
     /// `m` copied, layout unchanged, into memory of `arena` with huge pages requested ([Memory#allocate]).
     public static Matrix copy(Matrix m, Arena arena, Parallel pool) {
+        return copy(m, Memory.allocate(m.data().byteSize(), arena), pool);
+    }
+
+    private static Matrix copy(Matrix m, MemorySegment dst, Parallel pool) {
         long bytes = m.data().byteSize();
-        MemorySegment dst = Memory.allocate(bytes, arena);
         MemorySegment src = m.data();
         long chunk = 1 << 22;
         int chunks = (int) ((bytes + chunk - 1) / chunk);

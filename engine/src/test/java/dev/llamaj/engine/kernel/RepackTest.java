@@ -95,6 +95,41 @@ class RepackTest {
         }
     }
 
+    @Test
+    void allRepacksIntoOneAllocationAsOneByOne() {
+        try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(2)) {
+            java.util.List<Matrix> sources = new java.util.ArrayList<>();
+            for (GGMLType t : new GGMLType[] {GGMLType.Q4_0, GGMLType.F16, GGMLType.Q5_K, GGMLType.Q8_0,
+                    GGMLType.Q4_K, GGMLType.Q6_K}) {
+                int rows = 12;
+                int cols = 256;
+                sources.add(new Matrix(t, RandomWeights.segment(arena, t, 0, (long) rows * cols, rows), rows, cols));
+            }
+            java.util.List<Matrix> all = Repack.all(sources, arena, pool);
+            assertThat(all).hasSameSizeAs(sources);
+            long previousEnd = -1;
+            for (int i = 0; i < sources.size(); i++) {
+                Matrix source = sources.get(i);
+                Matrix packed = all.get(i);
+                Matrix alone = Repack.applies(source) ? Repack.repack(source, arena, pool)
+                        : Repack.copies(source) ? Repack.copy(source, arena, pool) : source;
+                if (alone == source) {
+                    assertThat(packed).isSameAs(source);
+                    continue;
+                }
+                assertThat(packed.layout()).isEqualTo(alone.layout());
+                assertThat(packed.data().byteSize()).isEqualTo(Repack.bytes(source));
+                assertThat(packed.data().asByteBuffer()).isEqualTo(alone.data().asByteBuffer());
+                long start = packed.data().address();
+                assertThat(start % 64).isZero();
+                if (previousEnd >= 0) {
+                    assertThat(start).as("one allocation, in order").isBetween(previousEnd, previousEnd + 63);
+                }
+                previousEnd = start + packed.data().byteSize();
+            }
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(names = {"Q4_K", "Q6_K"})
     void laneLayoutDequantizesBitForBitAndMultipliesLikeTheReference(GGMLType type) {
