@@ -78,24 +78,8 @@ final class BatchCommand implements Callable<Integer> {
             description = "context length of each session (default: the model's, at most 4096)")
     Integer context;
 
-    @Option(names = "--temperature", paramLabel = "T", description = "0 for greedy (default: ${DEFAULT-VALUE})")
-    float temperature = 0.8f;
-
-    @Option(names = "--top-k", paramLabel = "K", description = "0 to disable (default: ${DEFAULT-VALUE})")
-    int topK = 40;
-
-    @Option(names = "--top-p", paramLabel = "P", description = "1 to disable (default: ${DEFAULT-VALUE})")
-    float topP = 0.95f;
-
-    @Option(names = "--min-p", paramLabel = "P", description = "0 to disable (default: ${DEFAULT-VALUE})")
-    float minP = 0.05f;
-
-    @Option(names = "--repeat-penalty", paramLabel = "X", description = "1 to disable (default: ${DEFAULT-VALUE})")
-    float repeatPenalty = 1.0f;
-
-    @Option(names = "--repeat-last-n", paramLabel = "N",
-            description = "recent tokens the penalty looks at (default: ${DEFAULT-VALUE})")
-    int repeatLastN = 64;
+    @Mixin
+    SamplingOptions sampling = new SamplingOptions();
 
     @Option(names = {"-s", "--seed"}, paramLabel = "N",
             description = "seed of every line that sets none (default: a random seed per line, written in its result)")
@@ -142,7 +126,7 @@ final class BatchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--stop must not be empty");
             }
         }
-        Sampler.Settings defaults = new Sampler.Settings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, 0);
+        Sampler.Settings defaults = sampling.settings(0);
         if (Files.exists(input) && Files.exists(output) && Files.isSameFile(input, output)) {
             throw new IllegalArgumentException("--input and --output are the same file");
         }

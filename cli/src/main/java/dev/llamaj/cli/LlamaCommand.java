@@ -50,24 +50,8 @@ final class LlamaCommand implements Callable<Integer> {
             description = "context length in tokens (default: the model's, at most 4096)")
     Integer context;
 
-    @Option(names = "--temperature", paramLabel = "T", description = "0 for greedy (default: ${DEFAULT-VALUE})")
-    float temperature = 0.8f;
-
-    @Option(names = "--top-k", paramLabel = "K", description = "0 to disable (default: ${DEFAULT-VALUE})")
-    int topK = 40;
-
-    @Option(names = "--top-p", paramLabel = "P", description = "1 to disable (default: ${DEFAULT-VALUE})")
-    float topP = 0.95f;
-
-    @Option(names = "--min-p", paramLabel = "P", description = "0 to disable (default: ${DEFAULT-VALUE})")
-    float minP = 0.05f;
-
-    @Option(names = "--repeat-penalty", paramLabel = "X", description = "1 to disable (default: ${DEFAULT-VALUE})")
-    float repeatPenalty = 1.0f;
-
-    @Option(names = "--repeat-last-n", paramLabel = "N",
-            description = "recent tokens the penalty looks at (default: ${DEFAULT-VALUE})")
-    int repeatLastN = 64;
+    @Mixin
+    SamplingOptions sampling = new SamplingOptions();
 
     @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "random seed (default: random)")
     Long seed;
@@ -97,7 +81,7 @@ final class LlamaCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
         long seedValue = seed != null ? seed : System.nanoTime();
-        Sampler.Settings settings = new Sampler.Settings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedValue);
+        Sampler.Settings settings = sampling.settings(seedValue);
         long loadStart = System.nanoTime();
         try (LlamaModel model = modelOptions.load()) {
             int contextLength = context != null ? context : model.defaultContextLength();
