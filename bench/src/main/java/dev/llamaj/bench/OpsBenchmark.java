@@ -1,5 +1,6 @@
 package dev.llamaj.bench;
 
+import dev.llamaj.engine.kernel.Attention;
 import dev.llamaj.engine.kernel.Kernels;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -17,9 +18,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /// The small float operations of a forward pass, single-threaded, at Llama sizes: RMSNorm over the residual
 /// stream, softmax over an attention row, SwiGLU over the feed-forward width, and the attention of one layer over a
-/// key/value cache of `context` positions (Llama 3.2 1B: 32 query heads of 64 sharing 8 key/value heads; per head a
-/// dot product with every cached key, a softmax, and a weighted sum of the values), written with the public
-/// [Kernels] helpers (`dot`, `softmax`, `axpy`) the way the decoder uses them. Times are per call.
+/// half-precision key/value cache of `context` positions with the decoder's kernel, [Attention#attend] (Llama 3.2 1B:
+/// 32 query heads of 64 sharing 8 key/value heads; per head a dot product with every cached key, a softmax, and a
+/// weighted sum of the values). Times are per call.
 ///
 /// ```
 /// java -jar bench/target/benchmarks.jar OpsBenchmark
@@ -52,7 +53,7 @@ public class OpsBenchmark {
 
     /// Attention scores of one head over the context, and a whole layer's cache.
     @State(Scope.Thread)
-    public static class Attention {
+    public static class Context {
         static final int HEADS = 32;
         static final int KV_HEADS = 8;
         static final int HEAD_SIZE = 64;
@@ -63,8 +64,9 @@ public class OpsBenchmark {
         float[] scores;
         float[] row;
         float[] q;
-        float[] keys;
-        float[] values;
+        short[] keys;
+        short[] values;
+        float[] att;
         float[] out;
 
         @Setup(Level.Trial)
@@ -72,9 +74,22 @@ public class OpsBenchmark {
             scores = KernelBenchmark.random(context, 3);
             row = new float[context];
             q = KernelBenchmark.random(HEADS * HEAD_SIZE, 4);
-            keys = KernelBenchmark.random(context * KV_HEADS * HEAD_SIZE, 5);
-            values = KernelBenchmark.random(context * KV_HEADS * HEAD_SIZE, 6);
+            for (int i = 0; i < q.length; i++) {
+                q[i] = Attention.half(q[i]);
+            }
+            keys = halves(KV_HEADS * Attention.paddedLength(context) * HEAD_SIZE, 5);
+            values = halves(context * KV_HEADS * HEAD_SIZE, 6);
+            att = new float[HEADS * Attention.paddedLength(context)];
             out = new float[HEADS * HEAD_SIZE];
+        }
+
+        private static short[] halves(int n, long seed) {
+            float[] f = KernelBenchmark.random(n, seed);
+            short[] h = new short[n];
+            for (int i = 0; i < n; i++) {
+                h[i] = Float.floatToFloat16(f[i]);
+            }
+            return h;
         }
     }
 
@@ -103,7 +118,7 @@ public class OpsBenchmark {
     }
 
     @Benchmark
-    public float softmax(Attention a) {
+    public float softmax(Context a) {
         System.arraycopy(a.scores, 0, a.row, 0, a.context);
         Kernels.softmax(a.row, 0, a.context);
         return a.row[0];
@@ -118,22 +133,15 @@ public class OpsBenchmark {
 
     /// One layer's attention for one new token over `context` cached positions (all heads, one thread).
     @Benchmark
-    public float attention(Attention a) {
-        int kvDim = Attention.KV_HEADS * Attention.HEAD_SIZE;
-        int group = Attention.HEADS / Attention.KV_HEADS;
-        float scale = (float) (1 / Math.sqrt(Attention.HEAD_SIZE));
-        java.util.Arrays.fill(a.out, 0f);
-        for (int h = 0; h < Attention.HEADS; h++) {
-            int kvOffset = (h / group) * Attention.HEAD_SIZE;
-            for (int t = 0; t < a.context; t++) {
-                a.row[t] = Kernels.dot(a.q, h * Attention.HEAD_SIZE, a.keys, t * kvDim + kvOffset, Attention.HEAD_SIZE)
-                        * scale;
-            }
-            Kernels.softmax(a.row, 0, a.context);
-            for (int t = 0; t < a.context; t++) {
-                Kernels.axpy(a.row[t], a.values, t * kvDim + kvOffset, a.out, h * Attention.HEAD_SIZE,
-                        Attention.HEAD_SIZE);
-            }
+    public float attention(Context a) {
+        int hs = Context.HEAD_SIZE;
+        int group = Context.HEADS / Context.KV_HEADS;
+        int padded = Attention.paddedLength(a.context);
+        float scale = (float) (1 / Math.sqrt(hs));
+        for (int h = 0; h < Context.KV_HEADS; h++) {
+            int q0 = h * group * hs;
+            Attention.attend(a.q, q0, group, hs, a.keys, h, padded, a.values, h * hs, Context.KV_HEADS * hs,
+                    a.context, scale, a.att, h * group * padded, a.out, q0);
         }
         return a.out[0];
     }

@@ -1,6 +1,5 @@
 package dev.llamaj.cli;
 
-import dev.llamaj.engine.LlamaConfig;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Session;
 import dev.llamaj.engine.kernel.Bandwidth;
@@ -42,8 +41,6 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Measures prompt processing and generation speed (like llama.cpp's llama-bench).")
 final class BenchCommand implements Callable<Integer> {
-    /// Bytes per cached key or value element (the engine keeps its key/value cache in float32).
-    static final int KV_ELEMENT_BYTES = Float.BYTES;
     static final int BANDWIDTH_REPETITIONS = 10;
     static final int MAX_WARMUP_RUNS = 10;
     static final long WARMUP_NANOS = 60_000_000_000L;
@@ -207,8 +204,8 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             Report report = new Report(path, info, threads, repetitions, !noWarmup, bandwidth, tests,
-                    model.bytesPerToken(), generate > 0 ? kvReadPerToken(model.config(), depth, generate) : 0, rss, heap,
-                    kvCacheBytes(model.config(), contextLength), contextLength);
+                    model.bytesPerToken(), generate > 0 ? kvReadPerToken(model, depth, generate) : 0, rss, heap,
+                    model.kvCacheBytes(contextLength), contextLength);
             if (json) {
                 out.println(report.json());
             } else {
@@ -285,15 +282,10 @@ final class BenchCommand implements Callable<Integer> {
         return System.nanoTime() - start;
     }
 
-    /// The key/value cache of a session of `contextLength` tokens.
-    static long kvCacheBytes(LlamaConfig c, int contextLength) {
-        return 2L * c.blockCount() * contextLength * c.kvDim() * KV_ELEMENT_BYTES;
-    }
-
     /// Average bytes of key/value cache a generated token reads over positions `depth .. depth + n - 1` (position
     /// `p` attends to `p + 1` cached positions).
-    static long kvReadPerToken(LlamaConfig c, int depth, int n) {
-        return Math.round(2.0 * c.blockCount() * c.kvDim() * KV_ELEMENT_BYTES * (depth + (n + 1) / 2.0));
+    static long kvReadPerToken(LlamaModel model, int depth, int n) {
+        return Math.round(model.kvBytesPerPosition() * (depth + (n + 1) / 2.0));
     }
 
     /// `VmRSS` of this process, or -1 where `/proc/self/status` does not exist.

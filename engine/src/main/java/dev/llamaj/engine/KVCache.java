@@ -4,13 +4,17 @@ import dev.llamaj.engine.kernel.Attention;
 
 /// Keys and values of every past position, per layer, for one session.
 ///
-/// Keys are stored transposed, in blocks of [Attention#BLOCK] positions per key/value head (the layout of
+/// Entries are IEEE half-precision bit patterns, as in llama.cpp's default F16 cache: the model's keys and values
+/// rounded once, at half the memory and half the bytes read per token of a float cache. Keys are stored transposed, in blocks of [Attention#BLOCK] positions per key/value head (the layout of
 /// [Attention#keyOffset]), so attention scores a block of positions with plain vector operations; values keep one
-/// row of `kvDim` floats per position (`[position][kvHead][headSize]`). It is sized by the session's context
+/// row of `kvDim` halves per position (`[position][kvHead][headSize]`). It is sized by the session's context
 /// length, never by the model's maximum (a 128K-token cache of an 8B model would need 16 GiB).
 final class KVCache {
-    final float[][] keys;
-    final float[][] values;
+    /// Bytes per cached key or value element.
+    static final int ELEMENT_BYTES = Short.BYTES;
+
+    final short[][] keys;
+    final short[][] values;
     final int contextLength;
     /// The context length rounded up to whole key blocks.
     final int paddedLength;
@@ -23,15 +27,15 @@ final class KVCache {
         long perLayer = (long) paddedLength * kvDim;
         if (perLayer > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("a context of " + contextLength + " tokens needs a key/value cache of "
-                    + perLayer + " floats per layer, more than a Java array holds (lower --context)");
+                    + perLayer + " entries per layer, more than a Java array holds (lower --context)");
         }
-        keys = new float[c.blockCount()][(int) perLayer];
-        values = new float[c.blockCount()][contextLength * kvDim];
+        keys = new short[c.blockCount()][(int) perLayer];
+        values = new short[c.blockCount()][contextLength * kvDim];
     }
 
     /// Bytes of memory a cache of `contextLength` tokens takes for this model.
     static long byteSize(LlamaConfig c, int contextLength) {
         return ((long) Attention.paddedLength(contextLength) + contextLength) * c.blockCount() * c.kvDim()
-                * Float.BYTES;
+                * ELEMENT_BYTES;
     }
 }

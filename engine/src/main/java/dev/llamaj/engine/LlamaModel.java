@@ -105,6 +105,17 @@ public final class LlamaModel implements AutoCloseable {
         return weights.matrixBytes();
     }
 
+    /// Bytes of key/value cache per cached position (keys and values of every layer, in half precision): what a
+    /// generated token reads per earlier position, and what a session's cache takes per token of context.
+    public long kvBytesPerPosition() {
+        return 2L * config.blockCount() * config.kvDim() * KVCache.ELEMENT_BYTES;
+    }
+
+    /// Bytes of memory the key/value cache of a session of `contextLength` tokens takes.
+    public long kvCacheBytes(int contextLength) {
+        return KVCache.byteSize(config, contextLength);
+    }
+
     /// The context a session gets by default: the model's own, at most [#DEFAULT_CONTEXT_CAP].
     public int defaultContextLength() {
         return Math.min(config.contextLength(), DEFAULT_CONTEXT_CAP);

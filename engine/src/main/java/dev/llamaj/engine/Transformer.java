@@ -184,14 +184,11 @@ final class Transformer {
             rope(s, s.q, c.headCount(), pos);
             rope(s, s.k, c.headCountKv(), pos);
             // keys, values and the query at half precision, as llama.cpp's default F16 cache (see Attention)
-            float[] keys = cache.keys[l];
+            short[] keys = cache.keys[l];
             for (int h = 0; h < c.headCountKv(); h++) {
                 Attention.storeKey(keys, h, pos, headSize, cache.paddedLength, s.k, h * headSize, 1);
             }
-            float[] values = cache.values[l];
-            for (int i = 0; i < kvDim; i++) {
-                values[pos * kvDim + i] = Attention.half(s.v[i]);
-            }
+            Attention.storeValues(cache.values[l], pos * kvDim, s.v, 0, 1, kvDim);
             for (int i = 0; i < s.q.length; i++) {
                 s.q[i] = Attention.half(s.q[i]);
             }
@@ -254,18 +251,16 @@ final class Transformer {
                 Kernels.ropeTiled(b.k, kvDim, c.headCountKv(), headSize, pairs, tiles, s.ropeCos, s.ropeSin,
                         s.ropeStride, pos0);
             }
-            float[] keys = cache.keys[l];
-            float[] values = cache.values[l];
+            short[] keys = cache.keys[l];
+            short[] values = cache.values[l];
             for (int t = 0; t < n; t++) {
                 int kBase = Kernels.tiledIndex(kvDim, t, 0);
                 for (int h = 0; h < c.headCountKv(); h++) {
                     Attention.storeKey(keys, h, pos0 + t, headSize, cache.paddedLength, b.k,
                             kBase + h * headSize * Kernels.TILE, Kernels.TILE);
                 }
-                int vBase = Kernels.tiledIndex(kvDim, t, 0);
-                for (int i = 0; i < kvDim; i++) {
-                    values[(pos0 + t) * kvDim + i] = Attention.half(b.v[vBase + i * Kernels.TILE]);
-                }
+                Attention.storeValues(values, (pos0 + t) * kvDim, b.v, Kernels.tiledIndex(kvDim, t, 0), Kernels.TILE,
+                        kvDim);
             }
 
             s.attention.batch(s, l, pos0, n);

@@ -1,12 +1,15 @@
 package dev.llamaj.engine.kernel;
 
 import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.I;
 import static dev.llamaj.engine.kernel.Simd.L;
+import static dev.llamaj.engine.kernel.Simd.S;
 
 import java.util.Objects;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /// Causal grouped-query attention of one query position against the key/value cache of one key/value head.
@@ -20,12 +23,19 @@ import jdk.incubator.vector.VectorOperators;
 /// The query heads of a group share their key/value head; the kernels handle four of them per pass, so the cache
 /// is read once per four heads.
 ///
+/// **Half precision.** The cache holds IEEE binary16 bit patterns (`short`), as llama.cpp's default F16 cache: half
+/// the memory, and half the bytes read per generated token at long contexts, where attention over the cache is the
+/// largest stream after the weights. The Vector API has no half-to-float conversion, so the kernels widen a pattern
+/// `h` to an int lane with sign extension and keep `(h << 13) & 0x8fffe000`: the sign lands in bit 31 and the
+/// exponent and mantissa in bits 13..27, which read as a float is exactly the half's value times 2^-112 (for
+/// subnormal halves too). The 2^112 goes on the other factor instead (the query, or the softmax weight: a value
+/// below 2^16 times 2^112 is still finite), so each product, and so every sum, is bit for bit what it would be with
+/// the float values, for two vector operations per sixteen keys.
+///
 /// **Numerics.** A score is one FMA chain over `d` in order, then multiplied by `scale`; softmax is
 /// [Kernels#softmax], its weights then rounded to half precision (llama.cpp's attention converts them to F16 for
 /// the product with its F16 value cache); each output is one FMA chain over positions in order (as ggml's
-/// `ggml_vec_mad_f32` loop). The caller stores keys and values already rounded to half precision and rounds the
-/// query likewise ([#storeKey] does the keys), so the arithmetic sees the values llama.cpp's default F16 cache
-/// holds.
+/// `ggml_vec_mad_f32` loop). The caller rounds the query to half precision too, as llama.cpp converts it.
 public final class Attention {
     /// Positions per key block: a multiple of four float vectors for any supported shape.
     public static final int BLOCK = 64;
@@ -43,13 +53,19 @@ public final class Attention {
         return (head * paddedLength + position / BLOCK * BLOCK) * headSize + position % BLOCK;
     }
 
-    /// Stores key vector `k[kOff .. kOff + headSize)` (stride `kStride`) of `head` at `position`, rounded to half
-    /// precision ([#half]).
-    public static void storeKey(float[] keys, int head, int position, int headSize, int paddedLength,
+    /// Stores key vector `k[kOff .. kOff + headSize)` (stride `kStride`) of `head` at `position`, in half precision.
+    public static void storeKey(short[] keys, int head, int position, int headSize, int paddedLength,
                                 float[] k, int kOff, int kStride) {
         int o = keyOffset(head, position, headSize, paddedLength);
         for (int d = 0; d < headSize; d++) {
-            keys[o + d * BLOCK] = half(k[kOff + d * kStride]);
+            keys[o + d * BLOCK] = Float.floatToFloat16(k[kOff + d * kStride]);
+        }
+    }
+
+    /// Stores the `n` values `v[vOff + i · vStride]` at `values[offset ..]`, in half precision.
+    public static void storeValues(short[] values, int offset, float[] v, int vOff, int vStride, int n) {
+        for (int i = 0; i < n; i++) {
+            values[offset + i] = Float.floatToFloat16(v[vOff + i * vStride]);
         }
     }
 
@@ -63,8 +79,8 @@ public final class Attention {
     /// one key/value head: keys from `keys` (transposed layout, `kvHead`, `paddedLength` positions), values
     /// `values[vOff + p · vStride + d]`; scores scaled by `scale`. Uses `att[attOff ..]` (`group × paddedLength`)
     /// as scratch; writes `group × headSize` outputs to `out[outOff ..]`.
-    public static void attend(float[] q, int qOff, int group, int headSize, float[] keys, int kvHead,
-                              int paddedLength, float[] values, int vOff, int vStride, int n, float scale,
+    public static void attend(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead,
+                              int paddedLength, short[] values, int vOff, int vStride, int n, float scale,
                               float[] att, int attOff, float[] out, int outOff) {
         Objects.checkFromIndexSize(qOff, group * headSize, q.length);
         Objects.checkFromIndexSize(outOff, group * headSize, out.length);
@@ -125,8 +141,13 @@ public final class Attention {
         }
     }
 
+    /// The factor that turns a widened half pattern, read as a float, back into the half's value (see the class
+    /// comment).
+    private static final float UNBIAS = 0x1p112f;
+    private static final int HALF_BITS = 0x8fffe000;
+
     /// Scores of four heads over `blocks` key blocks.
-    static void scores4(float[] q, int qOff, int hs, float[] keys, int kBase, int blocks, float scale,
+    static void scores4(float[] q, int qOff, int hs, short[] keys, int kBase, int blocks, float scale,
                                 float[] att, int attOff, int stride) {
         for (int b = 0; b < blocks; b++) {
             for (int sub = 0; sub < BLOCK; sub += 4 * L) {
@@ -149,26 +170,34 @@ public final class Attention {
                 int kb = kBase + b * BLOCK * hs + sub;
                 for (int d = 0; d < hs; d++) {
                     int ko = kb + d * BLOCK;
-                    FloatVector k0 = FloatVector.fromArray(F, keys, ko);
-                    FloatVector k1 = FloatVector.fromArray(F, keys, ko + L);
-                    FloatVector k2 = FloatVector.fromArray(F, keys, ko + 2 * L);
-                    FloatVector k3 = FloatVector.fromArray(F, keys, ko + 3 * L);
-                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d]);
+                    FloatVector k0 = ((IntVector) ShortVector.fromArray(S, keys, ko)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                            .and(HALF_BITS).reinterpretAsFloats();
+                    FloatVector k1 = ((IntVector) ShortVector.fromArray(S, keys, ko + L)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                            .and(HALF_BITS).reinterpretAsFloats();
+                    FloatVector k2 = ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                            .and(HALF_BITS).reinterpretAsFloats();
+                    FloatVector k3 = ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                            .and(HALF_BITS).reinterpretAsFloats();
+                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d] * UNBIAS);
                     a00 = k0.fma(qv, a00);
                     a01 = k1.fma(qv, a01);
                     a02 = k2.fma(qv, a02);
                     a03 = k3.fma(qv, a03);
-                    qv = FloatVector.broadcast(F, q[qOff + hs + d]);
+                    qv = FloatVector.broadcast(F, q[qOff + hs + d] * UNBIAS);
                     a10 = k0.fma(qv, a10);
                     a11 = k1.fma(qv, a11);
                     a12 = k2.fma(qv, a12);
                     a13 = k3.fma(qv, a13);
-                    qv = FloatVector.broadcast(F, q[qOff + 2 * hs + d]);
+                    qv = FloatVector.broadcast(F, q[qOff + 2 * hs + d] * UNBIAS);
                     a20 = k0.fma(qv, a20);
                     a21 = k1.fma(qv, a21);
                     a22 = k2.fma(qv, a22);
                     a23 = k3.fma(qv, a23);
-                    qv = FloatVector.broadcast(F, q[qOff + 3 * hs + d]);
+                    qv = FloatVector.broadcast(F, q[qOff + 3 * hs + d] * UNBIAS);
                     a30 = k0.fma(qv, a30);
                     a31 = k1.fma(qv, a31);
                     a32 = k2.fma(qv, a32);
@@ -199,7 +228,7 @@ public final class Attention {
     }
 
     /// Scores of one head over `blocks` key blocks.
-    static void scores1(float[] q, int qOff, int hs, float[] keys, int kBase, int blocks, float scale,
+    static void scores1(float[] q, int qOff, int hs, short[] keys, int kBase, int blocks, float scale,
                                 float[] att, int attOff) {
         for (int b = 0; b < blocks; b++) {
             for (int sub = 0; sub < BLOCK; sub += 4 * L) {
@@ -210,11 +239,17 @@ public final class Attention {
                 int kb = kBase + b * BLOCK * hs + sub;
                 for (int d = 0; d < hs; d++) {
                     int ko = kb + d * BLOCK;
-                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d]);
-                    a0 = FloatVector.fromArray(F, keys, ko).fma(qv, a0);
-                    a1 = FloatVector.fromArray(F, keys, ko + L).fma(qv, a1);
-                    a2 = FloatVector.fromArray(F, keys, ko + 2 * L).fma(qv, a2);
-                    a3 = FloatVector.fromArray(F, keys, ko + 3 * L).fma(qv, a3);
+                    FloatVector qv = FloatVector.broadcast(F, q[qOff + d] * UNBIAS);
+                    a0 = ((IntVector) ShortVector.fromArray(S, keys, ko).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a0);
+                    a1 = ((IntVector) ShortVector.fromArray(S, keys, ko + L).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a1);
+                    a2 = ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
+                            .convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a2);
+                    a3 = ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
+                            .convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a3);
                 }
                 int o = attOff + b * BLOCK + sub;
                 a0.mul(scale).intoArray(att, o);
@@ -226,7 +261,7 @@ public final class Attention {
     }
 
     /// Weighted values of four heads, `headSize` a multiple of `4·L`.
-    static void values4(float[] att, int attOff, int stride, float[] values, int vOff, int vStride, int n,
+    static void values4(float[] att, int attOff, int stride, short[] values, int vOff, int vStride, int n,
                                 int hs, float[] out, int outOff) {
         for (int d0 = 0; d0 < hs; d0 += 4 * L) {
             FloatVector a00 = FloatVector.zero(F);
@@ -247,27 +282,35 @@ public final class Attention {
             FloatVector a33 = a00;
             for (int p = 0; p < n; p++) {
                 int vo = vOff + p * vStride + d0;
-                FloatVector v0 = FloatVector.fromArray(F, values, vo);
-                FloatVector v1 = FloatVector.fromArray(F, values, vo + L);
-                FloatVector v2 = FloatVector.fromArray(F, values, vo + 2 * L);
-                FloatVector v3 = FloatVector.fromArray(F, values, vo + 3 * L);
+                FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, vo)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                        .and(HALF_BITS).reinterpretAsFloats();
+                FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, vo + L)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                        .and(HALF_BITS).reinterpretAsFloats();
+                FloatVector v2 = ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                        .and(HALF_BITS).reinterpretAsFloats();
+                FloatVector v3 = ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                        .and(HALF_BITS).reinterpretAsFloats();
                 int ao = attOff + p;
-                FloatVector w = FloatVector.broadcast(F, att[ao]);
+                FloatVector w = FloatVector.broadcast(F, att[ao] * UNBIAS);
                 a00 = v0.fma(w, a00);
                 a01 = v1.fma(w, a01);
                 a02 = v2.fma(w, a02);
                 a03 = v3.fma(w, a03);
-                w = FloatVector.broadcast(F, att[ao + stride]);
+                w = FloatVector.broadcast(F, att[ao + stride] * UNBIAS);
                 a10 = v0.fma(w, a10);
                 a11 = v1.fma(w, a11);
                 a12 = v2.fma(w, a12);
                 a13 = v3.fma(w, a13);
-                w = FloatVector.broadcast(F, att[ao + 2 * stride]);
+                w = FloatVector.broadcast(F, att[ao + 2 * stride] * UNBIAS);
                 a20 = v0.fma(w, a20);
                 a21 = v1.fma(w, a21);
                 a22 = v2.fma(w, a22);
                 a23 = v3.fma(w, a23);
-                w = FloatVector.broadcast(F, att[ao + 3 * stride]);
+                w = FloatVector.broadcast(F, att[ao + 3 * stride] * UNBIAS);
                 a30 = v0.fma(w, a30);
                 a31 = v1.fma(w, a31);
                 a32 = v2.fma(w, a32);
@@ -297,7 +340,7 @@ public final class Attention {
     }
 
     /// Weighted values of one head, `headSize` a multiple of `4·L`.
-    static void values1(float[] att, int attOff, float[] values, int vOff, int vStride, int n, int hs,
+    static void values1(float[] att, int attOff, short[] values, int vOff, int vStride, int n, int hs,
                                 float[] out, int outOff) {
         for (int d0 = 0; d0 < hs; d0 += 4 * L) {
             FloatVector a0 = FloatVector.zero(F);
@@ -306,11 +349,17 @@ public final class Attention {
             FloatVector a3 = a0;
             for (int p = 0; p < n; p++) {
                 int vo = vOff + p * vStride + d0;
-                FloatVector w = FloatVector.broadcast(F, att[attOff + p]);
-                a0 = FloatVector.fromArray(F, values, vo).fma(w, a0);
-                a1 = FloatVector.fromArray(F, values, vo + L).fma(w, a1);
-                a2 = FloatVector.fromArray(F, values, vo + 2 * L).fma(w, a2);
-                a3 = FloatVector.fromArray(F, values, vo + 3 * L).fma(w, a3);
+                FloatVector w = FloatVector.broadcast(F, att[attOff + p] * UNBIAS);
+                a0 = ((IntVector) ShortVector.fromArray(S, values, vo).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a0);
+                a1 = ((IntVector) ShortVector.fromArray(S, values, vo + L).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a1);
+                a2 = ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
+                        .convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a2);
+                a3 = ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
+                        .convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a3);
             }
             int o = outOff + d0;
             a0.intoArray(out, o);
@@ -321,7 +370,7 @@ public final class Attention {
     }
 
     /// Weighted values of one head, any `headSize`.
-    private static void valuesScalar(float[] att, int attOff, float[] values, int vOff, int vStride, int n, int hs,
+    private static void valuesScalar(float[] att, int attOff, short[] values, int vOff, int vStride, int n, int hs,
                                      float[] out, int outOff) {
         for (int d = 0; d < hs; d++) {
             out[outOff + d] = 0f;
@@ -330,14 +379,14 @@ public final class Attention {
             float w = att[attOff + p];
             int vo = vOff + p * vStride;
             for (int d = 0; d < hs; d++) {
-                out[outOff + d] = Math.fma(values[vo + d], w, out[outOff + d]);
+                out[outOff + d] = Math.fma(Float.float16ToFloat(values[vo + d]), w, out[outOff + d]);
             }
         }
     }
 
     /// Scalar reference for tests: the same attention with sums in double and `Math.exp`.
-    static void reference(float[] q, int qOff, int group, int headSize, float[] keys, int kvHead, int paddedLength,
-                          float[] values, int vOff, int vStride, int n, float scale, float[] out, int outOff) {
+    static void reference(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead, int paddedLength,
+                          short[] values, int vOff, int vStride, int n, float scale, float[] out, int outOff) {
         for (int h = 0; h < group; h++) {
             double[] s = new double[n];
             double max = Double.NEGATIVE_INFINITY;
@@ -345,7 +394,7 @@ public final class Attention {
                 int ko = keyOffset(kvHead, p, headSize, paddedLength);
                 double dot = 0;
                 for (int d = 0; d < headSize; d++) {
-                    dot += (double) q[qOff + h * headSize + d] * keys[ko + d * BLOCK];
+                    dot += (double) q[qOff + h * headSize + d] * Float.float16ToFloat(keys[ko + d * BLOCK]);
                 }
                 s[p] = dot * scale;
                 max = Math.max(max, s[p]);
@@ -358,7 +407,7 @@ public final class Attention {
             for (int d = 0; d < headSize; d++) {
                 double o = 0;
                 for (int p = 0; p < n; p++) {
-                    o += half((float) (s[p] / sum)) * values[vOff + p * vStride + d];
+                    o += half((float) (s[p] / sum)) * Float.float16ToFloat(values[vOff + p * vStride + d]);
                 }
                 out[outOff + h * headSize + d] = (float) o;
             }

@@ -104,8 +104,8 @@ public final class WarmUp {
             // attention, at a length with whole and partial key blocks
             int n = 2 * Attention.BLOCK + 5;
             int padded = Attention.paddedLength(n);
-            float[] keys = filled(padded * headSize);
-            float[] values = filled(padded * headSize);
+            short[] keys = halves(padded * headSize);
+            short[] values = halves(padded * headSize);
             float[] q = filled(4 * headSize + group * headSize);
             float[] att = new float[(group + 4) * padded];
             float[] o = new float[(group + 4) * headSize];
@@ -195,6 +195,14 @@ public final class WarmUp {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
             a[i] = (float) Math.sin(i * 0.37) * 0.5f;
+        }
+        return a;
+    }
+
+    private static short[] halves(int n) {
+        short[] a = new short[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = Float.floatToFloat16((float) Math.sin(i * 0.37) * 0.5f);
         }
         return a;
     }

@@ -51,8 +51,8 @@ class AllocationTest {
         int group = 4;
         int n = 300;
         int padded = Attention.paddedLength(n);
-        float[] keys = RandomWeights.floats(2 * padded * headSize, 1);
-        float[] values = RandomWeights.floats(padded * 2 * headSize, 2);
+        short[] keys = RandomWeights.halves(2 * padded * headSize, 1);
+        short[] values = RandomWeights.halves(padded * 2 * headSize, 2);
         float[] q = RandomWeights.floats(group * headSize, 3);
         float[] att = new float[group * padded];
         float[] out = new float[group * headSize];

@@ -99,9 +99,9 @@ class MatMulTest {
                 for (int n : new int[] {1, 7, 64, 65, 200}) {
                     int kvHeads = 2;
                     int padded = Attention.paddedLength(n + 3);
-                    float[] keys = RandomWeights.floats(kvHeads * padded * headSize, n);
+                    short[] keys = RandomWeights.halves(kvHeads * padded * headSize, n);
                     int kvDim = kvHeads * headSize;
-                    float[] values = RandomWeights.floats(padded * kvDim, n + 1);
+                    short[] values = RandomWeights.halves(padded * kvDim, n + 1);
                     float[] q = RandomWeights.floats(group * headSize + 1, n + 2);
                     for (int i = 0; i < q.length; i++) {
                         q[i] *= 3;
@@ -129,15 +129,61 @@ class MatMulTest {
     void storeKeyWritesTheTransposedLayout() {
         int headSize = 8;
         int padded = Attention.paddedLength(100);
-        float[] keys = new float[2 * padded * headSize];
+        short[] keys = new short[2 * padded * headSize];
         float[] k = new float[2 * headSize];
         for (int i = 0; i < k.length; i++) {
-            k[i] = i + 1;
+            k[i] = i + 1.0001f;
         }
         Attention.storeKey(keys, 1, 70, headSize, padded, k, headSize, 1);
         for (int d = 0; d < headSize; d++) {
             assertThat(keys[Attention.keyOffset(1, 70, headSize, padded) + d * Attention.BLOCK])
-                    .isEqualTo(headSize + d + 1);
+                    .isEqualTo(Float.floatToFloat16(headSize + d + 1.0001f));
+        }
+    }
+
+    /// The kernels widen half patterns with integer operations and move the 2^112 onto the other factor; a score or
+    /// weighted value of one term must still be exactly the float product, for every finite half (subnormals, zeros
+    /// of both signs and the largest included).
+    @Test
+    void attentionReadsEveryFiniteHalfExactly() {
+        int hs = 4 * Simd.L;
+        int group = 4;
+        float[] q = {0.7f, -1.25f, 3.0009766f, 65504f * 0.5f};
+        for (int i = 0; i < q.length; i++) {
+            q[i] = Attention.half(q[i]);
+        }
+        float scale = 0.125f;
+        int padded = Attention.BLOCK;
+        short[] keys = new short[padded * hs];
+        float[] att = new float[group * padded];
+        short[] values = new short[hs];
+        float[] out = new float[group * hs];
+        float[] w = new float[group * padded];
+        for (int g = 0; g < group; g++) {
+            w[g * padded] = Attention.half(q[g] / 65504f);
+        }
+        for (int start = 0; start < 0x10000; start += hs) {
+            short[] pattern = new short[hs];
+            for (int i = 0; i < hs; i++) {
+                int bits = start + i;
+                // exponent 31 is infinity and NaN, which a cache of finite activations never holds
+                pattern[i] = (short) (((bits >> 10) & 0x1f) == 0x1f ? 0 : bits);
+            }
+            // headSize 1: key d = 0 of position p is keys[p]
+            System.arraycopy(pattern, 0, keys, 0, hs);
+            Attention.scores4(q, 0, 1, keys, 0, 1, scale, att, 0, padded);
+            System.arraycopy(pattern, 0, values, 0, hs);
+            Attention.values4(w, 0, padded, values, 0, hs, 1, hs, out, 0);
+            for (int g = 0; g < group; g++) {
+                for (int i = 0; i < hs; i++) {
+                    float k = Float.float16ToFloat(pattern[i]);
+                    // the sums start at +0, so a product of -0 comes out +0
+                    assertThat(att[g * padded + i]).as("score of q %s, key %s", q[g], k)
+                            .isEqualTo((q[g] * k + 0f) * scale);
+                    assertThat(out[g * hs + i]).as("weight %s times value %s", w[g * padded], k)
+                            .isEqualTo(w[g * padded] * k + 0f);
+                }
+            }
         }
     }
 

@@ -79,4 +79,14 @@ final class RandomWeights {
         }
         return v;
     }
+
+    /// Uniform floats in `[-1, 1)` rounded to half precision, as half bit patterns (a key/value cache's entries).
+    static short[] halves(int n, long seed) {
+        float[] f = floats(n, seed);
+        short[] h = new short[n];
+        for (int i = 0; i < n; i++) {
+            h[i] = Float.floatToFloat16(f[i]);
+        }
+        return h;
+    }
 }
