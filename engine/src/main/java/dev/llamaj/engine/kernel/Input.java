@@ -244,8 +244,8 @@ final class Input {
     private static final int[] Q4K_PAIRS = pairOrder(2, 4, Q4_K::laneWeight);
     /// `Q6_K`'s `ql` byte `b`: low nibble weight `128·(b/64) + b%64`, high nibble 64 more.
     private static final int[] Q6K_PAIRS = pairOrder(2, 4, (b, high) -> 128 * (b >>> 6) + 64 * high + (b & 63));
-    /// `Q6_K`'s lane layout: byte `b` is weight `b`.
-    private static final int[] Q6K_LANE_PAIRS = pairOrder(4, 2, (b, high) -> b);
+    /// `Q6_K`'s lane layout: byte `b` is weight [Q6_K#laneWeight]`(b)`.
+    private static final int[] Q6K_LANE_PAIRS = pairOrder(4, 2, (b, high) -> Q6_K.laneWeight(b));
     /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
     /// weights 0..15 and high nibbles 16..31.
     private static final int[] Q40_PAIRS = pairOrder(1, 4, (b, high) -> (b & 15) + 16 * high);

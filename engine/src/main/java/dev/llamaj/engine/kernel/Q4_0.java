@@ -66,13 +66,13 @@ final class Q4_0 {
             ByteVector qs = ByteVector.fromMemorySegment(B, w, o + 2, LE);
             int y = outOffset + b * BLOCK;
             IntVector q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            ((FloatVector) q.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, y);
-            ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d)
+            ((FloatVector) q.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(d).intoArray(out, y);
+            ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(d)
                     .intoArray(out, y + 16);
             for (int p = 1; p < BYTE_PARTS; p++) {
                 q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                ((FloatVector) q.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, y + p * L);
-                ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d)
+                ((FloatVector) q.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(d).intoArray(out, y + p * L);
+                ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(d)
                         .intoArray(out, y + 16 + p * L);
             }
         }
@@ -88,15 +88,15 @@ final class Q4_0 {
             int xb = xOffset + b * BLOCK;
             ByteVector qs = ByteVector.fromMemorySegment(B, w, o + 2, LE);
             IntVector q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            FloatVector s = ((FloatVector) q.and(0x0F).sub(8).convert(VectorOperators.I2F, 0))
+            FloatVector s = ((FloatVector) q.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0))
                     .mul(FloatVector.fromArray(F, x, xb));
-            s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+            s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                     .fma(FloatVector.fromArray(F, x, xb + BLOCK / 2), s);
             for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                 q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                s = ((FloatVector) q.and(0x0F).sub(8).convert(VectorOperators.I2F, 0))
+                s = ((FloatVector) q.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xb + p * L), s);
-                s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xb + BLOCK / 2 + p * L), s);
             }
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o))), acc);
@@ -153,17 +153,17 @@ final class Q4_0 {
                 IntVector q1 = (IntVector) b1.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 IntVector q2 = (IntVector) b2.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 IntVector q3 = (IntVector) b3.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                FloatVector s0 = ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s1 = ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s2 = ((FloatVector) q2.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s3 = ((FloatVector) q3.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                FloatVector s0 = ((FloatVector) q0.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s1 = ((FloatVector) q1.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s2 = ((FloatVector) q2.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s3 = ((FloatVector) q3.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s0);
-                s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s1);
-                s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s2);
-                s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s3);
                 for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                     xlo = FloatVector.fromArray(F, x, xb + p * L);
@@ -172,17 +172,17 @@ final class Q4_0 {
                     q1 = (IntVector) b1.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                     q2 = (IntVector) b2.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                     q3 = (IntVector) b3.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                    s0 = ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s0);
-                    s1 = ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s1);
-                    s2 = ((FloatVector) q2.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s2);
-                    s3 = ((FloatVector) q3.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s3);
-                    s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s0 = ((FloatVector) q0.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s0);
+                    s1 = ((FloatVector) q1.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s1);
+                    s2 = ((FloatVector) q2.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s2);
+                    s3 = ((FloatVector) q3.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s3);
+                    s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s0);
-                    s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s1);
-                    s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s2);
-                    s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s3);
                 }
                 acc0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, r0 + o))), acc0);
@@ -245,17 +245,17 @@ final class Q4_0 {
                 IntVector q1 = (IntVector) b1.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 IntVector q2 = (IntVector) b2.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 IntVector q3 = (IntVector) b3.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                FloatVector s0 = ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s1 = ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s2 = ((FloatVector) q2.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                FloatVector s3 = ((FloatVector) q3.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(xlo);
-                s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                FloatVector s0 = ((FloatVector) q0.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s1 = ((FloatVector) q1.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s2 = ((FloatVector) q2.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                FloatVector s3 = ((FloatVector) q3.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(xlo);
+                s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s0);
-                s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s1);
-                s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s2);
-                s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                         .fma(xhi, s3);
                 for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                     xlo = FloatVector.fromArray(F, x, xb + p * L);
@@ -264,17 +264,17 @@ final class Q4_0 {
                     q1 = (IntVector) b1.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                     q2 = (IntVector) b2.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                     q3 = (IntVector) b3.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                    s0 = ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s0);
-                    s1 = ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s1);
-                    s2 = ((FloatVector) q2.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s2);
-                    s3 = ((FloatVector) q3.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(xlo, s3);
-                    s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s0 = ((FloatVector) q0.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s0);
+                    s1 = ((FloatVector) q1.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s1);
+                    s2 = ((FloatVector) q2.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s2);
+                    s3 = ((FloatVector) q3.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).fma(xlo, s3);
+                    s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s0);
-                    s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s1);
-                    s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s2);
-                    s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0))
+                    s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0))
                             .fma(xhi, s3);
                 }
                 acc0 = s0.fma(FloatVector.broadcast(F, w.get(FLOAT_LE, o)), acc0);
@@ -327,7 +327,7 @@ final class Q4_0 {
                                 .add(bias[b]))
                         .lanewise(VectorOperators.ASHR, 16);
                 FloatVector d = FloatVector.fromMemorySegment(F, w, o, LE).rearrange(ROW_SCALES).mul(dx[b]);
-                acc = ((FloatVector) s.convert(VectorOperators.I2F, 0)).fma(d, acc);
+                acc = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0)).fma(d, acc);
             }
             // butterfly within each row's four lanes (strides 2, 1), then lanes 0, 4, 8, 12 to lanes 0..3
             acc = acc.add(acc.rearrange(Simd.SWAP_EIGHTH));
@@ -360,8 +360,8 @@ final class Q4_0 {
                 ByteVector qs = ByteVector.fromMemorySegment(B, w, q, LE);
                 for (int p = 0; p < BYTE_PARTS; p++) {
                     IntVector v = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                    ((FloatVector) v.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(vd).intoArray(out, y + p * L);
-                    ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(vd)
+                    ((FloatVector) v.and(0x0F).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(vd).intoArray(out, y + p * L);
+                    ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).sub(8).convertShape(VectorOperators.I2F, F, 0)).mul(vd)
                             .intoArray(out, y + 16 + p * L);
                 }
             } else {

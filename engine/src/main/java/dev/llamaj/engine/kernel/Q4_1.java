@@ -69,15 +69,15 @@ final class Q4_1 {
             FloatVector x0 = FloatVector.fromArray(F, x, xb);
             FloatVector x1 = FloatVector.fromArray(F, x, xb + 16);
             IntVector q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            FloatVector s = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).mul(x0);
-            s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(x1, s);
+            FloatVector s = ((FloatVector) q.and(0x0F).convertShape(VectorOperators.I2F, F, 0)).mul(x0);
+            s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
             FloatVector xs = x0.add(x1);
             for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                 x0 = FloatVector.fromArray(F, x, xb + p * L);
                 x1 = FloatVector.fromArray(F, x, xb + 16 + p * L);
                 q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                s = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(x0, s);
-                s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(x1, s);
+                s = ((FloatVector) q.and(0x0F).convertShape(VectorOperators.I2F, F, 0)).fma(x0, s);
+                s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
                 xs = xs.add(x0.add(x1));
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);

@@ -114,12 +114,12 @@ final class Q4_K {
                     int k = p * L;
                     IntVector qa = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                     IntVector qb = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                    ((FloatVector) qa.and(0xF).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1).intoArray(out, y + k);
-                    ((FloatVector) qb.and(0xF).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                    ((FloatVector) qa.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(d1).sub(m1).intoArray(out, y + k);
+                    ((FloatVector) qb.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(d1).sub(m1)
                             .intoArray(out, y + 16 + k);
-                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(d2)
+                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0)).mul(d2)
                             .sub(m2).intoArray(out, y + 32 + k);
-                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(d2)
+                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0)).mul(d2)
                             .sub(m2).intoArray(out, y + 48 + k);
                 }
             }
@@ -166,25 +166,25 @@ final class Q4_K {
             ByteVector bb = ByteVector.fromMemorySegment(B, w, qo + 16, LE);
             IntVector qa = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             IntVector qb = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            acc0 = ((FloatVector) qa.and(0xF).convert(VectorOperators.I2F, 0)).fma(vd0, vm0)
+            acc0 = ((FloatVector) qa.and(0xF).convertShape(VectorOperators.I2F, F, 0)).fma(vd0, vm0)
                     .fma(FloatVector.fromArray(F, x, xc), acc0);
-            acc1 = ((FloatVector) qb.and(0xF).convert(VectorOperators.I2F, 0)).fma(vd0, vm0)
+            acc1 = ((FloatVector) qb.and(0xF).convertShape(VectorOperators.I2F, F, 0)).fma(vd0, vm0)
                     .fma(FloatVector.fromArray(F, x, xc + 16), acc1);
-            acc2 = ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+            acc2 = ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                     .fma(vd1, vm1).fma(FloatVector.fromArray(F, x, xc + 32), acc2);
-            acc3 = ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+            acc3 = ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                     .fma(vd1, vm1).fma(FloatVector.fromArray(F, x, xc + 48), acc3);
             for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                 int k = p * L;
                 qa = (IntVector) ba.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                 qb = (IntVector) bb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
-                acc0 = ((FloatVector) qa.and(0xF).convert(VectorOperators.I2F, 0)).fma(vd0, vm0)
+                acc0 = ((FloatVector) qa.and(0xF).convertShape(VectorOperators.I2F, F, 0)).fma(vd0, vm0)
                         .fma(FloatVector.fromArray(F, x, xc + k), acc0);
-                acc1 = ((FloatVector) qb.and(0xF).convert(VectorOperators.I2F, 0)).fma(vd0, vm0)
+                acc1 = ((FloatVector) qb.and(0xF).convertShape(VectorOperators.I2F, F, 0)).fma(vd0, vm0)
                         .fma(FloatVector.fromArray(F, x, xc + 16 + k), acc1);
-                acc2 = ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                acc2 = ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(vd1, vm1).fma(FloatVector.fromArray(F, x, xc + 32 + k), acc2);
-                acc3 = ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                acc3 = ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(vd1, vm1).fma(FloatVector.fromArray(F, x, xc + 48 + k), acc3);
             }
         }
@@ -272,7 +272,7 @@ final class Q4_K {
                 FloatVector sc = ((FloatVector) s16.rearrange(SCALE_LO).lanewise(VectorOperators.LSHR, SCALE_SHIFT)
                         .and(SCALE_MASK).or(s16.rearrange(SCALE_HI).lanewise(VectorOperators.LSHR, 6)
                                 .lanewise(VectorOperators.LSHL, 4).and(SCALE_HIGH_MASK))
-                        .convert(VectorOperators.I2F, 0))
+                        .convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
                                 .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), MIN_LANES));
                 accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
@@ -286,12 +286,12 @@ final class Q4_K {
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 16, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
-                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                lo = ((FloatVector) p.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
+                lo = ((FloatVector) n.and(0xF).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 16), lo);
-                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.fromArray(F, x, xc + 32));
-                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 48), hi);
                 accL = lo.fma(sc.rearrange(LANE[0]), accL);
                 accH = hi.fma(sc.rearrange(LANE[1]), accH);
@@ -299,12 +299,12 @@ final class Q4_K {
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
-                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                lo = ((FloatVector) p.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
+                lo = ((FloatVector) n.and(0xF).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 80), lo);
-                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.fromArray(F, x, xc + 96));
-                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 112), hi);
                 accL = lo.fma(sc.rearrange(LANE[2]), accL);
                 accH = hi.fma(sc.rearrange(LANE[3]), accH);
@@ -312,12 +312,12 @@ final class Q4_K {
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 80, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 128));
-                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                lo = ((FloatVector) p.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 128));
+                lo = ((FloatVector) n.and(0xF).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 144), lo);
-                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.fromArray(F, x, xc + 160));
-                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 176), hi);
                 accL = lo.fma(sc.rearrange(LANE[4]), accL);
                 accH = hi.fma(sc.rearrange(LANE[5]), accH);
@@ -325,12 +325,12 @@ final class Q4_K {
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 112, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                lo = ((FloatVector) p.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 192));
-                lo = ((FloatVector) n.and(0xF).convert(VectorOperators.I2F, 0))
+                lo = ((FloatVector) p.and(0xF).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 192));
+                lo = ((FloatVector) n.and(0xF).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 208), lo);
-                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.fromArray(F, x, xc + 224));
-                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 240), hi);
                 accL = lo.fma(sc.rearrange(LANE[6]), accL);
                 accH = hi.fma(sc.rearrange(LANE[7]), accH);
@@ -467,8 +467,8 @@ final class Q4_K {
                     IntVector c = q.rearrange(SECOND_GROUP).mul(NIBBLE_ALIGN).lanewise(VectorOperators.LSHR, 4)
                             .and(0xF);
                     int y = outOffset + i * BLOCK + 32 * g + 16 * h;
-                    ((FloatVector) a.convert(VectorOperators.I2F, 0)).mul(sc0).sub(mn0).intoArray(out, y);
-                    ((FloatVector) c.convert(VectorOperators.I2F, 0)).mul(sc1).sub(mn1).intoArray(out, y + 32);
+                    ((FloatVector) a.convertShape(VectorOperators.I2F, F, 0)).mul(sc0).sub(mn0).intoArray(out, y);
+                    ((FloatVector) c.convertShape(VectorOperators.I2F, F, 0)).mul(sc1).sub(mn1).intoArray(out, y + 32);
                 }
             }
         }
@@ -534,7 +534,7 @@ final class Q4_K {
                 float dxi = dx[i];
                 FloatVector dm = FloatVector.broadcast(F, w.get(Simd.FLOAT_LE, b) * dxi).mul(EVEN_ONES)
                         .add(FloatVector.broadcast(F, w.get(Simd.FLOAT_LE, b + 4) * dxi).mul(ODD_ONES));
-                acc = ((FloatVector) s.mul(sm).convert(VectorOperators.I2F, 0)).fma(dm, acc);
+                acc = ((FloatVector) s.mul(sm).convertShape(VectorOperators.I2F, F, 0)).fma(dm, acc);
             }
             // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
             FloatVector v = acc;
@@ -554,7 +554,7 @@ final class Q4_K {
     private static final IntVector EVEN_LANES = L != 16 ? null : IOTA.and(1).sub(1);
     /// 1 in the even (odd) lanes, 0 in the others.
     private static final FloatVector EVEN_ONES = L != 16 ? null
-            : (FloatVector) IOTA.and(1).neg().add(1).convert(VectorOperators.I2F, 0);
+            : (FloatVector) IOTA.and(1).neg().add(1).convertShape(VectorOperators.I2F, F, 0);
     private static final FloatVector ODD_ONES = L != 16 ? null
-            : (FloatVector) IOTA.and(1).convert(VectorOperators.I2F, 0);
+            : (FloatVector) IOTA.and(1).convertShape(VectorOperators.I2F, F, 0);
 }

@@ -76,8 +76,8 @@ final class Q5_0 {
                     .lanewise(VectorOperators.LSHL, 4)).sub(16);
             IntVector hi = q.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(16))
                     .and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
-            FloatVector s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).mul(x0);
-            s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(x1, s);
+            FloatVector s = ((FloatVector) lo.convertShape(VectorOperators.I2F, F, 0)).mul(x0);
+            s = ((FloatVector) hi.convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
             for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
                 x0 = FloatVector.fromArray(F, x, xb + p * L);
                 x1 = FloatVector.fromArray(F, x, xb + 16 + p * L);
@@ -86,8 +86,8 @@ final class Q5_0 {
                         .lanewise(VectorOperators.LSHL, 4)).sub(16);
                 hi = q.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, Simd.IOTA.add(16 + p * L))
                         .and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
-                s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(x0, s);
-                s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(x1, s);
+                s = ((FloatVector) lo.convertShape(VectorOperators.I2F, F, 0)).fma(x0, s);
+                s = ((FloatVector) hi.convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }

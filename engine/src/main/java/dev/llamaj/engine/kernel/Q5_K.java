@@ -107,13 +107,13 @@ final class Q5_K {
                             .lanewise(VectorOperators.LSHL, 4);
                     IntVector ub = xb.lanewise(VectorOperators.LSHR, 2 * c + 1).and(1)
                             .lanewise(VectorOperators.LSHL, 4);
-                    ((FloatVector) qa.and(0xF).add(la).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                    ((FloatVector) qa.and(0xF).add(la).convertShape(VectorOperators.I2F, F, 0)).mul(d1).sub(m1)
                             .intoArray(out, y + k);
-                    ((FloatVector) qb.and(0xF).add(lb).convert(VectorOperators.I2F, 0)).mul(d1).sub(m1)
+                    ((FloatVector) qb.and(0xF).add(lb).convertShape(VectorOperators.I2F, F, 0)).mul(d1).sub(m1)
                             .intoArray(out, y + 16 + k);
-                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).add(ua).convert(VectorOperators.I2F, 0))
+                    ((FloatVector) qa.lanewise(VectorOperators.LSHR, 4).add(ua).convertShape(VectorOperators.I2F, F, 0))
                             .mul(d2).sub(m2).intoArray(out, y + 32 + k);
-                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).add(ub).convert(VectorOperators.I2F, 0))
+                    ((FloatVector) qb.lanewise(VectorOperators.LSHR, 4).add(ub).convertShape(VectorOperators.I2F, F, 0))
                             .mul(d2).sub(m2).intoArray(out, y + 48 + k);
                 }
             }
@@ -191,7 +191,7 @@ final class Q5_K {
                 FloatVector sc = ((FloatVector) s16.rearrange(Q4_K.SCALE_LO).lanewise(VectorOperators.LSHR, Q4_K.SCALE_SHIFT)
                         .and(Q4_K.SCALE_MASK).or(s16.rearrange(Q4_K.SCALE_HI).lanewise(VectorOperators.LSHR, 6)
                                 .lanewise(VectorOperators.LSHL, 4).and(Q4_K.SCALE_HIGH_MASK))
-                        .convert(VectorOperators.I2F, 0))
+                        .convertShape(VectorOperators.I2F, F, 0))
                         .mul(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, b)))
                                 .blend(-Float.float16ToFloat(w.get(SHORT_LE, b + 2)), Q4_K.MIN_LANES));
                 accH = sc.fma(FloatVector.fromArray(F, in.groupSums, 16 * i), accH);
@@ -211,15 +211,15 @@ final class Q5_K {
                     n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 16, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
+                            .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
                     lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 16), lo);
+                            .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 16), lo);
                     hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
                             .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 32));
+                            .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 32));
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
                             .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 48), hi);
+                            .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 48), hi);
                     accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 0]), accL);
                     accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 1]), accH);
                     hp = hp.lanewise(VectorOperators.LSHR, 2);
@@ -229,15 +229,15 @@ final class Q5_K {
                     n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
+                            .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
                     lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 80), lo);
+                            .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 80), lo);
                     hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
                             .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xc + 96));
+                            .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 96));
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
                             .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
-                            .convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xc + 112), hi);
+                            .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 112), hi);
                     accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 2]), accL);
                     accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 3]), accH);
                     hp = hp.lanewise(VectorOperators.LSHR, 2);

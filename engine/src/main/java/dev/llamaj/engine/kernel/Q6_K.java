@@ -108,10 +108,10 @@ final class Q6_K {
                         IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(0x30)).sub(32);
                         IntVector q4 = b.lanewise(VectorOperators.LSHR, 4)
                                 .or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
-                        ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(s1).intoArray(out, y + k);
-                        ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(s2).intoArray(out, y + 32 + k);
-                        ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(s3).intoArray(out, y + 64 + k);
-                        ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(s4).intoArray(out, y + 96 + k);
+                        ((FloatVector) q1.convertShape(VectorOperators.I2F, F, 0)).mul(s1).intoArray(out, y + k);
+                        ((FloatVector) q2.convertShape(VectorOperators.I2F, F, 0)).mul(s2).intoArray(out, y + 32 + k);
+                        ((FloatVector) q3.convertShape(VectorOperators.I2F, F, 0)).mul(s3).intoArray(out, y + 64 + k);
+                        ((FloatVector) q4.convertShape(VectorOperators.I2F, F, 0)).mul(s4).intoArray(out, y + 96 + k);
                     }
                 }
             }
@@ -153,13 +153,13 @@ final class Q6_K {
                         float s2 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2);
                         float s3 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4);
                         float s4 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6);
-                        acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0))
+                        acc0 = ((FloatVector) q1.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + k)).fma(FloatVector.broadcast(F, s1), acc0);
-                        acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0))
+                        acc1 = ((FloatVector) q2.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 32 + k)).fma(FloatVector.broadcast(F, s2), acc1);
-                        acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0))
+                        acc2 = ((FloatVector) q3.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 64 + k)).fma(FloatVector.broadcast(F, s3), acc2);
-                        acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0))
+                        acc3 = ((FloatVector) q4.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 96 + k)).fma(FloatVector.broadcast(F, s4), acc3);
                     }
                     for (int p = 1; p < BYTE_PARTS; p++) { // narrower vectors: the rest of the 16 bytes (see Simd)
@@ -177,13 +177,13 @@ final class Q6_K {
                         float s2 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2);
                         float s3 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4);
                         float s4 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6);
-                        acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0))
+                        acc0 = ((FloatVector) q1.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + k)).fma(FloatVector.broadcast(F, s1), acc0);
-                        acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0))
+                        acc1 = ((FloatVector) q2.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 32 + k)).fma(FloatVector.broadcast(F, s2), acc1);
-                        acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0))
+                        acc2 = ((FloatVector) q3.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 64 + k)).fma(FloatVector.broadcast(F, s3), acc2);
-                        acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0))
+                        acc3 = ((FloatVector) q4.convertShape(VectorOperators.I2F, F, 0))
                                 .mul(FloatVector.fromArray(F, x, xh + 96 + k)).fma(FloatVector.broadcast(F, s4), acc3);
                     }
                 }
@@ -282,7 +282,7 @@ final class Q6_K {
                 s = s.add(lo.mul(sc.rearrange(GROUPS_2)).add(hi.mul(sc.rearrange(GROUPS_3))))
                         .sub(sc.mul(IntVector.fromArray(I, bs, 16 * i)).lanewise(VectorOperators.LSHL, 5));
                 float d = Float.float16ToFloat(w.get(SHORT_LE, b + 208)) * dx[i];
-                acc = ((FloatVector) s.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, d), acc);
+                acc = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.broadcast(F, d), acc);
             }
             // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
             FloatVector v = acc;
@@ -323,10 +323,15 @@ final class Q6_K {
     /// ```
     /// byte  0      4                     20                                                           276
     ///       +------+---------------------+------------------------------------------------------------+
-    ///       |  d   |  scales[0..15] int8 |  q[0..255]: the 6-bit quants 0..63, one byte each, in order |
+    ///       |  d   |  scales[0..15] int8 |  q: the 6-bit quants 0..63, one byte each, in lane order    |
     ///       +------+---------------------+------------------------------------------------------------+
     ///        f32
     /// ```
+    ///
+    /// Lane order: the quants are four 64-byte vectors of sixteen 4-byte int lanes, and lane `j` of vector `h` holds
+    /// weights `16j + 4h .. 16j + 4h + 3`, so lane `j` of every vector belongs to 16-weight group `j` (byte `64h + 4j
+    /// + m` is weight `16j + 4h + m`). The kernel can then add the four vectors' products lane by lane and multiply
+    /// by the group scales once per super-block, without rearranging them.
     ///
     /// The 6-bit quants cost the GGUF kernel most of its work (two nibble planes and a 2-bit plane merged per
     /// weight); as bytes, one mask (and a shift) puts two weights of a lane in place. 66 bytes more than GGUF's 210
@@ -350,12 +355,22 @@ final class Q6_K {
                         int b = in[64 * h + 32 * (k & 1) + l] & 0xFF;
                         int low = k < 2 ? b & 0xF : b >>> 4;
                         int high = ((in[128 + 32 * h + l] & 0xFF) >>> 2 * k) & 3;
-                        out[20 + 128 * h + 32 * k + l] = (byte) (low | high << 4);
+                        out[20 + laneByte(128 * h + 32 * k + l)] = (byte) (low | high << 4);
                     }
                 }
             }
             MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
         }
+    }
+
+    /// The byte (after the scales) of weight `k` of a super-block in the lane layout.
+    static int laneByte(int k) {
+        return 64 * ((k >>> 2) & 3) + 4 * (k >>> 4) + (k & 3);
+    }
+
+    /// The weight of byte `b` (after the scales) of a super-block in the lane layout: the inverse of [#laneByte].
+    static int laneWeight(int b) {
+        return 16 * ((b >>> 2) & 15) + 4 * (b >>> 6) + (b & 3);
     }
 
     /// [#dequantize] for the lane layout: the same values bit for bit (`(d·scale)·(q − 32)`).
@@ -365,77 +380,191 @@ final class Q6_K {
             long t = offset + (long) i * LANE_BYTES;
             float d = w.get(FLOAT_LE, t);
             for (int k = 0; k < BLOCK; k++) {
-                int q = w.get(ValueLayout.JAVA_BYTE, t + 20 + k) - 32;
+                int q = w.get(ValueLayout.JAVA_BYTE, t + 20 + laneByte(k)) - 32;
                 out[outOffset + i * BLOCK + k] = d * w.get(ValueLayout.JAVA_BYTE, t + 4 + k / 16) * q;
             }
         }
     }
 
-    /// [#dequantizeLanes] with vectors, bit for bit the same values (the panels of [MatMul]): 16 bytes are one
-    /// 16-weight group.
+    /// [#dequantizeLanes] with vectors, bit for bit the same values (the panels of [MatMul]), 512-bit vectors only
+    /// (the lane layout exists only there). The 16 bytes at `64h + 16a` are weights `64a + 16q + 4h + m` (lane `4q
+    /// + m`), so the four vectors `h = 0..3` of one `a` hold the 64 weights from `64a` as a 4×4 grid of 4-weight
+    /// chunks, transposed; two rounds of two-vector selections put it back in order.
     static void unpackLanes(MemorySegment w, long offset, float[] out, int outOffset, int n) {
         int nb = n / BLOCK;
         for (int i = 0; i < nb; i++) {
             long t = offset + (long) i * LANE_BYTES;
-            float d = w.get(FLOAT_LE, t);
-            for (int g = 0; g < 16; g++) {
-                FloatVector sc = FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, t + 4 + g));
-                ByteVector q = ByteVector.fromMemorySegment(B, w, t + 20 + 16 * g, LE);
-                for (int p = 0; p < BYTE_PARTS; p++) {
-                    IntVector v = ((IntVector) q.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p)).sub(32);
-                    ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(sc)
-                            .intoArray(out, outOffset + i * BLOCK + 16 * g + p * L);
-                }
+            FloatVector sc = ((FloatVector) ByteVector.fromMemorySegment(B, w, t + 4, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(w.get(FLOAT_LE, t));
+            for (int a = 0; a < 4; a++) {
+                FloatVector scale = sc.rearrange(QUARTERS[a]);
+                long q = t + 20 + 16 * a;
+                FloatVector x0 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, q, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).sub(32)
+                        .convertShape(VectorOperators.I2F, F, 0)).mul(scale);
+                FloatVector x1 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, q + 64, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).sub(32)
+                        .convertShape(VectorOperators.I2F, F, 0)).mul(scale);
+                FloatVector x2 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, q + 128, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).sub(32)
+                        .convertShape(VectorOperators.I2F, F, 0)).mul(scale);
+                FloatVector x3 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, q + 192, LE)
+                        .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).sub(32)
+                        .convertShape(VectorOperators.I2F, F, 0)).mul(scale);
+                // chunk c of a vector is lanes 4c .. 4c + 3; p0 = (x0.c0 x1.c0 x0.c1 x1.c1), p1 = (x0.c2 x1.c2 ...)
+                FloatVector p0 = INTERLEAVE_LOW.selectFrom(x0, x1);
+                FloatVector p1 = INTERLEAVE_HIGH.selectFrom(x0, x1);
+                FloatVector p2 = INTERLEAVE_LOW.selectFrom(x2, x3);
+                FloatVector p3 = INTERLEAVE_HIGH.selectFrom(x2, x3);
+                int o = outOffset + i * BLOCK + 64 * a;
+                HALVES_LOW.selectFrom(p0, p2).intoArray(out, o);
+                HALVES_HIGH.selectFrom(p0, p2).intoArray(out, o + 16);
+                HALVES_LOW.selectFrom(p1, p3).intoArray(out, o + 32);
+                HALVES_HIGH.selectFrom(p1, p3).intoArray(out, o + 48);
             }
         }
     }
 
+    /// Scales of groups `4a .. 4a + 3`, each over four lanes.
+    private static final VectorShuffle<Float>[] QUARTERS = quarters();
+    /// Index vectors of `selectFrom(u, v)` (indexes 16.. pick from `v`), by 4-lane chunks: `(u.c0 v.c0 u.c1 v.c1)`,
+    /// `(u.c2 v.c2 u.c3 v.c3)`, `(u.c0 u.c1 v.c0 v.c1)`, `(u.c2 u.c3 v.c2 v.c3)`.
+    private static final FloatVector INTERLEAVE_LOW = chunks(0, 16 + 0, 4, 16 + 4);
+    private static final FloatVector INTERLEAVE_HIGH = chunks(8, 16 + 8, 12, 16 + 12);
+    private static final FloatVector HALVES_LOW = chunks(0, 4, 16 + 0, 16 + 4);
+    private static final FloatVector HALVES_HIGH = chunks(8, 12, 16 + 8, 16 + 12);
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] quarters() {
+        VectorShuffle<Float>[] q = new VectorShuffle[4];
+        for (int a = 0; a < 4 && L == 16; a++) {
+            int base = 4 * a;
+            q[a] = VectorShuffle.fromOp(F, i -> base + i / 4);
+        }
+        return q;
+    }
+
+    private static FloatVector chunks(int c0, int c1, int c2, int c3) {
+        if (L != 16) {
+            return null;
+        }
+        float[] index = new float[16];
+        int[] from = {c0, c1, c2, c3};
+        for (int i = 0; i < 16; i++) {
+            index[i] = from[i / 4] + i % 4;
+        }
+        return FloatVector.fromArray(F, index, 0);
+    }
+
     /// `out[outOffset + r] = row r · x` for rows `[from, to)` of a lane-layout matrix whose rows are `rowBytes`
-    /// apart, in integers against `x` quantized to 8 bits ([Input]), 512-bit vectors only. Each 64-byte load is 64
-    /// consecutive weights; two mask-and-shift extractions put two in each int lane, a multiply with the packed
-    /// activation pairs and one arithmetic shift per load give each lane's four products, and lanes `4j .. 4j + 3`
-    /// of load `h` are group `4h + j`, scaled by rearranged scales. The offset of 32 is one multiply with the groups'
-    /// sums of `xq`; the integer total is converted once per super-block and scaled by `d·dx`.
+    /// apart, in integers against `x` quantized to 8 bits ([Input]), 512-bit vectors only. Each 64-byte load holds
+    /// four weights of every 16-weight group (lane `j`: group `j`); two mask-and-shift extractions put two in each
+    /// int lane, a multiply with the packed activation pairs and one arithmetic shift per load give each lane's four
+    /// products, and the four loads add up lane by lane to the groups' integer dot products. Then the offset of 32
+    /// (the groups' sums of `xq`, times 32), one multiply by the group scales, and one conversion, scaled by
+    /// `d·dx`, per super-block.
     static void matVecLanes(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
                             float[] out, int outOffset, int from, int to, Input in) {
         int nb = cols / BLOCK;
         int[] xq = in.pairs6Lanes;
         int[] bs = in.sums16;
         float[] dx = in.scale;
-        for (int r = from; r < to; r++) {
+        int r = from;
+        for (; r + 2 <= to; r += 2) {
+            long o0 = r * rowBytes;
+            long o1 = o0 + rowBytes;
+            FloatVector acc0 = FloatVector.zero(F);
+            FloatVector acc1 = acc0;
+            for (int i = 0; i < nb; i++) {
+                long b0 = o0 + (long) i * LANE_BYTES;
+                long b1 = o1 + (long) i * LANE_BYTES;
+                int p = 128 * i;
+                IntVector xa = IntVector.fromArray(I, xq, p);
+                IntVector xb = IntVector.fromArray(I, xq, p + 16);
+                IntVector v = IntVector.fromMemorySegment(I, w, b0 + 20, LE);
+                IntVector s0 = v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b1 + 20, LE);
+                IntVector s1 = v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                xa = IntVector.fromArray(I, xq, p + 32);
+                xb = IntVector.fromArray(I, xq, p + 48);
+                v = IntVector.fromMemorySegment(I, w, b0 + 84, LE);
+                IntVector t0 = v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b1 + 84, LE);
+                IntVector t1 = v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                xa = IntVector.fromArray(I, xq, p + 64);
+                xb = IntVector.fromArray(I, xq, p + 80);
+                v = IntVector.fromMemorySegment(I, w, b0 + 148, LE);
+                s0 = s0.add(v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16));
+                v = IntVector.fromMemorySegment(I, w, b1 + 148, LE);
+                s1 = s1.add(v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16));
+                xa = IntVector.fromArray(I, xq, p + 96);
+                xb = IntVector.fromArray(I, xq, p + 112);
+                v = IntVector.fromMemorySegment(I, w, b0 + 212, LE);
+                t0 = t0.add(v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16));
+                v = IntVector.fromMemorySegment(I, w, b1 + 212, LE);
+                t1 = t1.add(v.and(BYTES_0_2).mul(xa).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(xb))
+                        .lanewise(VectorOperators.ASHR, 16));
+                IntVector offset = IntVector.fromArray(I, bs, 16 * i).lanewise(VectorOperators.LSHL, 5);
+                IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(B, w, b0 + 4, LE)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(B, w, b1 + 4, LE)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                s0 = s0.add(t0).sub(offset).mul(sc0);
+                s1 = s1.add(t1).sub(offset).mul(sc1);
+                acc0 = ((FloatVector) s0.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b0) * dx[i]), acc0);
+                acc1 = ((FloatVector) s1.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b1) * dx[i]), acc1);
+            }
+            // butterflies: fixed-order lane sums, then every lane holds its row's sum (see Simd)
+            FloatVector v = acc0;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.lane(0);
+            v = acc1;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r + 1] = v.lane(0);
+        }
+        for (; r < to; r++) {
             long o = r * rowBytes;
             FloatVector acc = FloatVector.zero(F);
             for (int i = 0; i < nb; i++) {
                 long b = o + (long) i * LANE_BYTES;
                 int p = 128 * i;
+                IntVector s = IntVector.zero(I);
+                for (int h = 0; h < 4; h++) {
+                    IntVector v = IntVector.fromMemorySegment(I, w, b + 20 + 64 * h, LE);
+                    s = s.add(v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 32 * h)).add(Input.PAIR_BIAS)
+                            .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
+                                    .mul(IntVector.fromArray(I, xq, p + 32 * h + 16)))
+                            .lanewise(VectorOperators.ASHR, 16));
+                }
                 IntVector sc = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
                         .convertShape(VectorOperators.B2I, I, 0);
-                IntVector v = IntVector.fromMemorySegment(I, w, b + 20, LE);
-                IntVector s = v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p)).add(Input.PAIR_BIAS)
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
-                                .mul(IntVector.fromArray(I, xq, p + 16)))
-                        .lanewise(VectorOperators.ASHR, 16).mul(sc.rearrange(GROUPS_0));
-                v = IntVector.fromMemorySegment(I, w, b + 84, LE);
-                IntVector t = v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 32)).add(Input.PAIR_BIAS)
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
-                                .mul(IntVector.fromArray(I, xq, p + 48)))
-                        .lanewise(VectorOperators.ASHR, 16).mul(sc.rearrange(GROUPS_1));
-                v = IntVector.fromMemorySegment(I, w, b + 148, LE);
-                IntVector u = v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 64)).add(Input.PAIR_BIAS)
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
-                                .mul(IntVector.fromArray(I, xq, p + 80)))
-                        .lanewise(VectorOperators.ASHR, 16).mul(sc.rearrange(GROUPS_2));
-                v = IntVector.fromMemorySegment(I, w, b + 212, LE);
-                IntVector z = v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 96)).add(Input.PAIR_BIAS)
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
-                                .mul(IntVector.fromArray(I, xq, p + 112)))
-                        .lanewise(VectorOperators.ASHR, 16).mul(sc.rearrange(GROUPS_3));
-                s = s.add(t).add(u.add(z))
-                        .sub(sc.mul(IntVector.fromArray(I, bs, 16 * i)).lanewise(VectorOperators.LSHL, 5));
-                acc = ((FloatVector) s.convert(VectorOperators.I2F, 0))
+                s = s.sub(IntVector.fromArray(I, bs, 16 * i).lanewise(VectorOperators.LSHL, 5)).mul(sc);
+                acc = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b) * dx[i]), acc);
             }
-            // butterfly: fixed-order lane sum, then every lane holds it (see Simd)
             FloatVector v = acc;
             v = v.add(v.rearrange(Simd.SWAP_HALF));
             v = v.add(v.rearrange(Simd.SWAP_QUARTER));
