@@ -69,8 +69,8 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
     /// These weights with the `Q4_0` and `Q8_0` matrices repacked into groups of four rows and, with 512-bit
     /// vectors, the `Q4_K` ones into the lane layout of their integer kernel ([Repack]), and the float matrices
     /// copied as they are into huge pages ([Repack#copies]), in memory freed when the model is unreachable; the
-    /// file's pages of those matrices are dropped from the resident set. The token embedding keeps the file layout
-    /// (only a row per token is read; a tied classifier gets its own repacked copy).
+    /// file's pages of those matrices are dropped from the resident set. An untied token embedding keeps the file
+    /// layout (only a row per token is read); a tied one is read from the classifier's copy.
     Weights repacked() {
         List<Matrix> sources = new ArrayList<>();
         for (Layer l : layers) {
@@ -93,7 +93,10 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
             repacked[i] = new Layer(l.attnNorm, packed.get(k), packed.get(k + 1), packed.get(k + 2),
                     packed.get(k + 3), l.ffnNorm, packed.get(k + 4), packed.get(k + 5), packed.get(k + 6));
         }
-        return new Weights(tokenEmbedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors);
+        // A tied classifier's copy serves the embedding lookups too: reading rows from the file instead would make
+        // its pages resident again (with large page-cache folios, a few hundred KiB per token), on top of the copy.
+        Matrix embedding = tokenEmbedding == output ? packed.getLast() : tokenEmbedding;
+        return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors);
     }
 
     /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
