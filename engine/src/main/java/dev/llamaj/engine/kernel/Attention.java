@@ -30,7 +30,9 @@ import jdk.incubator.vector.VectorOperators;
 /// exponent and mantissa in bits 13..27, which read as a float is exactly the half's value times 2^-112 (for
 /// subnormal halves too). The 2^112 goes on the other factor instead (the query, or the softmax weight: a value
 /// below 2^16 times 2^112 is still finite), so each product, and so every sum, is bit for bit what it would be with
-/// the float values, for two vector operations per sixteen keys.
+/// the float values, for two vector operations per sixteen keys. (Reinterpretations name their species,
+/// `reinterpretShape(F, 0)`: `reinterpretAsFloats()` looks the species up at run time, and C2 did not always fold
+/// that lookup, leaving the loop boxing its vectors.)
 ///
 /// **Numerics.** A score is one FMA chain over `d` in order, then multiplied by `scale`; softmax is
 /// [Kernels#softmax], its weights then rounded to half precision (llama.cpp's attention converts them to F16 for
@@ -133,9 +135,9 @@ public final class Attention {
     static void roundWeights(float[] att, int o, int n) {
         for (int p = 0; p < n; p += L) {
             FloatVector x = FloatVector.fromArray(F, att, o + p);
-            IntVector b = x.reinterpretAsInts();
-            FloatVector normal = b.add(0x0FFF).add(b.lanewise(VectorOperators.LSHR, 13).and(1)).and(0xFFFFE000)
-                    .reinterpretAsFloats();
+            IntVector b = (IntVector) x.reinterpretShape(I, 0);
+            FloatVector normal = (FloatVector) b.add(0x0FFF).add(b.lanewise(VectorOperators.LSHR, 13).and(1)).and(0xFFFFE000)
+                    .reinterpretShape(F, 0);
             FloatVector sub = x.mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC).mul(0x1p-24f);
             normal.blend(sub, x.compare(VectorOperators.LT, HALF_MIN_NORMAL)).intoArray(att, o + p);
         }
@@ -170,18 +172,18 @@ public final class Attention {
                 int kb = kBase + b * BLOCK * hs + sub;
                 for (int d = 0; d < hs; d++) {
                     int ko = kb + d * BLOCK;
-                    FloatVector k0 = ((IntVector) ShortVector.fromArray(S, keys, ko)
+                    FloatVector k0 = (FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko)
                             .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                            .and(HALF_BITS).reinterpretAsFloats();
-                    FloatVector k1 = ((IntVector) ShortVector.fromArray(S, keys, ko + L)
+                            .and(HALF_BITS).reinterpretShape(F, 0);
+                    FloatVector k1 = (FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + L)
                             .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                            .and(HALF_BITS).reinterpretAsFloats();
-                    FloatVector k2 = ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
+                            .and(HALF_BITS).reinterpretShape(F, 0);
+                    FloatVector k2 = (FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
                             .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                            .and(HALF_BITS).reinterpretAsFloats();
-                    FloatVector k3 = ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
+                            .and(HALF_BITS).reinterpretShape(F, 0);
+                    FloatVector k3 = (FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
                             .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                            .and(HALF_BITS).reinterpretAsFloats();
+                            .and(HALF_BITS).reinterpretShape(F, 0);
                     FloatVector qv = FloatVector.broadcast(F, q[qOff + d] * UNBIAS);
                     a00 = k0.fma(qv, a00);
                     a01 = k1.fma(qv, a01);
@@ -240,16 +242,16 @@ public final class Attention {
                 for (int d = 0; d < hs; d++) {
                     int ko = kb + d * BLOCK;
                     FloatVector qv = FloatVector.broadcast(F, q[qOff + d] * UNBIAS);
-                    a0 = ((IntVector) ShortVector.fromArray(S, keys, ko).convertShape(VectorOperators.S2I, I, 0))
-                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a0);
-                    a1 = ((IntVector) ShortVector.fromArray(S, keys, ko + L).convertShape(VectorOperators.S2I, I, 0))
-                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a1);
-                    a2 = ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
+                    a0 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(qv, a0);
+                    a1 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + L).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(qv, a1);
+                    a2 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + 2 * L)
                             .convertShape(VectorOperators.S2I, I, 0))
-                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a2);
-                    a3 = ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(qv, a2);
+                    a3 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, keys, ko + 3 * L)
                             .convertShape(VectorOperators.S2I, I, 0))
-                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(qv, a3);
+                            .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(qv, a3);
                 }
                 int o = attOff + b * BLOCK + sub;
                 a0.mul(scale).intoArray(att, o);
@@ -282,18 +284,18 @@ public final class Attention {
             FloatVector a33 = a00;
             for (int p = 0; p < n; p++) {
                 int vo = vOff + p * vStride + d0;
-                FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, vo)
+                FloatVector v0 = (FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                        .and(HALF_BITS).reinterpretAsFloats();
-                FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, vo + L)
+                        .and(HALF_BITS).reinterpretShape(F, 0);
+                FloatVector v1 = (FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + L)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                        .and(HALF_BITS).reinterpretAsFloats();
-                FloatVector v2 = ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
+                        .and(HALF_BITS).reinterpretShape(F, 0);
+                FloatVector v2 = (FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                        .and(HALF_BITS).reinterpretAsFloats();
-                FloatVector v3 = ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
+                        .and(HALF_BITS).reinterpretShape(F, 0);
+                FloatVector v3 = (FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
-                        .and(HALF_BITS).reinterpretAsFloats();
+                        .and(HALF_BITS).reinterpretShape(F, 0);
                 int ao = attOff + p;
                 FloatVector w = FloatVector.broadcast(F, att[ao] * UNBIAS);
                 a00 = v0.fma(w, a00);
@@ -350,16 +352,16 @@ public final class Attention {
             for (int p = 0; p < n; p++) {
                 int vo = vOff + p * vStride + d0;
                 FloatVector w = FloatVector.broadcast(F, att[attOff + p] * UNBIAS);
-                a0 = ((IntVector) ShortVector.fromArray(S, values, vo).convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a0);
-                a1 = ((IntVector) ShortVector.fromArray(S, values, vo + L).convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a1);
-                a2 = ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
+                a0 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(w, a0);
+                a1 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + L).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(w, a1);
+                a2 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + 2 * L)
                         .convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a2);
-                a3 = ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(w, a2);
+                a3 = ((FloatVector) ((IntVector) ShortVector.fromArray(S, values, vo + 3 * L)
                         .convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretAsFloats().fma(w, a3);
+                        .lanewise(VectorOperators.LSHL, 13).and(HALF_BITS).reinterpretShape(F, 0)).fma(w, a3);
             }
             int o = outOff + d0;
             a0.intoArray(out, o);

@@ -226,17 +226,20 @@ final class Q4_K {
             : IntVector.fromArray(I, new int[] {0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48}, 0);
     /// Lanes 8..15: the minimums.
     static final VectorMask<Float> MIN_LANES = L != 16 ? null : VectorMask.fromLong(F, 0xFF00L);
-    /// `LANE[g]` broadcasts lane `g`.
-    static final VectorShuffle<Float>[] LANE = lanes();
+    /// `LANE_g` broadcasts lane `g`. Separate constants, not an array: an array element is no compile-time
+    /// constant, so a shuffle read from one has a type C2 only knows from the profile, and where the profile
+    /// is polluted (many kernels through the Vector API's shared code) the rearrange is not intrinsified and boxes.
+    static final VectorShuffle<Float> LANE_0 = lane(0);
+    static final VectorShuffle<Float> LANE_1 = lane(1);
+    static final VectorShuffle<Float> LANE_2 = lane(2);
+    static final VectorShuffle<Float> LANE_3 = lane(3);
+    static final VectorShuffle<Float> LANE_4 = lane(4);
+    static final VectorShuffle<Float> LANE_5 = lane(5);
+    static final VectorShuffle<Float> LANE_6 = lane(6);
+    static final VectorShuffle<Float> LANE_7 = lane(7);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] lanes() {
-        VectorShuffle<Float>[] s = new VectorShuffle[8];
-        for (int g = 0; g < 8; g++) {
-            int lane = g;
-            s[g] = VectorShuffle.fromOp(F, i -> lane % L);
-        }
-        return s;
+    private static VectorShuffle<Float> lane(int g) {
+        return VectorShuffle.fromOp(F, i -> g % L);
     }
 
     /// `out[outOffset + r] = row r · x` for rows `[from, to)` in the GGUF layout (the repacked [#matVecLanes] is
@@ -293,8 +296,8 @@ final class Q4_K {
                         .mul(FloatVector.fromArray(F, x, xc + 32));
                 hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 48), hi);
-                accL = lo.fma(sc.rearrange(LANE[0]), accL);
-                accH = hi.fma(sc.rearrange(LANE[1]), accH);
+                accL = lo.fma(sc.rearrange(LANE_0), accL);
+                accH = hi.fma(sc.rearrange(LANE_1), accH);
                 p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 32, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
@@ -306,8 +309,8 @@ final class Q4_K {
                         .mul(FloatVector.fromArray(F, x, xc + 96));
                 hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 112), hi);
-                accL = lo.fma(sc.rearrange(LANE[2]), accL);
-                accH = hi.fma(sc.rearrange(LANE[3]), accH);
+                accL = lo.fma(sc.rearrange(LANE_2), accL);
+                accH = hi.fma(sc.rearrange(LANE_3), accH);
                 p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 64, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 80, LE)
@@ -319,8 +322,8 @@ final class Q4_K {
                         .mul(FloatVector.fromArray(F, x, xc + 160));
                 hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 176), hi);
-                accL = lo.fma(sc.rearrange(LANE[4]), accL);
-                accH = hi.fma(sc.rearrange(LANE[5]), accH);
+                accL = lo.fma(sc.rearrange(LANE_4), accL);
+                accH = hi.fma(sc.rearrange(LANE_5), accH);
                 p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 96, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 112, LE)
@@ -332,8 +335,8 @@ final class Q4_K {
                         .mul(FloatVector.fromArray(F, x, xc + 224));
                 hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0))
                         .fma(FloatVector.fromArray(F, x, xc + 240), hi);
-                accL = lo.fma(sc.rearrange(LANE[6]), accL);
-                accH = hi.fma(sc.rearrange(LANE[7]), accH);
+                accL = lo.fma(sc.rearrange(LANE_6), accL);
+                accH = hi.fma(sc.rearrange(LANE_7), accH);
             }
             FloatVector v = accL.add(accH);
             // butterfly: fixed-order lane sum, then every lane holds it (see Simd)

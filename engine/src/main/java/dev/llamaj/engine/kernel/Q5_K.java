@@ -220,8 +220,8 @@ final class Q5_K {
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
                             .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 48), hi);
-                    accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 0]), accL);
-                    accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 1]), accH);
+                    accL = lo.fma(sc.rearrange(h == 0 ? Q4_K.LANE_0 : Q4_K.LANE_4), accL);
+                    accH = hi.fma(sc.rearrange(h == 0 ? Q4_K.LANE_1 : Q4_K.LANE_5), accH);
                     hp = hp.lanewise(VectorOperators.LSHR, 2);
                     hn = hn.lanewise(VectorOperators.LSHR, 2);
                     p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 32, LE)
@@ -238,8 +238,8 @@ final class Q5_K {
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
                             .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 112), hi);
-                    accL = lo.fma(sc.rearrange(Q4_K.LANE[4 * h + 2]), accL);
-                    accH = hi.fma(sc.rearrange(Q4_K.LANE[4 * h + 3]), accH);
+                    accL = lo.fma(sc.rearrange(h == 0 ? Q4_K.LANE_2 : Q4_K.LANE_6), accL);
+                    accH = hi.fma(sc.rearrange(h == 0 ? Q4_K.LANE_3 : Q4_K.LANE_7), accH);
                     hp = hp.lanewise(VectorOperators.LSHR, 2);
                     hn = hn.lanewise(VectorOperators.LSHR, 2);
                 }

@@ -397,7 +397,9 @@ final class Q6_K {
             FloatVector sc = ((FloatVector) ByteVector.fromMemorySegment(B, w, t + 4, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(w.get(FLOAT_LE, t));
             for (int a = 0; a < 4; a++) {
-                FloatVector scale = sc.rearrange(QUARTERS[a]);
+                // one constant shuffle per a, never an array element (see Q4_K.LANE_0)
+                FloatVector scale = sc.rearrange(a == 0 ? QUARTER_0 : a == 1 ? QUARTER_1 : a == 2 ? QUARTER_2
+                        : QUARTER_3);
                 long q = t + 20 + 16 * a;
                 FloatVector x0 = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, w, q, LE)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).sub(32)
@@ -426,7 +428,10 @@ final class Q6_K {
     }
 
     /// Scales of groups `4a .. 4a + 3`, each over four lanes.
-    private static final VectorShuffle<Float>[] QUARTERS = quarters();
+    private static final VectorShuffle<Float> QUARTER_0 = quarter(0);
+    private static final VectorShuffle<Float> QUARTER_1 = quarter(1);
+    private static final VectorShuffle<Float> QUARTER_2 = quarter(2);
+    private static final VectorShuffle<Float> QUARTER_3 = quarter(3);
     /// Index vectors of `selectFrom(u, v)` (indexes 16.. pick from `v`), by 4-lane chunks: `(u.c0 v.c0 u.c1 v.c1)`,
     /// `(u.c2 v.c2 u.c3 v.c3)`, `(u.c0 u.c1 v.c0 v.c1)`, `(u.c2 u.c3 v.c2 v.c3)`.
     private static final FloatVector INTERLEAVE_LOW = chunks(0, 16 + 0, 4, 16 + 4);
@@ -434,14 +439,8 @@ final class Q6_K {
     private static final FloatVector HALVES_LOW = chunks(0, 4, 16 + 0, 16 + 4);
     private static final FloatVector HALVES_HIGH = chunks(8, 12, 16 + 8, 16 + 12);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] quarters() {
-        VectorShuffle<Float>[] q = new VectorShuffle[4];
-        for (int a = 0; a < 4 && L == 16; a++) {
-            int base = 4 * a;
-            q[a] = VectorShuffle.fromOp(F, i -> base + i / 4);
-        }
-        return q;
+    private static VectorShuffle<Float> quarter(int a) {
+        return L != 16 ? null : VectorShuffle.fromOp(F, i -> 4 * a + i / 4);
     }
 
     private static FloatVector chunks(int c0, int c1, int c2, int c3) {

@@ -1,0 +1,55 @@
+package dev.llamaj.engine.kernel;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+
+import dev.llamaj.gguf.GGMLType;
+
+/// The process [AllocationTest] starts once per model kind: it builds small matrices of the given weight types
+/// (`Q4_K` in the file's layout, `Q4_K/r` in the layout the loader repacks it to, if any), warms their kernels
+/// together with [WarmUp] as loading a model does, then prints one line per kernel, `what bytes`: the bytes 100
+/// warm matrix-vector products, 20 matrix-matrix products and 100 attention calls allocate.
+final class AllocationProbe {
+    private AllocationProbe() {
+    }
+
+    public static void main(String[] args) {
+        Arena arena = Arena.global();
+        List<Matrix> matrices = new ArrayList<>();
+        try (Parallel pool = new Parallel(1)) {
+            for (String arg : args) {
+                boolean repacked = arg.endsWith("/r");
+                GGMLType type = GGMLType.valueOf(repacked ? arg.substring(0, arg.length() - 2) : arg);
+                int rows = repacked ? 40 : 37;
+                Matrix m = new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * 1024, 3), rows, 1024);
+                matrices.add(repacked ? Repack.repack(m, arena, pool) : m);
+            }
+            int headSize = 64;
+            int group = 4;
+            WarmUp.run(matrices, headSize, group, 20_000_000_000L);
+            for (int i = 0; i < args.length; i++) {
+                Matrix m = matrices.get(i);
+                float[] x = RandomWeights.floats(m.cols(), 4);
+                float[] out = new float[m.rows()];
+                long bytes = AllocationTest.allocatedWhenWarm(() -> Kernels.matVec(pool, m, x, 0, out, 0), 2_000, 100);
+                System.out.println(args[i] + " matVec " + bytes);
+                int tokens = 40;
+                float[] tx = RandomWeights.floats(Kernels.tiledSize(m.cols(), tokens), 4);
+                float[] ty = new float[Kernels.tiledSize(m.rows(), tokens)];
+                bytes = AllocationTest.allocatedWhenWarm(() -> Kernels.matMul(pool, m, tx, 0, ty, 0, tokens), 300, 20);
+                System.out.println(args[i] + " matMul " + bytes);
+            }
+            int n = 300;
+            int padded = Attention.paddedLength(n);
+            short[] keys = RandomWeights.halves(2 * padded * headSize, 1);
+            short[] values = RandomWeights.halves(padded * 2 * headSize, 2);
+            float[] q = RandomWeights.floats(group * headSize, 3);
+            float[] att = new float[group * padded];
+            float[] o = new float[group * headSize];
+            long bytes = AllocationTest.allocatedWhenWarm(() -> Attention.attend(q, 0, group, headSize, keys, 1,
+                    padded, values, headSize, 2 * headSize, n, 0.125f, att, 0, o, 0), 2_000, 100);
+            System.out.println("attention " + bytes);
+        }
+    }
+}
