@@ -36,8 +36,8 @@ final class BF16 {
     static void unpack(MemorySegment w, long offset, float[] out, int outOffset, int n) {
         int i = 0;
         for (; i <= n - L; i += L) {
-            ((IntVector) ShortVector.fromMemorySegment(S, w, offset + 2L * i, LE)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
+            ((FloatVector) ((IntVector) ShortVector.fromMemorySegment(S, w, offset + 2L * i, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretShape(F, 0))
                     .intoArray(out, outOffset + i);
         }
         for (; i < n; i++) {
@@ -52,10 +52,10 @@ final class BF16 {
         int i = 0;
         for (; i <= n - 2 * L; i += 2 * L) {
             long o = offset + 2L * i;
-            FloatVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, o, LE)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, o + 2L * L, LE)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector f0 = (FloatVector) ((IntVector) ShortVector.fromMemorySegment(S, w, o, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretShape(F, 0);
+            FloatVector f1 = (FloatVector) ((IntVector) ShortVector.fromMemorySegment(S, w, o + 2L * L, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretShape(F, 0);
             acc0 = f0.fma(FloatVector.fromArray(F, x, xOffset + i), acc0);
             acc1 = f1.fma(FloatVector.fromArray(F, x, xOffset + i + L), acc1);
         }

@@ -187,10 +187,10 @@ public final class Bandwidth implements AutoCloseable {
         for (int s = from; s < to; s++) {
             MemorySegment slice = buffer.asSlice((long) s * SLICE_BYTES, SLICE_BYTES);
             for (int i = 0; i < SLICE_BYTES; i += 4 * VECTOR_BYTES) {
-                a0 = a0.add(LongVector.fromMemorySegment(LONGS, slice, i, ORDER));
-                a1 = a1.add(LongVector.fromMemorySegment(LONGS, slice, i + VECTOR_BYTES, ORDER));
-                a2 = a2.add(LongVector.fromMemorySegment(LONGS, slice, i + 2 * VECTOR_BYTES, ORDER));
-                a3 = a3.add(LongVector.fromMemorySegment(LONGS, slice, i + 3 * VECTOR_BYTES, ORDER));
+                a0 = LongVector.fromMemorySegment(LONGS, slice, i, ORDER).add(a0);
+                a1 = LongVector.fromMemorySegment(LONGS, slice, i + VECTOR_BYTES, ORDER).add(a1);
+                a2 = LongVector.fromMemorySegment(LONGS, slice, i + 2 * VECTOR_BYTES, ORDER).add(a2);
+                a3 = LongVector.fromMemorySegment(LONGS, slice, i + 3 * VECTOR_BYTES, ORDER).add(a3);
             }
         }
         return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);

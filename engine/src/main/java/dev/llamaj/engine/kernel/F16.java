@@ -44,9 +44,10 @@ final class F16 {
         for (; i <= n - L; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, w, offset + 2L * i, LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            FloatVector m = h.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000).reinterpretAsFloats()
+            FloatVector m = ((FloatVector) h.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000).reinterpretShape(F, 0))
                     .mul(TWO_POW_112);
-            m.reinterpretAsInts().or(h.and(0x80000000)).reinterpretAsFloats().intoArray(out, outOffset + i);
+            ((FloatVector) ((IntVector) m.reinterpretShape(I, 0)).or(h.and(0x80000000)).reinterpretShape(F, 0))
+                    .intoArray(out, outOffset + i);
         }
         for (; i < n; i++) {
             out[outOffset + i] = Float.float16ToFloat(w.get(SHORT_LE, offset + 2L * i));
@@ -65,12 +66,14 @@ final class F16 {
                     .convertShape(VectorOperators.S2I, I, 0);
             IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, o + 2L * L, LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            FloatVector m0 = h0.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000).reinterpretAsFloats()
-                    .mul(TWO_POW_112);
-            FloatVector m1 = h1.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000).reinterpretAsFloats()
-                    .mul(TWO_POW_112);
-            FloatVector f0 = m0.reinterpretAsInts().or(h0.and(0x80000000)).reinterpretAsFloats();
-            FloatVector f1 = m1.reinterpretAsInts().or(h1.and(0x80000000)).reinterpretAsFloats();
+            FloatVector m0 = ((FloatVector) h0.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000)
+                    .reinterpretShape(F, 0)).mul(TWO_POW_112);
+            FloatVector m1 = ((FloatVector) h1.lanewise(VectorOperators.LSHL, 13).and(0x0fffe000)
+                    .reinterpretShape(F, 0)).mul(TWO_POW_112);
+            FloatVector f0 = (FloatVector) ((IntVector) m0.reinterpretShape(I, 0)).or(h0.and(0x80000000))
+                    .reinterpretShape(F, 0);
+            FloatVector f1 = (FloatVector) ((IntVector) m1.reinterpretShape(I, 0)).or(h1.and(0x80000000))
+                    .reinterpretShape(F, 0);
             acc0 = f0.fma(FloatVector.fromArray(F, x, xOffset + i), acc0);
             acc1 = f1.fma(FloatVector.fromArray(F, x, xOffset + i + L), acc1);
         }

@@ -162,7 +162,7 @@ public final class Kernels {
             int o = xOffset + 32 * g;
             FloatVector v = FloatVector.fromArray(F, x, o);
             for (int i = L; i < 32; i += L) {
-                v = v.add(FloatVector.fromArray(F, x, o + i));
+                v = FloatVector.fromArray(F, x, o + i).add(v);
             }
             v = v.add(v.rearrange(Simd.SWAP_HALF));
             v = v.add(v.rearrange(Simd.SWAP_QUARTER));
@@ -226,10 +226,10 @@ public final class Kernels {
                 FloatVector v1 = FloatVector.fromArray(F, x, base + f * TILE + L);
                 FloatVector q0 = v0.mul(v0);
                 FloatVector q1 = v1.mul(v1);
-                s00 = s00.add(q0.convertShape(VectorOperators.F2D, D, 0));
-                s01 = s01.add(q0.convertShape(VectorOperators.F2D, D, 1));
-                s10 = s10.add(q1.convertShape(VectorOperators.F2D, D, 0));
-                s11 = s11.add(q1.convertShape(VectorOperators.F2D, D, 1));
+                s00 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 0)).add(s00);
+                s01 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 1)).add(s01);
+                s10 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 0)).add(s10);
+                s11 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 1)).add(s11);
             }
             // per token, as rmsNorm: mean = (float) (sum / width); scale = 1 / (float) sqrt(mean + eps)
             double n = width;
@@ -316,8 +316,8 @@ public final class Kernels {
         for (int bound = F.loopBound(size); i < bound; i += L) {
             FloatVector v = FloatVector.fromArray(F, x, xOff + i);
             FloatVector sq = v.mul(v);
-            s0 = s0.add(sq.convertShape(VectorOperators.F2D, D, 0));
-            s1 = s1.add(sq.convertShape(VectorOperators.F2D, D, 1));
+            s0 = ((DoubleVector) sq.convertShape(VectorOperators.F2D, D, 0)).add(s0);
+            s1 = ((DoubleVector) sq.convertShape(VectorOperators.F2D, D, 1)).add(s1);
         }
         double sum = 0;
         DoubleVector s = s0.add(s1);
@@ -354,7 +354,7 @@ public final class Kernels {
         if (bound > 0) {
             FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
             for (; i < bound; i += L) {
-                m = m.max(FloatVector.fromArray(F, x, off + i));
+                m = FloatVector.fromArray(F, x, off + i).max(m);
             }
             max = m.reduceLanes(VectorOperators.MAX); // exact in any order
         }
@@ -369,8 +369,8 @@ public final class Kernels {
         Simd.expInPlace(x, off, off + bound);
         for (i = 0; i < bound; i += L) {
             FloatVector e = FloatVector.fromArray(F, x, off + i);
-            s0 = s0.add(e.convertShape(VectorOperators.F2D, D, 0));
-            s1 = s1.add(e.convertShape(VectorOperators.F2D, D, 1));
+            s0 = ((DoubleVector) e.convertShape(VectorOperators.F2D, D, 0)).add(s0);
+            s1 = ((DoubleVector) e.convertShape(VectorOperators.F2D, D, 1)).add(s1);
         }
         double sum = 0;
         DoubleVector s = s0.add(s1);

@@ -78,7 +78,7 @@ final class Q4_1 {
                 q = (IntVector) qs.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, p);
                 s = ((FloatVector) q.and(0x0F).convertShape(VectorOperators.I2F, F, 0)).fma(x0, s);
                 s = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
-                xs = xs.add(x0.add(x1));
+                xs = x0.add(x1).add(xs);
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
             acc = xs.fma(FloatVector.broadcast(F, m), acc);

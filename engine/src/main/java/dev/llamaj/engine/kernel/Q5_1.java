@@ -91,7 +91,7 @@ final class Q5_1 {
                         .and(1).lanewise(VectorOperators.LSHL, 4));
                 s = ((FloatVector) lo.convertShape(VectorOperators.I2F, F, 0)).fma(x0, s);
                 s = ((FloatVector) hi.convertShape(VectorOperators.I2F, F, 0)).fma(x1, s);
-                xs = xs.add(x0.add(x1));
+                xs = x0.add(x1).add(xs);
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
             acc = xs.fma(FloatVector.broadcast(F, m), acc);

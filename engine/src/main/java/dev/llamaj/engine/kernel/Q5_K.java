@@ -202,6 +202,9 @@ final class Q5_K {
                 for (int h = 0; h < 2; h++) { // two chunks per iteration: four written out exceed C2's budget
                     int xc = xOffset + i * BLOCK + 128 * h;
                     long q = b + 48 + 64 * h;
+                    // shifted from the block's bits each time, not carried from the last chunk (see Simd)
+                    IntVector hpc = hp.lanewise(VectorOperators.LSHR, 4 * h);
+                    IntVector hnc = hn.lanewise(VectorOperators.LSHR, 4 * h);
                     IntVector p;
                     IntVector n;
                     FloatVector lo;
@@ -210,38 +213,36 @@ final class Q5_K {
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 16, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    lo = ((FloatVector) p.and(0xF).or(hpc.lanewise(VectorOperators.LSHL, 4).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 0));
-                    lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    lo = ((FloatVector) n.and(0xF).or(hnc.lanewise(VectorOperators.LSHL, 4).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 16), lo);
                     hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
-                            .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .or(hpc.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 32));
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
-                            .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .or(hnc.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 48), hi);
                     accL = lo.fma(sc.rearrange(h == 0 ? Q4_K.LANE_0 : Q4_K.LANE_4), accL);
                     accH = hi.fma(sc.rearrange(h == 0 ? Q4_K.LANE_1 : Q4_K.LANE_5), accH);
-                    hp = hp.lanewise(VectorOperators.LSHR, 2);
-                    hn = hn.lanewise(VectorOperators.LSHR, 2);
+                    hpc = hp.lanewise(VectorOperators.LSHR, 4 * h + 2);
+                    hnc = hn.lanewise(VectorOperators.LSHR, 4 * h + 2);
                     p = (IntVector) ByteVector.fromMemorySegment(B, w, q + 32, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     n = (IntVector) ByteVector.fromMemorySegment(B, w, q + 48, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    lo = ((FloatVector) p.and(0xF).or(hp.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    lo = ((FloatVector) p.and(0xF).or(hpc.lanewise(VectorOperators.LSHL, 4).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 64));
-                    lo = ((FloatVector) n.and(0xF).or(hn.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    lo = ((FloatVector) n.and(0xF).or(hnc.lanewise(VectorOperators.LSHL, 4).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 80), lo);
                     hi = ((FloatVector) p.lanewise(VectorOperators.LSHR, 4)
-                            .or(hp.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .or(hpc.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xc + 96));
                     hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4)
-                            .or(hn.lanewise(VectorOperators.LSHL, 3).and(0x10))
+                            .or(hnc.lanewise(VectorOperators.LSHL, 3).and(0x10))
                             .convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xc + 112), hi);
                     accL = lo.fma(sc.rearrange(h == 0 ? Q4_K.LANE_2 : Q4_K.LANE_6), accL);
                     accH = hi.fma(sc.rearrange(h == 0 ? Q4_K.LANE_3 : Q4_K.LANE_7), accH);
-                    hp = hp.lanewise(VectorOperators.LSHR, 2);
-                    hn = hn.lanewise(VectorOperators.LSHR, 2);
                 }
             }
             FloatVector v = accL.add(accH);

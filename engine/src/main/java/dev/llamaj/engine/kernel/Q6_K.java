@@ -553,10 +553,10 @@ final class Q6_K {
                 IntVector s = IntVector.zero(I);
                 for (int h = 0; h < 4; h++) {
                     IntVector v = IntVector.fromMemorySegment(I, w, b + 20 + 64 * h, LE);
-                    s = s.add(v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 32 * h)).add(Input.PAIR_BIAS)
+                    s = v.and(BYTES_0_2).mul(IntVector.fromArray(I, xq, p + 32 * h)).add(Input.PAIR_BIAS)
                             .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2)
                                     .mul(IntVector.fromArray(I, xq, p + 32 * h + 16)))
-                            .lanewise(VectorOperators.ASHR, 16));
+                            .lanewise(VectorOperators.ASHR, 16).add(s); // s carried: the argument (see Simd)
                 }
                 IntVector sc = (IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
                         .convertShape(VectorOperators.B2I, I, 0);

@@ -36,6 +36,15 @@ import jdk.incubator.vector.VectorSpecies;
 /// written out inline in each kernel, never as a helper taking a vector: past C2's inlining node budget such a call
 /// boxes its argument on the heap (6-100x slower).
 ///
+/// **No merged vector as a receiver.** Inside a loop, a vector carried from one iteration to the next is never the
+/// receiver of a Vector API call: `acc = fresh.add(acc)`, not `acc = acc.add(fresh)`; and no `c ? v1 : v2` of
+/// vectors feeds a call. While parsing, C2 types such a merge (a phi) as the abstract `FloatVector`, and inlines a
+/// call on it only by speculating on the receiver type its profile recorded. Where that profile is missing (a kernel
+/// compiled straight from unprofiled tier-2 code on a busy machine) or its speculation was given up (a shared
+/// method past its trap limit), the call stays virtual and boxes every vector it touches. As an argument the merge is
+/// harmless: the call is bound by its fresh receiver, and its intrinsic is retried once the phi's type is known.
+/// `AllocationTest` runs with `-XX:-UseTypeProfile`, so a kernel that breaks the rule fails there every time.
+///
 /// The one knob, for tests only: `-Dllamaj.vectorBits=256` (or 128) narrows the shape below the preferred one, so the
 /// narrower code paths can be exercised on a wide machine.
 final class Simd {
@@ -145,9 +154,10 @@ final class Simd {
     /// compiled on its own, C2 treats it as "already compiled into a big method"), and then every call boxes its
     /// vectors; this one costs at most a call per array.
     private static void map(float[] a, int from, int to, boolean silu) {
+        float sign = silu ? -1f : 1f;
         for (int i = from; i < to; i += L) {
             FloatVector v = FloatVector.fromArray(F, a, i);
-            FloatVector x = silu ? v.neg() : v;
+            FloatVector x = v.mul(sign); // −v exactly for SiLU: no conditional vector (see the class comment)
             FloatVector c = x.max(EXP_MIN).min(EXP_MAX);
             FloatVector t = c.fma(LOG2E, ROUND);
             FloatVector n = t.sub(ROUND);
@@ -160,13 +170,17 @@ final class Simd {
             p = p.fma(r, FloatVector.broadcast(F, 1f));
             p = p.fma(r, FloatVector.broadcast(F, 1f));
             // the low bits of t hold n + bits(ROUND); the exponent field of 2^(n−1) is n − 1 + 127
-            FloatVector half = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 126)
-                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector half = (FloatVector) ((IntVector) t.reinterpretShape(I, 0))
+                    .sub(Float.floatToRawIntBits(ROUND) - 126).lanewise(VectorOperators.LSHL, 23).reinterpretShape(F, 0);
             FloatVector e = p.add(p).mul(half);
             VectorMask<Float> over = x.compare(VectorOperators.GT, EXP_MAX);
             VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
             e = e.blend(Float.POSITIVE_INFINITY, over).blend(0f, under);
-            (silu ? v.div(e.add(1f)) : e).intoArray(a, i);
+            if (silu) {
+                v.div(e.add(1f)).intoArray(a, i);
+            } else {
+                e.intoArray(a, i);
+            }
         }
     }
 
@@ -178,12 +192,12 @@ final class Simd {
     /// for `|x| ≤ 65504` (larger values are not rounded to infinity).
     static FloatVector roundToHalf(FloatVector x) {
         // normal halves: round the float's mantissa to 10 bits in the integer domain
-        IntVector b = x.reinterpretAsInts();
+        IntVector b = (IntVector) x.reinterpretShape(I, 0);
         IntVector lsb = b.lanewise(VectorOperators.LSHR, 13).and(1);
-        FloatVector normal = b.add(0x0FFF).add(lsb).and(0xFFFFE000).reinterpretAsFloats();
+        FloatVector normal = (FloatVector) b.add(0x0FFF).add(lsb).and(0xFFFFE000).reinterpretShape(F, 0);
         // subnormal halves (|x| < 2^-14): multiples of 2^-24, rounded by the magic-number addition
-        FloatVector sub = x.abs().mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC).mul(0x1p-24f)
-                .reinterpretAsInts().or(b.and(0x80000000)).reinterpretAsFloats(); // keeps the sign of −0
+        FloatVector sub = (FloatVector) ((IntVector) x.abs().mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC)
+                .mul(0x1p-24f).reinterpretShape(I, 0)).or(b.and(0x80000000)).reinterpretShape(F, 0); // sign of −0
         return normal.blend(sub, x.abs().compare(VectorOperators.LT, HALF_MIN_NORMAL));
     }
 

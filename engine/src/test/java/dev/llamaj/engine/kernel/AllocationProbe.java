@@ -9,7 +9,8 @@ import dev.llamaj.gguf.GGMLType;
 /// The process [AllocationTest] starts once per model kind: it builds small matrices of the given weight types
 /// (`Q4_K` in the file's layout, `Q4_K/r` in the layout the loader repacks it to, if any), warms their kernels
 /// together with [WarmUp] as loading a model does, then prints one line per kernel, `what bytes`: the bytes 100
-/// warm matrix-vector products, 20 matrix-matrix products and 100 attention calls allocate.
+/// warm matrix-vector products, 20 matrix-matrix products, 100 attention calls and 100 rounds of the other
+/// per-token operations (RMS norms, SwiGLU, softmax) allocate.
 final class AllocationProbe {
     private AllocationProbe() {
     }
@@ -21,7 +22,8 @@ final class AllocationProbe {
             for (String arg : args) {
                 boolean repacked = arg.endsWith("/r");
                 GGMLType type = GGMLType.valueOf(repacked ? arg.substring(0, arg.length() - 2) : arg);
-                int rows = repacked ? 40 : 37;
+                // odd row counts where the layout allows them, so single-row remainder loops run too
+                int rows = repacked && (type == GGMLType.Q4_0 || type == GGMLType.Q8_0) ? 40 : 37;
                 Matrix m = new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * 1024, 3), rows, 1024);
                 matrices.add(repacked ? Repack.repack(m, arena, pool) : m);
             }
@@ -50,6 +52,21 @@ final class AllocationProbe {
             long bytes = AllocationTest.allocatedWhenWarm(() -> Attention.attend(q, 0, group, headSize, keys, 1,
                     padded, values, headSize, 2 * headSize, n, 0.125f, att, 0, o, 0), 2_000, 100);
             System.out.println("attention " + bytes);
+            int width = 2048;
+            float[] x = RandomWeights.floats(width, 5);
+            float[] weight = RandomWeights.floats(width, 6);
+            float[] normed = new float[width];
+            float[] gate = new float[width];
+            float[] tiled = RandomWeights.floats(2 * width * Kernels.TILE, 7);
+            float[] tiledOut = new float[tiled.length];
+            bytes = AllocationTest.allocatedWhenWarm(() -> {
+                Kernels.rmsNorm(normed, 0, x, 0, weight, width, 1e-5f);
+                Kernels.rmsNormTiled(tiledOut, tiled, weight, width, 2, 1e-5f);
+                System.arraycopy(normed, 0, gate, 0, width);
+                Kernels.swiGlu(gate, x, width);
+                Kernels.softmax(normed, 0, width - 5);
+            }, 2_000, 100);
+            System.out.println("norms " + bytes);
         }
     }
 }
