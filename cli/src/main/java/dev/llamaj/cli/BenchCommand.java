@@ -304,7 +304,8 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /// What the table says about the model: llama-bench's "model", "size", "params" and "type" columns.
-    record ModelInfo(String description, String type, long tensorBytes, long parameters, long fileBytes) {
+    record ModelInfo(String description, String type, long tensorBytes, long parameters, long fileBytes,
+                     long repackedExtraBytes, long repackNanos) {
         static ModelInfo of(LlamaModel model) throws IOException {
             GGUFFile f = model.file();
             long bytes = 0;
@@ -321,7 +322,8 @@ final class BenchCommand implements Callable<Integer> {
                 type = byType.entrySet().stream().max(Map.Entry.comparingByValue()).map(e -> e.getKey().name())
                         .orElse("?");
             }
-            return new ModelInfo(arch + " " + sizeLabel(params), type, bytes, params, f.fileSize());
+            return new ModelInfo(arch + " " + sizeLabel(params), type, bytes, params, f.fileSize(),
+                    model.repackedExtraBytes(), model.repackNanos());
         }
     }
 
@@ -415,6 +417,12 @@ final class BenchCommand implements Callable<Integer> {
             out.println();
             out.printf(Locale.ROOT, "model: %s: %,d bytes, %,d bytes of tensors, %,d parameters, type %s%n", path,
                     model.fileBytes(), model.tensorBytes(), model.parameters(), model.type());
+            if (model.repackNanos() > 0) {
+                out.printf(Locale.ROOT, "repacked at load into kernel layouts: %s%s more memory than the file's, "
+                                + "%.2f s (-Dllamaj.repack=false turns it off)%n",
+                        model.repackedExtraBytes() < 0 ? "-" : "+", formatBytes(Math.abs(model.repackedExtraBytes())),
+                        model.repackNanos() / 1e9);
+            }
             if (bandwidth.isEmpty()) {
                 out.println("memory bandwidth: not measured (--bandwidth-mib 0)");
             } else {
@@ -452,10 +460,15 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 out.println();
                 if (rssBytes >= 0) {
-                    long expected = model.fileBytes() + kvCacheBytes;
-                    out.printf(Locale.ROOT, "resident memory during generation: %s = file %s + key/value cache %s "
-                                    + "(%d tokens) %s %s (Java heap committed: %s)%n", formatBytes(rssBytes),
-                            formatBytes(model.fileBytes()), formatBytes(kvCacheBytes), contextLength,
+                    // the weights' own size: the file's, with what repacking added (see LlamaModel)
+                    long weights = model.fileBytes() + model.repackedExtraBytes();
+                    long expected = weights + kvCacheBytes;
+                    out.printf(Locale.ROOT, "resident memory during generation: %s = weights %s (file%s) + key/value "
+                                    + "cache %s (%d tokens) %s %s (Java heap committed: %s)%n", formatBytes(rssBytes),
+                            formatBytes(weights), model.repackedExtraBytes() == 0 ? ""
+                                    : " " + (model.repackedExtraBytes() < 0 ? "-" : "+") + " repacking "
+                                    + formatBytes(Math.abs(model.repackedExtraBytes())),
+                            formatBytes(kvCacheBytes), contextLength,
                             rssBytes >= expected ? "+" : "-", formatBytes(Math.abs(rssBytes - expected)),
                             formatBytes(heapBytes));
                 }
@@ -521,6 +534,8 @@ final class BenchCommand implements Callable<Integer> {
             j.key("memory").begin();
             j.field("rss_bytes", rssBytes);
             j.field("file_bytes", model.fileBytes());
+            j.field("repacked_extra_bytes", model.repackedExtraBytes());
+            j.field("repack_ns", model.repackNanos());
             j.field("kv_cache_bytes", kvCacheBytes);
             j.field("heap_committed_bytes", heapBytes);
             j.field("context_length", contextLength);

@@ -39,7 +39,7 @@ class BenchCommandTest {
         assertThat(r.out()).contains("memory bandwidth (read): 1 thread ", "2 threads ", "16 MiB x 10")
                 .containsPattern("warm-up \\(.*\\): pp8 \\d+ runs?; tg4 \\d+ runs?\n")
                 .contains("generation tg4: ", "read per token", "of the 2-thread bandwidth (roofline ")
-                .containsPattern("resident memory during generation: [\\d.]+ [KMG]iB = file ");
+                .containsPattern("resident memory during generation: [\\d.]+ [KMG]iB = weights ");
     }
 
     @Test

@@ -105,6 +105,17 @@ public final class LlamaModel implements AutoCloseable {
         return weights.matrixBytes();
     }
 
+    /// Bytes of memory the weights take beyond the file's: what the load-time repack into kernel layouts added
+    /// (0 with `-Dllamaj.repack=false`). The model's resident size is at most the file's plus this.
+    public long repackedExtraBytes() {
+        return weights.repacking().extraBytes();
+    }
+
+    /// Time the load-time repack took, in nanoseconds (0 if it did not run).
+    public long repackNanos() {
+        return weights.repacking().nanos();
+    }
+
     /// Bytes of key/value cache per cached position (keys and values of every layer, in half precision): what a
     /// generated token reads per earlier position, and what a session's cache takes per token of context.
     public long kvBytesPerPosition() {

@@ -24,7 +24,14 @@ import java.util.Optional;
 /// so the forward pass never sees a matrix it cannot multiply. Matrices stay in the file's own layout (ggml's
 /// `ne0` is the row length); the small per-layer norm vectors are copied to `float[]`. A model without
 /// `output.weight` ties its classifier to the token embedding.
-record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix output, float[] ropeFreqFactors) {
+record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix output, float[] ropeFreqFactors,
+               Repacking repacking) {
+
+    /// What [#repacked] cost: memory beyond the file's (the repacked matrices less the file pages they replace,
+    /// which are dropped from the resident set) and time.
+    record Repacking(long extraBytes, long nanos) {
+        static final Repacking NONE = new Repacking(0, 0);
+    }
 
     record Layer(float[] attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
                  float[] ffnNorm, Matrix ffnGate, Matrix ffnUp, Matrix ffnDown) {}
@@ -56,7 +63,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                 ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
                 : null;
         m.checkKernels();
-        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors);
+        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors, Repacking.NONE);
         if (Repack.ENABLED) {
             w = w.repacked();
         }
@@ -72,6 +79,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
     /// file's pages of those matrices are dropped from the resident set. An untied token embedding keeps the file
     /// layout (only a row per token is read); a tied one is read from the classifier's copy.
     Weights repacked() {
+        long start = System.nanoTime();
         List<Matrix> sources = new ArrayList<>();
         for (Layer l : layers) {
             sources.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
@@ -81,9 +89,11 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         try (Parallel pool = new Parallel(Runtime.getRuntime().availableProcessors())) {
             packed = Repack.all(sources, Arena.ofAuto(), pool);
         }
+        long extra = 0;
         for (int i = 0; i < sources.size(); i++) {
             if (packed.get(i) != sources.get(i)) {
                 Repack.release(sources.get(i));
+                extra += packed.get(i).data().byteSize() - sources.get(i).data().byteSize();
             }
         }
         Layer[] repacked = new Layer[layers.length];
@@ -96,7 +106,8 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         // A tied classifier's copy serves the embedding lookups too: reading rows from the file instead would make
         // its pages resident again (with large page-cache folios, a few hundred KiB per token), on top of the copy.
         Matrix embedding = tokenEmbedding == output ? packed.getLast() : tokenEmbedding;
-        return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors);
+        return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors,
+                new Repacking(extra, System.nanoTime() - start));
     }
 
     /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
