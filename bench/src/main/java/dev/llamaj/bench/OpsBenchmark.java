@@ -17,7 +17,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /// The small float operations of a forward pass, single-threaded, at Llama sizes: RMSNorm over the residual
-/// stream, softmax over an attention row, SwiGLU over the feed-forward width, and the attention of one layer over a
+/// stream, softmax over an attention row, SwiGLU over the feed-forward width, RoPE of a prompt batch's queries
+/// ([Kernels#ropeTiled]: the decoder rotates a single token's 2048 values with scalar code), and the attention of one layer over a
 /// half-precision key/value cache of `context` positions with the decoder's kernel, [Attention#attend] (Llama 3.2 1B:
 /// 32 query heads of 64 sharing 8 key/value heads; per head a dot product with every cached key, a softmax, and a
 /// weighted sum of the values). Times are per call.
@@ -111,6 +112,36 @@ public class OpsBenchmark {
         }
     }
 
+    /// The queries of a batch of prompt tokens in the tiled layout, and rotation tables of real angles (so the
+    /// repeated in-place rotation keeps the values' size).
+    @State(Scope.Thread)
+    public static class Batch {
+        static final int HEADS = 32;
+        static final int HEAD_SIZE = 64;
+
+        @Param({"512"})
+        public int tokens;
+
+        float[] q;
+        float[] cos;
+        float[] sin;
+        int stride;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            q = KernelBenchmark.random(Kernels.tiledSize(HEADS * HEAD_SIZE, tokens), 9);
+            stride = tokens + Kernels.TILE;
+            int pairs = HEAD_SIZE / 2;
+            float[] angles = KernelBenchmark.random(pairs * stride, 10);
+            cos = new float[angles.length];
+            sin = new float[angles.length];
+            for (int i = 0; i < angles.length; i++) {
+                cos[i] = (float) Math.cos(4 * angles[i]);
+                sin[i] = (float) Math.sin(4 * angles[i]);
+            }
+        }
+    }
+
     @Benchmark
     public float rmsNorm(Vector v) {
         Kernels.rmsNorm(v.out, 0, v.x, 0, v.weight, v.dim, 1e-5f);
@@ -129,6 +160,14 @@ public class OpsBenchmark {
         System.arraycopy(f.gateCopy, 0, f.gate, 0, f.width);
         Kernels.swiGlu(f.gate, f.up, f.width);
         return f.gate[0];
+    }
+
+    /// RoPE of the queries of `tokens` prompt tokens (32 heads of 64, all pairs rotated), in place.
+    @Benchmark
+    public float rope(Batch b) {
+        Kernels.ropeTiled(b.q, Batch.HEADS * Batch.HEAD_SIZE, Batch.HEADS, Batch.HEAD_SIZE, Batch.HEAD_SIZE / 2,
+                b.tokens / Kernels.TILE, b.cos, b.sin, b.stride, 0);
+        return b.q[0];
     }
 
     /// One layer's attention for one new token over `context` cached positions (all heads, one thread).

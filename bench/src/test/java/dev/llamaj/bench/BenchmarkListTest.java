@@ -16,6 +16,7 @@ class BenchmarkListTest {
             String list = new String(in.readAllBytes(), StandardCharsets.UTF_8);
             for (String benchmark : new String[] {"KernelBenchmark_matVec", "KernelBenchmark_matMul",
                     "OpsBenchmark_attention", "OpsBenchmark_rmsNorm", "OpsBenchmark_softmax", "OpsBenchmark_swiGlu",
+                    "OpsBenchmark_rope",
                     "GenerationBenchmark_decode", "GenerationBenchmark_prefill"}) {
                 assertThat(list).contains("dev.llamaj.bench.jmh_generated." + benchmark + "_jmhTest");
             }
