@@ -418,10 +418,10 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "model: %s: %,d bytes, %,d bytes of tensors, %,d parameters, type %s%n", path,
                     model.fileBytes(), model.tensorBytes(), model.parameters(), model.type());
             if (model.repackNanos() > 0) {
-                out.printf(Locale.ROOT, "repacked at load into kernel layouts: %s%s more memory than the file's, "
+                out.printf(Locale.ROOT, "repacked at load into kernel layouts: %s %s memory than the file's, "
                                 + "%.2f s (-Dllamaj.repack=false turns it off)%n",
-                        model.repackedExtraBytes() < 0 ? "-" : "+", formatBytes(Math.abs(model.repackedExtraBytes())),
-                        model.repackNanos() / 1e9);
+                        formatBytes(Math.abs(model.repackedExtraBytes())),
+                        model.repackedExtraBytes() < 0 ? "less" : "more", model.repackNanos() / 1e9);
             }
             if (bandwidth.isEmpty()) {
                 out.println("memory bandwidth: not measured (--bandwidth-mib 0)");

@@ -70,6 +70,8 @@ class BenchCommandTest {
         assertThat((Double) tg.get("roofline_fraction")).isPositive();
         Map<?, ?> memory = (Map<?, ?>) json.get("memory");
         assertThat((Double) memory.get("rss_bytes")).isPositive();
+        assertThat((Double) memory.get("repack_ns")).isPositive(); // the Q4_0 matrices are repacked at load
+        assertThat(memory.get("repacked_extra_bytes")).isInstanceOf(Double.class);
         // 2 layers of 128 half-precision keys and values per position; keys padded to a 64-position block
         assertThat((Double) memory.get("kv_cache_bytes")).isEqualTo((64.0 + 8) * 2 * 128 * 2);
     }
