@@ -461,18 +461,22 @@ final class BenchCommand implements Callable<Integer> {
                 out.println();
                 if (rssBytes >= 0) {
                     // the weights' own size: the file's, with what repacking added (see LlamaModel)
-                    long weights = model.fileBytes() + model.repackedExtraBytes();
+                    long extra = model.repackedExtraBytes();
+                    long weights = model.fileBytes() + extra;
                     long expected = weights + kvCacheBytes;
                     out.printf(Locale.ROOT, "resident memory during generation: %s = weights %s (file%s) + key/value "
-                                    + "cache %s (%d tokens) %s %s (Java heap committed: %s)%n", formatBytes(rssBytes),
-                            formatBytes(weights), model.repackedExtraBytes() == 0 ? ""
-                                    : " " + (model.repackedExtraBytes() < 0 ? "-" : "+") + " repacking "
-                                    + formatBytes(Math.abs(model.repackedExtraBytes())),
-                            formatBytes(kvCacheBytes), contextLength,
-                            rssBytes >= expected ? "+" : "-", formatBytes(Math.abs(rssBytes - expected)),
+                                    + "cache %s (%d tokens) %s (Java heap committed: %s)%n", formatBytes(rssBytes),
+                            formatBytes(weights), extra == 0 ? ""
+                                    : (extra < 0 ? " - " : " + ") + "repacking " + formatBytes(Math.abs(extra)),
+                            formatBytes(kvCacheBytes), contextLength, signedBytes(rssBytes - expected),
                             formatBytes(heapBytes));
                 }
             }
+        }
+
+        /// `bytes` as a term of a sum: "+ 1.50 MiB" or "- 1.50 MiB".
+        private static String signedBytes(long bytes) {
+            return (bytes < 0 ? "- " : "+ ") + formatBytes(Math.abs(bytes));
         }
 
         String json() {

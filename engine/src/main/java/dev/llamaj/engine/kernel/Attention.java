@@ -128,10 +128,11 @@ public final class Attention {
     private static final float HALF_MIN_NORMAL = 0x1p-14f;
     private static final float HALF_SUB_MAGIC = 0x1.8p23f;
 
-    /// Rounds the softmax weights `att[o .. o + n)` (non-negative) to half precision, as llama.cpp converts them to
-    /// F16 before the product with its F16 values: [Simd#roundToHalf] written out here, because a helper taking and
-    /// returning a vector must not be left un-inlined in a hot path. The row is padded to whole key blocks, so
-    /// rounding past `n` is harmless.
+    /// Rounds the softmax weights `att[o .. o + n)` (non-negative) to the nearest half-precision value (ties to
+    /// even), as llama.cpp converts them to F16 before the product with its F16 values: normal halves by rounding
+    /// the float's mantissa to 10 bits in the integer domain, subnormal ones (below 2^-14: multiples of 2^-24) by a
+    /// magic-number addition. Equal to `Float.float16ToFloat(Float.floatToFloat16(w))` for weights up to 65504. The
+    /// row is padded to whole key blocks, so rounding past `n` is harmless.
     static void roundWeights(float[] att, int o, int n) {
         for (int p = 0; p < n; p += L) {
             FloatVector x = FloatVector.fromArray(F, att, o + p);

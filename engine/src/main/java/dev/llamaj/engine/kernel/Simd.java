@@ -184,23 +184,6 @@ final class Simd {
         }
     }
 
-    private static final float HALF_MIN_NORMAL = 0x1p-14f;
-    private static final float HALF_SUB_MAGIC = 0x1.8p23f;
-
-    /// Rounds each lane to the nearest half-precision value (ties to even), returned as a float: what llama.cpp's F16
-    /// key/value cache and attention do to the values they hold; equal to `Float.float16ToFloat(Float.floatToFloat16(x))`
-    /// for `|x| ≤ 65504` (larger values are not rounded to infinity).
-    static FloatVector roundToHalf(FloatVector x) {
-        // normal halves: round the float's mantissa to 10 bits in the integer domain
-        IntVector b = (IntVector) x.reinterpretShape(I, 0);
-        IntVector lsb = b.lanewise(VectorOperators.LSHR, 13).and(1);
-        FloatVector normal = (FloatVector) b.add(0x0FFF).add(lsb).and(0xFFFFE000).reinterpretShape(F, 0);
-        // subnormal halves (|x| < 2^-14): multiples of 2^-24, rounded by the magic-number addition
-        FloatVector sub = (FloatVector) ((IntVector) x.abs().mul(0x1p24f).add(HALF_SUB_MAGIC).sub(HALF_SUB_MAGIC)
-                .mul(0x1p-24f).reinterpretShape(I, 0)).or(b.and(0x80000000)).reinterpretShape(F, 0); // sign of −0
-        return normal.blend(sub, x.abs().compare(VectorOperators.LT, HALF_MIN_NORMAL));
-    }
-
     /// `e^x` of one float: the same operations in the same order as [#map], so exactly the same result as a lane
     /// of the vector version (for tails, where a masked vector operation could cost an allocation).
     static float exp(float x) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -183,6 +184,26 @@ class MatMulTest {
                     assertThat(out[g * hs + i]).as("weight %s times value %s", w[g * padded], k)
                             .isEqualTo(w[g * padded] * k + 0f);
                 }
+            }
+        }
+    }
+
+    @Test
+    void roundWeightsEqualsTheJdkConversion() {
+        SplittableRandom random = new SplittableRandom(13);
+        float[] w = new float[Simd.L];
+        for (int k = 0; k < 100_000; k++) {
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) Math.pow(2, random.nextDouble(-30, 15));
+                if (k % 7 == 0) { // exact ties and boundaries
+                    w[i] = Float.float16ToFloat((short) random.nextInt(0x7bff)) * (1 + 0x1p-11f);
+                }
+            }
+            float[] wr = w.clone();
+            Attention.roundWeights(wr, 0, w.length);
+            for (int i = 0; i < w.length; i++) {
+                assertThat(Float.floatToRawIntBits(wr[i])).as("weight half(%s)", w[i])
+                        .isEqualTo(Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(w[i]))));
             }
         }
     }
