@@ -165,7 +165,7 @@ public class OpsBenchmark {
     /// RoPE of the queries of `tokens` prompt tokens (32 heads of 64, all pairs rotated), in place.
     @Benchmark
     public float rope(Batch b) {
-        Kernels.ropeTiled(b.q, Batch.HEADS * Batch.HEAD_SIZE, Batch.HEADS, Batch.HEAD_SIZE, Batch.HEAD_SIZE / 2,
+        Kernels.ropeTiled(b.q, Batch.HEADS * Batch.HEAD_SIZE, Batch.HEADS, Batch.HEAD_SIZE, Batch.HEAD_SIZE / 2, 2, 1,
                 b.tokens / Kernels.TILE, b.cos, b.sin, b.stride, 0);
         return b.q[0];
     }

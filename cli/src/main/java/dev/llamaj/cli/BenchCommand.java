@@ -419,7 +419,7 @@ final class BenchCommand implements Callable<Integer> {
                     model.fileBytes(), model.tensorBytes(), model.parameters(), model.type());
             if (model.repackNanos() > 0) {
                 out.printf(Locale.ROOT, "repacked at load into kernel layouts: %s %s memory than the file's, "
-                                + "%.2f s (-Dllamaj.repack=false turns it off)%n",
+                                + "%.2f s (--no-repack turns it off)%n",
                         formatBytes(Math.abs(model.repackedExtraBytes())),
                         model.repackedExtraBytes() < 0 ? "less" : "more", model.repackNanos() / 1e9);
             }

@@ -1,6 +1,7 @@
 package dev.llamaj.cli;
 
 import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.LoadOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -27,6 +28,18 @@ final class ModelOptions {
     @Option(names = {"-t", "--threads"}, paramLabel = "N",
             description = "compute threads (default: available processors, ${DEFAULT-VALUE})")
     int threads = Runtime.getRuntime().availableProcessors();
+
+    @Option(names = {"-b", "--batch-size"}, paramLabel = "N",
+            description = "most prompt tokens per batch (default: ${DEFAULT-VALUE})")
+    int batchSize = 512;
+
+    @Option(names = "--no-repack", negatable = false,
+            description = "run the weights where the file maps them instead of repacking them into the kernels' "
+                    + "layouts at load (less memory, slower)")
+    boolean noRepack;
+
+    @Option(names = "--no-warmup", negatable = false, description = "skip compiling the kernels at load")
+    boolean noWarmUp;
 
     @Option(names = "--verbose", description = "show stack traces of errors and model details")
     boolean verbose;
@@ -88,10 +101,18 @@ final class ModelOptions {
     }
 
     LlamaModel load() throws IOException {
-        Path path = model();
-        if (threads < 1) {
-            throw new IllegalArgumentException("--threads must be 1 or more, got " + threads);
+        return LlamaModel.load(model(), loadOptions(threads));
+    }
+
+    /// The load options these flags describe, with `sessionThreads` compute threads per session.
+    LoadOptions loadOptions(int sessionThreads) {
+        if (sessionThreads < 1) {
+            throw new IllegalArgumentException("--threads must be 1 or more, got " + sessionThreads);
         }
-        return LlamaModel.load(path, threads);
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--batch-size must be 1 or more, got " + batchSize);
+        }
+        return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack)
+                .withWarmUp(!noWarmUp);
     }
 }

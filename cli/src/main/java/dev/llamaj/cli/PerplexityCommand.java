@@ -69,7 +69,7 @@ final class PerplexityCommand implements Callable<Integer> {
         }
         String text = readText();
         try (LlamaModel model = modelOptions.load();
-             LlamaModel ref = reference != null ? LlamaModel.load(reference, modelOptions.threads) : null) {
+             LlamaModel ref = reference != null ? LlamaModel.load(reference, modelOptions.loadOptions(modelOptions.threads)) : null) {
             int[] tokens = Perplexity.tokenize(model, text);
             int trained = model.config().contextLength();
             if (context > trained) {

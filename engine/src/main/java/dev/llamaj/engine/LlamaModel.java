@@ -5,7 +5,8 @@ import dev.llamaj.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/// A Llama model loaded from a GGUF file: configuration, tokenizer and memory-mapped weights.
+/// A model loaded from a GGUF file: configuration, tokenizer and memory-mapped weights. Every family in
+/// [Architecture] loads through this class (the name is historical).
 ///
 /// Loading maps the file (the weights are not copied: the operating system pages them in as they are used) and
 /// checks every tensor's name, shape and type against the configuration, so a model that loads can run. A model
@@ -26,19 +27,19 @@ public final class LlamaModel implements AutoCloseable {
     public static final int DEFAULT_CONTEXT_CAP = 4096;
 
     private final GGUFFile file;
-    private final LlamaConfig config;
+    private final ModelConfig config;
     private final Tokenizer tokenizer;
     private final Weights weights;
     private final Transformer transformer;
-    private final int threads;
+    private final LoadOptions options;
 
-    private LlamaModel(GGUFFile file, LlamaConfig config, Tokenizer tokenizer, Weights weights, int threads) {
+    private LlamaModel(GGUFFile file, ModelConfig config, Tokenizer tokenizer, Weights weights, LoadOptions options) {
         this.file = file;
         this.config = config;
         this.tokenizer = tokenizer;
         this.weights = weights;
-        this.transformer = new Transformer(config, weights);
-        this.threads = threads;
+        this.transformer = new Transformer(config, weights, options);
+        this.options = options;
     }
 
     /// Loads `path` with one compute thread per available processor.
@@ -47,7 +48,7 @@ public final class LlamaModel implements AutoCloseable {
     ///         model llamaj can run (`UnsupportedModelException`)
     /// @throws IllegalStateException if the Vector API module is not available
     public static LlamaModel load(Path path) throws IOException {
-        return load(path, Runtime.getRuntime().availableProcessors());
+        return load(path, LoadOptions.defaults());
     }
 
     /// Loads `path`; sessions compute with `threads` threads each.
@@ -55,17 +56,22 @@ public final class LlamaModel implements AutoCloseable {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be 1 or more, got " + threads);
         }
+        return load(path, LoadOptions.defaults().withThreads(threads));
+    }
+
+    /// Loads `path` as `options` say.
+    public static LlamaModel load(Path path, LoadOptions options) throws IOException {
         requireVectorApi();
         GGUFFile file = GGUFFile.open(path);
         try {
-            LlamaConfig config = LlamaConfig.from(file.metadata());
+            ModelConfig config = ModelConfig.from(file.metadata());
             Tokenizer tokenizer = Tokenizer.from(file.metadata());
             if (tokenizer.vocabulary().size() != config.vocabSize()) {
                 throw new dev.llamaj.gguf.UnsupportedModelException(path + ": the vocabulary has "
                         + tokenizer.vocabulary().size() + " tokens but the model " + config.vocabSize());
             }
-            Weights weights = Weights.map(file, config);
-            return new LlamaModel(file, config, tokenizer, weights, threads);
+            Weights weights = Weights.map(file, config, options);
+            return new LlamaModel(file, config, tokenizer, weights, options);
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
@@ -79,7 +85,7 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    public LlamaConfig config() {
+    public ModelConfig config() {
         return config;
     }
 
@@ -93,7 +99,12 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     public int threads() {
-        return threads;
+        return options.threads();
+    }
+
+    /// The options the model was loaded with.
+    public LoadOptions options() {
+        return options;
     }
 
     Weights weights() {
@@ -106,7 +117,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /// Bytes of memory the weights take beyond the file's: what the load-time repack into kernel layouts added
-    /// (0 with `-Dllamaj.repack=false`). The model's resident size is at most the file's plus this.
+    /// (0 when loaded with `LoadOptions.withRepack(false)`). The model's resident size is at most the file's plus this.
     public long repackedExtraBytes() {
         return weights.repacking().extraBytes();
     }
@@ -151,7 +162,7 @@ public final class LlamaModel implements AutoCloseable {
                     + (needed >> 20) + " MiB for the key/value cache but only " + (available >> 20)
                     + " MiB of heap is free (lower --context or raise -Xmx)");
         }
-        return new Session(this, transformer, contextLength, threads);
+        return new Session(this, transformer, contextLength, options.threads());
     }
 
     /// Unmaps the file. Sessions must be closed first; using one afterwards throws `IllegalStateException`.

@@ -36,7 +36,7 @@ public final class Session implements AutoCloseable {
         this.contextLength = contextLength;
         this.pool = new Parallel(threads);
         this.history = new int[contextLength];
-        this.state = new Transformer.State(model.config(), model.weights(), contextLength, pool);
+        this.state = transformer.newState(contextLength, pool);
     }
 
     public int contextLength() {
@@ -187,11 +187,11 @@ public final class Session implements AutoCloseable {
             pendingToken = -1;
         }
         System.arraycopy(all, 0, history, position, all.length);
-        // Batches of up to Transformer.MAX_BATCH tokens through matrix-matrix products; a handful of tokens (a chat
+        // Batches of up to the load options' batch size through matrix-matrix products; a handful of tokens (a chat
         // turn's pending token, a short continuation) one at a time.
         int n = all.length;
         for (int i = 0; i < n; ) {
-            int chunk = Math.min(n - i, Transformer.MAX_BATCH);
+            int chunk = Math.min(n - i, transformer.maxBatch);
             boolean lastChunk = i + chunk == n;
             if (chunk < transformer.minBatch()) {
                 for (int j = i; j < i + chunk; j++) {

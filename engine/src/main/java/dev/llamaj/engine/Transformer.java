@@ -4,37 +4,47 @@ import dev.llamaj.engine.kernel.Attention;
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
 import dev.llamaj.engine.kernel.Parallel;
+import java.util.Arrays;
 
-/// The Llama forward pass, one token at a time ([#forward], generation) or a batch of tokens at once
-/// ([#forwardBatch], prompt processing).
+/// The forward pass of every supported family, one token at a time ([#forward], generation) or a batch of tokens
+/// at once ([#forwardBatch], prompt processing).
 ///
-/// Per layer: RMSNorm → Q, K, V projections → RoPE → store K, V at the position (rounded to half precision, as
-/// llama.cpp's default F16 cache; the query and the softmax weights too, see [Attention]) → causal grouped-query
-/// attention over the cache → output projection → residual; then RMSNorm → SwiGLU feed-forward → residual. A final RMSNorm
-/// and the classifier give the logits. The numerics follow ggml's CPU operators where the order of rounding
-/// matters for reproducing llama.cpp token for token: RMSNorm sums squares in double, softmax exponentiates in
-/// float and sums in double, attention scales scores by `1/sqrt(headSize)` inside the softmax, and RoPE angles
-/// come from repeated float multiplication by `base^(-2/n)` (see [#ropeTable]).
+/// **One recipe.** [#layer] is the whole layer, written once against [Step], whose two implementations run each
+/// operation on one token's vectors ([OneToken]: matrix-vector products) or on a tiled batch ([Batched]:
+/// matrix-matrix products over activations in the tiled layout, `Kernels.TILE` tokens per tile, feature-major
+/// inside a tile). Per layer: an optional RMSNorm → Q, K, V projections (+ biases) → optional Q/K RMSNorms (per head,
+/// or over all heads) → RoPE (NORM or NEOX pairing, partial, per-layer tables; none on some layers) → store K, V in
+/// the cache → causal grouped-query attention (a sliding window on local layers, optional soft-capped scores) →
+/// output projection → optional post-norm → scaled residual add; then the same around the gated feed-forward
+/// network (SiLU or GELU). What a family has is data ([Architecture], [ModelConfig], null tensors in
+/// [Weights.Layer]), so a feature is written here once for both paths.
 ///
-/// A batch runs the same steps with matrix-matrix products ([Kernels#matMul]) over activations in the tiled
-/// layout (`Kernels.TILE` tokens per tile, feature-major inside a tile); the keys and values of every position
-/// of the batch are stored before attention, which is causal inside the batch. Results are independent of the
-/// thread count; a batch's rounding differs slightly from token-at-a-time processing (another summation order).
+/// **Numerics** follow ggml's CPU operators where the order of rounding matters for reproducing llama.cpp token for
+/// token: RMSNorm sums squares in double, softmax exponentiates in float and sums in double, keys, values, the
+/// query and the softmax weights go through half precision as llama.cpp's default F16 cache (see [Attention]),
+/// RoPE angles come from repeated float multiplication ([Rope]), GELU reads ggml's half-precision table. Results are
+/// independent of the thread count; a batch's rounding differs slightly from token-at-a-time processing (another
+/// summation order).
 ///
 /// Stateless apart from its arguments: one instance serves every session of a model.
 final class Transformer {
-    /// Most tokens per batch (a multiple of the tile; more tokens are processed in several batches).
-    static final int MAX_BATCH = Math.max(Kernels.TILE,
-            Integer.getInteger("llamaj.batch", 512) / Kernels.TILE * Kernels.TILE);
-    private final LlamaConfig config;
+    private final ModelConfig config;
     private final Weights weights;
+    /// Most tokens per batch (a multiple of the tile).
+    final int maxBatch;
     private final int minBatch;
+    /// Whether the query takes the attention scale (Gemma, Phi-3) rather than the scores.
+    private final float queryScale;
+    private final float scoreScale;
 
-    Transformer(LlamaConfig config, Weights weights) {
+    Transformer(ModelConfig config, Weights weights, LoadOptions options) {
         this.config = config;
         this.weights = weights;
-        Integer forced = Integer.getInteger("llamaj.minBatch");
-        this.minBatch = forced != null ? Math.max(1, forced) : minBatch(weights);
+        this.maxBatch = Math.max(Kernels.TILE, options.batchSize() / Kernels.TILE * Kernels.TILE);
+        this.minBatch = options.minBatch() > 0 ? options.minBatch() : minBatch(weights);
+        boolean prescale = config.architecture().has(Architecture.Feature.QUERY_PRESCALE);
+        this.queryScale = prescale ? config.scales().attention() : 1f;
+        this.scoreScale = prescale ? 1f : config.scales().attention();
     }
 
     /// Fewest tokens worth a batch. A batch costs about the same from 1 to 16 tokens (every weight is dequantized
@@ -46,8 +56,7 @@ final class Transformer {
         long params = 0;
         long bytes = 0;
         for (Weights.Layer l : w.layers()) {
-            for (dev.llamaj.engine.kernel.Matrix m : java.util.List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.ffnGate(),
-                    l.ffnUp(), l.ffnDown())) {
+            for (Matrix m : l.matrices()) {
                 params += (long) m.rows() * m.cols();
                 bytes += m.rowBytes() * m.rows();
             }
@@ -67,31 +76,200 @@ final class Transformer {
         void accept(int index);
     }
 
-    /// Scratch buffers of one session, allocated once (the batch buffers on first use).
-    static final class State {
-        final LlamaConfig config;
-        final float[] x;
-        final float[] xb;
-        final float[] xb2;
-        final float[] q;
-        final float[] k;
-        final float[] v;
-        final float[] hb;
-        final float[] hb2;
-        final float[] att;
-        final float[] logits;
-        /// cos/sin of RoPE angle for pair `i` at position `p`: `[i · ropeStride + p]`.
-        final float[] ropeCos;
-        final float[] ropeSin;
-        final int ropeStride;
-        final KVCache cache;
-        final Parallel pool;
-        final AttentionTask attention;
-        Batch batch;
+    /// Runs `token` at `pos` (all earlier positions are in the cache) and, if `logits`, fills `s.logits`.
+    void forward(State s, int token, int pos, boolean logits) {
+        OneToken step = s.token;
+        step.pos = pos;
+        weights.tokenEmbedding().dequantizeRow(token, step.x, 0);
+        scaleInPlace(step.x, config.embeddingLength(), config.scales().embedding());
+        for (int l = 0; l < config.blockCount(); l++) {
+            layer(step, l);
+        }
+        if (logits) {
+            int dim = config.embeddingLength();
+            Kernels.rmsNorm(step.x, 0, step.x, 0, weights.outputNorm(), dim, config.rmsNormEpsilon());
+            Kernels.matVec(s.pool, weights.output(), step.x, 0, s.logits, 0);
+            finishLogits(s.logits);
+        }
+    }
 
-        State(LlamaConfig c, Weights w, int contextLength, Parallel pool) {
-            this.config = c;
-            cache = new KVCache(c, contextLength);
+    /// Runs `tokens[off .. off + n)` at positions `pos0 ..` (all earlier positions are in the cache), `n` at most
+    /// the batch capacity. With `each` non-null, computes the logits of every token into `s.logits` and passes its
+    /// index (`0 .. n-1`) to `each`; otherwise, if `last`, leaves the logits of the last token in `s.logits`.
+    void forwardBatch(State s, int[] tokens, int off, int n, int pos0, boolean last, TokenLogits each) {
+        Batched b = s.batch();
+        if (n < 1 || n > b.capacity) {
+            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
+        }
+        int dim = config.embeddingLength();
+        int tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
+        b.start(n, pos0);
+        // embeddings, and zeros in the padding tokens of the last tile
+        Matrix embedding = weights.tokenEmbedding();
+        for (int t = 0; t < tiles * Kernels.TILE; t++) {
+            if (t < n) {
+                embedding.dequantizeRow(tokens[off + t], b.row, 0);
+            } else {
+                Arrays.fill(b.row, 0, dim, 0f);
+            }
+            scatter(b.row, b.x, dim, t);
+        }
+        scaleInPlace(b.x, tiles * dim * Kernels.TILE, config.scales().embedding());
+
+        for (int l = 0; l < config.blockCount(); l++) {
+            layer(b, l);
+        }
+        float eps = config.rmsNormEpsilon();
+        if (each != null) {
+            Kernels.rmsNormTiled(b.xb, b.x, weights.outputNorm(), dim, tiles, eps);
+            int vocab = config.vocabSize();
+            if (b.logitsTile == null) {
+                b.logitsTile = new float[Kernels.tiledSize(vocab, 1)];
+            }
+            for (int tile = 0; tile < tiles; tile++) {
+                int count = Math.min(Kernels.TILE, n - tile * Kernels.TILE);
+                Kernels.matMul(s.pool, weights.output(), b.xb, tile * dim * Kernels.TILE, b.logitsTile, 0, count);
+                for (int j = 0; j < count; j++) {
+                    gather(b.logitsTile, vocab, j, s.logits, 0);
+                    finishLogits(s.logits);
+                    each.accept(tile * Kernels.TILE + j);
+                }
+            }
+        } else if (last) {
+            float[] x = s.token.x;
+            gather(b.x, dim, n - 1, x, 0);
+            Kernels.rmsNorm(x, 0, x, 0, weights.outputNorm(), dim, eps);
+            Kernels.matVec(s.pool, weights.output(), x, 0, s.logits, 0);
+            finishLogits(s.logits);
+        }
+    }
+
+    /// One transformer layer, for one token or a batch: the recipe every family shares.
+    private void layer(Step s, int l) {
+        ModelConfig c = config;
+        Weights.Layer w = weights.layers()[l];
+        int dim = c.embeddingLength();
+        float residual = c.scales().residual();
+
+        // attention block
+        float[] in = s.x;
+        if (w.attnNorm() != null) {
+            s.norm(s.xb, s.x, w.attnNorm());
+            in = s.xb;
+        }
+        s.projectQkv(w, in);
+        if (w.qBias() != null) {
+            s.addBias(s.q, w.qBias());
+            s.addBias(s.k, w.kBias());
+            s.addBias(s.v, w.vBias());
+        }
+        if (w.qNorm() != null) {
+            s.groupNorm(s.q, c.qDim(), w.qNorm());
+            s.groupNorm(s.k, c.kvDim(), w.kNorm());
+        }
+        Rope rope = s.state.ropes[l];
+        if (rope != null) {
+            s.rope(rope, s.q, c.qDim(), c.headCount());
+            s.rope(rope, s.k, c.kvDim(), c.headCountKv());
+        }
+        s.attention(l, c.window(l));
+        s.project(w.wo(), s.xb2, s.xb);
+        if (w.postAttnNorm() != null) {
+            s.norm(s.xb, s.xb, w.postAttnNorm());
+        }
+        s.residual(s.x, s.xb, dim, residual);
+
+        // feed-forward block
+        in = s.x;
+        if (w.ffnNorm() != null) {
+            s.norm(s.xb, s.x, w.ffnNorm());
+            in = s.xb;
+        }
+        s.gatedFeedForward(w, in, c.architecture().activation);
+        s.project(w.ffnDown(), s.hb, s.xb);
+        if (w.postFfnNorm() != null) {
+            s.norm(s.xb, s.xb, w.postFfnNorm());
+        }
+        s.residual(s.x, s.xb, dim, residual);
+    }
+
+    /// The logit scale (Granite) and soft-cap (Gemma 2), in ggml's order: scale, then `cap · tanh(l / cap)`.
+    private void finishLogits(float[] logits) {
+        int vocab = config.vocabSize();
+        scaleInPlace(logits, vocab, config.scales().logit());
+        float cap = config.scales().finalSoftcap();
+        if (cap > 0) {
+            float inv = 1f / cap;
+            for (int i = 0; i < vocab; i++) {
+                logits[i] = (float) Math.tanh(logits[i] * inv) * cap;
+            }
+        }
+    }
+
+    private static void scaleInPlace(float[] x, int n, float factor) {
+        if (factor != 1f) {
+            for (int i = 0; i < n; i++) {
+                x[i] *= factor;
+            }
+        }
+    }
+
+    /// The activations of the tokens of one forward step, and the operations of [#layer] on them. Each buffer
+    /// holds its width per token: `x`, `xb` the embedding; `xb2`, `q` all query heads; `k`, `v` all key/value
+    /// heads; `hb`, `hb2` the feed-forward width.
+    private abstract static sealed class Step permits OneToken, Batched {
+        final State state;
+        final float eps;
+        float[] x;
+        float[] xb;
+        float[] xb2;
+        float[] q;
+        float[] k;
+        float[] v;
+        float[] hb;
+        float[] hb2;
+
+        Step(State state) {
+            this.state = state;
+            this.eps = state.config.rmsNormEpsilon();
+        }
+
+        /// `out = rmsNorm(in) · weight` per token, over `weight.length` features (`out` may be `in`).
+        abstract void norm(float[] out, float[] in, float[] weight);
+
+        /// RMSNorm in place of each group of `weight.length` features of a `width`-feature buffer (per-head Q/K
+        /// norms; one group of all heads for full-width norms).
+        abstract void groupNorm(float[] x, int width, float[] weight);
+
+        /// `out = w · in` per token.
+        abstract void project(Matrix w, float[] in, float[] out);
+
+        /// `q`, `k`, `v` from `in`.
+        abstract void projectQkv(Weights.Layer w, float[] in);
+
+        /// `hb = act(gate · in) · (up · in)` per token.
+        abstract void gatedFeedForward(Weights.Layer w, float[] in, Architecture.Activation act);
+
+        /// `x += bias` per token.
+        abstract void addBias(float[] x, float[] bias);
+
+        /// RoPE of `heads` heads of a `width`-feature buffer, at each token's position.
+        abstract void rope(Rope rope, float[] x, int width, int heads);
+
+        /// Stores `k`, `v` in the cache and writes the attention of `q` to `xb2`; `window` positions at most.
+        abstract void attention(int layer, int window);
+
+        /// `x += scale · y` over `width` features per token (`y` scaled in place first, as ggml does).
+        abstract void residual(float[] x, float[] y, int width, float scale);
+    }
+
+    /// One token at `pos`: matrix-vector products over the session's vectors.
+    private final class OneToken extends Step {
+        int pos;
+
+        OneToken(State s) {
+            super(s);
+            ModelConfig c = s.config;
             x = new float[c.embeddingLength()];
             xb = new float[c.embeddingLength()];
             xb2 = new float[c.qDim()];
@@ -100,40 +278,80 @@ final class Transformer {
             v = new float[c.kvDim()];
             hb = new float[c.feedForwardLength()];
             hb2 = new float[c.feedForwardLength()];
-            att = new float[c.headCount() * cache.paddedLength];
-            logits = new float[c.vocabSize()];
-            int pairs = c.ropeDimensionCount() / 2;
-            ropeStride = contextLength + Kernels.TILE;
-            ropeCos = new float[Math.max(1, pairs) * ropeStride];
-            ropeSin = new float[Math.max(1, pairs) * ropeStride];
-            ropeTable(c, w.ropeFreqFactors(), ropeStride, ropeCos, ropeSin);
-            this.pool = pool;
-            this.attention = new AttentionTask(c, cache, pool.threads());
         }
 
-        Batch batch() {
-            if (batch == null) {
-                batch = new Batch(config, Math.min(MAX_BATCH, roundUp(cache.contextLength, Kernels.TILE)));
+        @Override
+        void norm(float[] out, float[] in, float[] weight) {
+            Kernels.rmsNorm(out, 0, in, 0, weight, weight.length, eps);
+        }
+
+        @Override
+        void groupNorm(float[] x, int width, float[] weight) {
+            for (int o = 0; o < width; o += weight.length) {
+                Kernels.rmsNorm(x, o, x, o, weight, weight.length, eps);
             }
-            return batch;
+        }
+
+        @Override
+        void project(Matrix w, float[] in, float[] out) {
+            Kernels.matVec(state.pool, w, in, 0, out, 0);
+        }
+
+        @Override
+        void projectQkv(Weights.Layer w, float[] in) {
+            Kernels.matVec3(state.pool, w.wq(), w.wk(), w.wv(), in, 0, q, 0, k, 0, v, 0);
+        }
+
+        @Override
+        void gatedFeedForward(Weights.Layer w, float[] in, Architecture.Activation act) {
+            switch (act) {
+                case SILU -> Kernels.matVecSwiGlu(state.pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
+                case GELU -> {
+                    Kernels.matVec2(state.pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
+                    Kernels.geGlu(hb, hb2, hb.length);
+                }
+            }
+        }
+
+        @Override
+        void addBias(float[] x, float[] bias) {
+            Kernels.add(x, bias, bias.length);
+        }
+
+        @Override
+        void rope(Rope rope, float[] x, int width, int heads) {
+            rope.apply(x, heads, pos);
+        }
+
+        @Override
+        void attention(int layer, int window) {
+            state.cache.store(layer, pos, k, 0, v, 0, 1);
+            // the query at half precision, as llama.cpp converts it for its F16 cache (see Attention)
+            for (int i = 0; i < q.length; i++) {
+                q[i] = Attention.half(q[i] * queryScale);
+            }
+            state.attention.decode(this, layer, pos, window);
+        }
+
+        @Override
+        void residual(float[] x, float[] y, int width, float scale) {
+            scaleInPlace(y, width, scale);
+            Kernels.add(x, y, width);
         }
     }
 
-    /// The activations of a batch, in the tiled layout.
-    static final class Batch {
+    /// The tokens `0 .. n-1` of a batch at positions `pos0 ..`, in the tiled layout: matrix-matrix products.
+    private final class Batched extends Step {
         final int capacity;
-        final float[] x;
-        final float[] xb;
-        final float[] xb2;
-        final float[] q;
-        final float[] k;
-        final float[] v;
-        final float[] hb;
-        final float[] hb2;
         final float[] row;
         float[] logitsTile;
+        int n;
+        int pos0;
+        int tiles;
 
-        Batch(LlamaConfig c, int capacity) {
+        Batched(State s, int capacity) {
+            super(s);
+            ModelConfig c = s.config;
             this.capacity = capacity;
             x = new float[Kernels.tiledSize(c.embeddingLength(), capacity)];
             xb = new float[Kernels.tiledSize(c.embeddingLength(), capacity)];
@@ -145,154 +363,161 @@ final class Transformer {
             hb2 = new float[Kernels.tiledSize(c.feedForwardLength(), capacity)];
             row = new float[Math.max(c.embeddingLength(), c.qDim())];
         }
+
+        void start(int n, int pos0) {
+            this.n = n;
+            this.pos0 = pos0;
+            this.tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
+        }
+
+        @Override
+        void norm(float[] out, float[] in, float[] weight) {
+            Kernels.rmsNormTiled(out, in, weight, weight.length, tiles, eps);
+        }
+
+        @Override
+        void groupNorm(float[] x, int width, float[] weight) {
+            int g = weight.length;
+            for (int tile = 0; tile < tiles; tile++) {
+                for (int f = 0; f < width; f += g) {
+                    int base = (tile * width + f) * Kernels.TILE;
+                    Kernels.rmsNormTile(x, x, base, weight, g, eps);
+                }
+            }
+        }
+
+        @Override
+        void project(Matrix w, float[] in, float[] out) {
+            Kernels.matMul(state.pool, w, in, 0, out, 0, n);
+        }
+
+        @Override
+        void projectQkv(Weights.Layer w, float[] in) {
+            project(w.wq(), in, q);
+            project(w.wk(), in, k);
+            project(w.wv(), in, v);
+        }
+
+        @Override
+        void gatedFeedForward(Weights.Layer w, float[] in, Architecture.Activation act) {
+            project(w.ffnGate(), in, hb);
+            project(w.ffnUp(), in, hb2);
+            int size = tiles * w.ffnGate().rows() * Kernels.TILE;
+            switch (act) {
+                case SILU -> Kernels.swiGlu(hb, hb2, size);
+                case GELU -> Kernels.geGlu(hb, hb2, size);
+            }
+        }
+
+        @Override
+        void addBias(float[] x, float[] bias) {
+            int width = bias.length;
+            for (int tile = 0; tile < tiles; tile++) {
+                for (int f = 0; f < width; f++) {
+                    int o = (tile * width + f) * Kernels.TILE;
+                    float b = bias[f];
+                    for (int t = 0; t < Kernels.TILE; t++) {
+                        x[o + t] += b;
+                    }
+                }
+            }
+        }
+
+        @Override
+        void rope(Rope rope, float[] x, int width, int heads) {
+            rope.applyTiled(x, width, heads, tiles, pos0);
+        }
+
+        @Override
+        void attention(int layer, int window) {
+            ModelConfig c = state.config;
+            int kvDim = c.kvDim();
+            for (int t = 0; t < n; t++) {
+                int o = Kernels.tiledIndex(kvDim, t, 0);
+                state.cache.store(layer, pos0 + t, k, o, v, o, Kernels.TILE);
+            }
+            state.attention.batch(this, layer, window);
+        }
+
+        @Override
+        void residual(float[] x, float[] y, int width, float scale) {
+            int size = tiles * width * Kernels.TILE;
+            scaleInPlace(y, size, scale);
+            Kernels.add(x, y, size);
+        }
+    }
+
+    /// Scratch buffers of one session, allocated once (the batch buffers on first use).
+    final class State {
+        final ModelConfig config;
+        final float[] logits;
+        final float[] att;
+        /// The RoPE tables of each layer (shared between layers with the same angles), null where a layer has none.
+        final Rope[] ropes;
+        final KVCache cache;
+        final Parallel pool;
+        final AttentionTask attention;
+        final OneToken token;
+        private Batched batch;
+
+        State(int contextLength, Parallel pool) {
+            ModelConfig c = Transformer.this.config;
+            this.config = c;
+            this.pool = pool;
+            cache = new KVCache(c, contextLength);
+            logits = new float[c.vocabSize()];
+            att = new float[c.headCount() * cache.paddedLength];
+            ropes = ropes(c, weights, contextLength);
+            attention = new AttentionTask(c, pool.threads());
+            token = new OneToken(this);
+        }
+
+        Batched batch() {
+            if (batch == null) {
+                batch = new Batched(this, Math.min(maxBatch, roundUp(cache.contextLength, Kernels.TILE)));
+            }
+            return batch;
+        }
+    }
+
+    /// A new session's buffers, for a cache of `contextLength` tokens.
+    State newState(int contextLength, Parallel pool) {
+        return new State(contextLength, pool);
+    }
+
+    /// The RoPE tables of a session: the global one, the local layers' one where it differs (Gemma 3: base
+    /// 10000, unscaled), none on the layers without RoPE (SmolLM3). LongRoPE's factors (Phi-3) are chosen by the
+    /// session's context, as llama.cpp chooses them: the long set beyond the original context.
+    static Rope[] ropes(ModelConfig c, Weights w, int contextLength) {
+        int positions = contextLength + Kernels.TILE;
+        float[] factors = w.ropeFreqFactors();
+        if (w.ropeFactorsLong() != null && w.ropeFactorsShort() != null) {
+            factors = contextLength > c.ropeScaling().originalContext() && c.ropeScaling().originalContext() > 0
+                    ? w.ropeFactorsLong() : w.ropeFactorsShort();
+        }
+        Rope.Style style = c.architecture().ropeStyle;
+        Rope global = new Rope(style, c.ropeDimensionCount(), c.headSize(), c.ropeFreqBase(),
+                c.ropeScaling().angles(), factors, positions);
+        Rope local = global;
+        boolean anyLocal = false;
+        for (int l = 0; l < c.blockCount(); l++) {
+            anyLocal |= c.window(l) != Integer.MAX_VALUE;
+        }
+        if (anyLocal && c.architecture().has(Architecture.Feature.LOCAL_ROPE_UNSCALED)) {
+            local = new Rope(style, c.ropeDimensionCount(), c.headSize(), c.ropeFreqBaseLocal(), Rope.Scaling.NONE,
+                    factors, positions);
+        }
+        Rope[] ropes = new Rope[c.blockCount()];
+        for (int l = 0; l < ropes.length; l++) {
+            if (c.architecture().hasRope(l) && c.ropeDimensionCount() > 0) {
+                ropes[l] = c.window(l) != Integer.MAX_VALUE ? local : global;
+            }
+        }
+        return ropes;
     }
 
     static int roundUp(int n, int m) {
         return (n + m - 1) / m * m;
-    }
-
-    /// cos/sin of every rotation angle, as ggml's `rope_cache_init` computes them for the `llama` (normal) RoPE:
-    /// `theta = pos`, then `theta *= base^(-2/n)` per pair, in float, divided by the pair's frequency factor.
-    /// Stored pair-major: `[i · positions + pos]`.
-    static void ropeTable(LlamaConfig c, float[] freqFactors, int positions, float[] cos, float[] sin) {
-        int pairs = c.ropeDimensionCount() / 2;
-        float thetaScale = (float) Math.pow(c.ropeFreqBase(), -2.0f / c.ropeDimensionCount());
-        for (int pos = 0; pos < positions; pos++) {
-            float theta = pos;
-            for (int i = 0; i < pairs; i++) {
-                float t = freqFactors != null ? theta / freqFactors[i] : theta;
-                cos[i * positions + pos] = (float) Math.cos(t);
-                sin[i * positions + pos] = (float) Math.sin(t);
-                theta *= thetaScale;
-            }
-        }
-    }
-
-    /// Runs `token` at `pos` (all earlier positions are in the cache) and, if `logits`, fills `s.logits`.
-    void forward(State s, int token, int pos, boolean logits) {
-        LlamaConfig c = config;
-        int dim = c.embeddingLength();
-        int kvDim = c.kvDim();
-        int headSize = c.headSize();
-        KVCache cache = s.cache;
-        weights.tokenEmbedding().dequantizeRow(token, s.x, 0);
-
-        for (int l = 0; l < c.blockCount(); l++) {
-            Weights.Layer w = weights.layers()[l];
-            Kernels.rmsNorm(s.xb, 0, s.x, 0, w.attnNorm(), dim, c.rmsNormEpsilon());
-            Kernels.matVec3(s.pool, w.wq(), w.wk(), w.wv(), s.xb, 0, s.q, 0, s.k, 0, s.v, 0);
-            rope(s, s.q, c.headCount(), pos);
-            rope(s, s.k, c.headCountKv(), pos);
-            // keys, values and the query at half precision, as llama.cpp's default F16 cache (see Attention)
-            short[] keys = cache.keys[l];
-            for (int h = 0; h < c.headCountKv(); h++) {
-                Attention.storeKey(keys, h, pos, headSize, cache.paddedLength, s.k, h * headSize, 1);
-            }
-            Attention.storeValues(cache.values[l], pos * kvDim, s.v, 0, 1, kvDim);
-            for (int i = 0; i < s.q.length; i++) {
-                s.q[i] = Attention.half(s.q[i]);
-            }
-
-            s.attention.decode(s, l, pos);
-            Kernels.matVec(s.pool, w.wo(), s.xb2, 0, s.xb, 0);
-            Kernels.add(s.x, s.xb, dim);
-
-            Kernels.rmsNorm(s.xb, 0, s.x, 0, w.ffnNorm(), dim, c.rmsNormEpsilon());
-            Kernels.matVecSwiGlu(s.pool, w.ffnGate(), w.ffnUp(), s.xb, 0, s.hb, s.hb2);
-            Kernels.matVec(s.pool, w.ffnDown(), s.hb, 0, s.xb, 0);
-            Kernels.add(s.x, s.xb, dim);
-        }
-        if (logits) {
-            Kernels.rmsNorm(s.x, 0, s.x, 0, weights.outputNorm(), dim, c.rmsNormEpsilon());
-            Kernels.matVec(s.pool, weights.output(), s.x, 0, s.logits, 0);
-        }
-    }
-
-    /// Runs `tokens[off .. off + n)` at positions `pos0 ..` (all earlier positions are in the cache), `n` at most
-    /// the batch capacity. With `each` non-null, computes the logits of every token into `s.logits` and passes its
-    /// index (`0 .. n-1`) to `each`; otherwise, if `last`, leaves the logits of the last token in `s.logits`.
-    void forwardBatch(State s, int[] tokens, int off, int n, int pos0, boolean last, TokenLogits each) {
-        LlamaConfig c = config;
-        Batch b = s.batch();
-        if (n < 1 || n > b.capacity) {
-            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
-        }
-        int dim = c.embeddingLength();
-        int kvDim = c.kvDim();
-        int qDim = c.qDim();
-        int ff = c.feedForwardLength();
-        int headSize = c.headSize();
-        int tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
-        int pairs = c.ropeDimensionCount() / 2;
-        float eps = c.rmsNormEpsilon();
-        KVCache cache = s.cache;
-        Parallel pool = s.pool;
-
-        // embeddings, and zeros in the padding tokens of the last tile
-        Matrix embedding = weights.tokenEmbedding();
-        for (int t = 0; t < tiles * Kernels.TILE; t++) {
-            if (t < n) {
-                embedding.dequantizeRow(tokens[off + t], b.row, 0);
-            } else {
-                java.util.Arrays.fill(b.row, 0, dim, 0f);
-            }
-            scatter(b.row, b.x, dim, t);
-        }
-
-        for (int l = 0; l < c.blockCount(); l++) {
-            Weights.Layer w = weights.layers()[l];
-            Kernels.rmsNormTiled(b.xb, b.x, w.attnNorm(), dim, tiles, eps);
-            Kernels.matMul(pool, w.wq(), b.xb, 0, b.q, 0, n);
-            Kernels.matMul(pool, w.wk(), b.xb, 0, b.k, 0, n);
-            Kernels.matMul(pool, w.wv(), b.xb, 0, b.v, 0, n);
-            if (pairs > 0) {
-                Kernels.ropeTiled(b.q, qDim, c.headCount(), headSize, pairs, tiles, s.ropeCos, s.ropeSin,
-                        s.ropeStride, pos0);
-                Kernels.ropeTiled(b.k, kvDim, c.headCountKv(), headSize, pairs, tiles, s.ropeCos, s.ropeSin,
-                        s.ropeStride, pos0);
-            }
-            short[] keys = cache.keys[l];
-            short[] values = cache.values[l];
-            for (int t = 0; t < n; t++) {
-                int kBase = Kernels.tiledIndex(kvDim, t, 0);
-                for (int h = 0; h < c.headCountKv(); h++) {
-                    Attention.storeKey(keys, h, pos0 + t, headSize, cache.paddedLength, b.k,
-                            kBase + h * headSize * Kernels.TILE, Kernels.TILE);
-                }
-                Attention.storeValues(values, (pos0 + t) * kvDim, b.v, Kernels.tiledIndex(kvDim, t, 0), Kernels.TILE,
-                        kvDim);
-            }
-
-            s.attention.batch(s, l, pos0, n);
-            Kernels.matMul(pool, w.wo(), b.xb2, 0, b.xb, 0, n);
-            Kernels.add(b.x, b.xb, tiles * dim * Kernels.TILE);
-
-            Kernels.rmsNormTiled(b.xb, b.x, w.ffnNorm(), dim, tiles, eps);
-            Kernels.matMul(pool, w.ffnGate(), b.xb, 0, b.hb, 0, n);
-            Kernels.matMul(pool, w.ffnUp(), b.xb, 0, b.hb2, 0, n);
-            Kernels.swiGlu(b.hb, b.hb2, tiles * ff * Kernels.TILE);
-            Kernels.matMul(pool, w.ffnDown(), b.hb, 0, b.xb, 0, n);
-            Kernels.add(b.x, b.xb, tiles * dim * Kernels.TILE);
-        }
-        if (each != null) {
-            Kernels.rmsNormTiled(b.xb, b.x, weights.outputNorm(), dim, tiles, eps);
-            int vocab = c.vocabSize();
-            if (b.logitsTile == null) {
-                b.logitsTile = new float[Kernels.tiledSize(vocab, 1)];
-            }
-            for (int tile = 0; tile < tiles; tile++) {
-                int count = Math.min(Kernels.TILE, n - tile * Kernels.TILE);
-                Kernels.matMul(pool, weights.output(), b.xb, tile * dim * Kernels.TILE, b.logitsTile, 0, count);
-                for (int j = 0; j < count; j++) {
-                    gather(b.logitsTile, vocab, j, s.logits, 0);
-                    each.accept(tile * Kernels.TILE + j);
-                }
-            }
-        } else if (last) {
-            gather(b.x, dim, n - 1, s.x, 0);
-            Kernels.rmsNorm(s.x, 0, s.x, 0, weights.outputNorm(), dim, eps);
-            Kernels.matVec(pool, weights.output(), s.x, 0, s.logits, 0);
-        }
     }
 
     /// Writes `row[0 .. width)` as token `t` of the tiled batch `tiled`.
@@ -311,61 +536,47 @@ final class Transformer {
         }
     }
 
-    /// Rotates each head's leading `ropeDimensionCount` values in adjacent pairs (ggml's normal RoPE mode, which
-    /// the GGUF converter prepares Llama's Q and K weights for).
-    private void rope(State s, float[] vec, int heads, int pos) {
-        int headSize = config.headSize();
-        int pairs = config.ropeDimensionCount() / 2;
-        int stride = s.ropeStride;
-        for (int h = 0; h < heads; h++) {
-            int o = h * headSize;
-            for (int i = 0; i < pairs; i++) {
-                float cos = s.ropeCos[i * stride + pos];
-                float sin = s.ropeSin[i * stride + pos];
-                float x0 = vec[o + 2 * i];
-                float x1 = vec[o + 2 * i + 1];
-                vec[o + 2 * i] = x0 * cos - x1 * sin;
-                vec[o + 2 * i + 1] = x0 * sin + x1 * cos;
-            }
-        }
-    }
-
     /// The attention of a layer as one parallel region: over key/value heads for one token, over (token, key/value
     /// head) pairs for a batch. Reused, so a forward pass allocates nothing.
-    static final class AttentionTask implements Parallel.RangeTask {
+    final class AttentionTask implements Parallel.RangeTask {
         private final int group;
         private final int headSize;
         private final int kvHeads;
         private final int qDim;
-        private final int kvDim;
-        private final float scale;
+        private final float softcap;
         private final float[][] att;
         private final float[][] qs;
         private final float[][] os;
         private final Parallel.RangeTask batchTask = this::runBatch;
         // the region in flight
         private State s;
+        private Batched b;
         private int layer;
         private int pos;
-        private int n;
+        private int window;
 
-        AttentionTask(LlamaConfig c, KVCache cache, int threads) {
+        AttentionTask(ModelConfig c, int threads) {
             group = c.headCount() / c.headCountKv();
             headSize = c.headSize();
             kvHeads = c.headCountKv();
             qDim = c.qDim();
-            kvDim = c.kvDim();
-            scale = (float) (1.0 / Math.sqrt(headSize));
+            softcap = c.scales().attentionSoftcap();
             att = new float[threads][];
             qs = new float[threads][];
             os = new float[threads][];
         }
 
-        /// One token at `pos`: `s.q` → `s.xb2`.
-        void decode(State s, int layer, int pos) {
-            this.s = s;
+        /// First position a query at `pos` sees.
+        private int firstVisible(int pos) {
+            return window == Integer.MAX_VALUE ? 0 : Math.max(0, pos - window + 1);
+        }
+
+        /// One token at `pos`: `t.q` → `t.xb2`.
+        void decode(OneToken t, int layer, int pos, int window) {
+            this.s = t.state;
             this.layer = layer;
             this.pos = pos;
+            this.window = window;
             try {
                 s.pool.forRange(kvHeads, 1, this);
             } finally {
@@ -375,32 +586,32 @@ final class Transformer {
 
         @Override
         public void run(int from, int to) {
-            KVCache cache = s.cache;
-            int padded = cache.paddedLength;
+            OneToken t = s.token;
+            int padded = s.cache.paddedLength;
             for (int h = from; h < to; h++) {
                 int q0 = h * group * headSize;
-                Attention.attend(s.q, q0, group, headSize, cache.keys[layer], h, padded, cache.values[layer],
-                        h * headSize, kvDim, pos + 1, scale, s.att, h * group * padded, s.xb2, q0);
+                s.cache.attend(layer, t.q, q0, group, h, firstVisible(pos), pos + 1, scoreScale, softcap, s.att,
+                        h * group * padded, t.xb2, q0);
             }
         }
 
-        /// Tokens `0 .. n-1` of the batch at positions `pos0 ..`: `batch.q` → `batch.xb2`.
-        void batch(State s, int layer, int pos0, int n) {
-            this.s = s;
+        /// Every token of the batch `b`: `b.q` → `b.xb2`.
+        void batch(Batched b, int layer, int window) {
+            this.s = b.state;
+            this.b = b;
             this.layer = layer;
-            this.pos = pos0;
-            this.n = n;
+            this.window = window;
             try {
-                s.pool.forRange(n * kvHeads, 1, batchTask);
+                s.pool.forRange(b.n * kvHeads, 1, batchTask);
             } finally {
                 this.s = null;
+                this.b = null;
             }
         }
 
         private void runBatch(int from, int to) {
             int thread = s.pool.threadIndex();
-            KVCache cache = s.cache;
-            int padded = cache.paddedLength;
+            int padded = s.cache.paddedLength;
             float[] a = att[thread];
             if (a == null || a.length < group * padded) {
                 a = att[thread] = new float[group * padded];
@@ -409,17 +620,16 @@ final class Transformer {
             }
             float[] qv = qs[thread];
             float[] ov = os[thread];
-            Batch b = s.batch;
             for (int u = from; u < to; u++) {
-                int t = n - 1 - u / kvHeads; // the longest first: better balance at the end of the region
+                int t = b.n - 1 - u / kvHeads; // the longest first: better balance at the end of the region
                 int h = u % kvHeads;
                 int q0 = h * group * headSize;
                 int base = Kernels.tiledIndex(qDim, t, q0);
                 for (int i = 0; i < group * headSize; i++) {
-                    qv[i] = Attention.half(b.q[base + i * Kernels.TILE]);
+                    qv[i] = Attention.half(b.q[base + i * Kernels.TILE] * queryScale);
                 }
-                Attention.attend(qv, 0, group, headSize, cache.keys[layer], h, padded, cache.values[layer],
-                        h * headSize, kvDim, pos + t + 1, scale, a, 0, ov, 0);
+                int p = b.pos0 + t;
+                s.cache.attend(layer, qv, 0, group, h, firstVisible(p), p + 1, scoreScale, softcap, a, 0, ov, 0);
                 for (int i = 0; i < group * headSize; i++) {
                     b.xb2[base + i * Kernels.TILE] = ov[i];
                 }

@@ -15,17 +15,25 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
-/// The tensors of a Llama model, as zero-copy views of the mapped GGUF file.
+/// The tensors of a model, as zero-copy views of the mapped GGUF file.
 ///
 /// [#map] is where the file's tensors meet the configuration: every name, shape and type is checked once here,
-/// so the forward pass never sees a matrix it cannot multiply. Matrices stay in the file's own layout (ggml's
-/// `ne0` is the row length); the small per-layer norm vectors are copied to `float[]`. A model without
+/// so the forward pass never sees a matrix it cannot multiply. Which tensors a layer has comes from the
+/// architecture's table ([Architecture#layerTensors], [LayerTensor]). Matrices stay in the file's own layout
+/// (ggml's `ne0` is the row length); fused matrices (Phi-3's QKV and gate+up) are split into row ranges of the
+/// same bytes; the small per-layer vectors (norms, biases) are copied to `float[]`. A model without
 /// `output.weight` ties its classifier to the token embedding.
+///
+/// @param ropeFreqFactors     per-pair divisors of the RoPE frequencies (Llama 3.1's `rope_freqs`), or null
+/// @param ropeFactorsLong     LongRoPE divisors for contexts beyond the original one (Phi-3), or null
+/// @param ropeFactorsShort    LongRoPE divisors within the original context, or null
 record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix output, float[] ropeFreqFactors,
-               Repacking repacking) {
+               float[] ropeFactorsLong, float[] ropeFactorsShort, Repacking repacking) {
 
     /// What [#repacked] cost: memory beyond the file's (the repacked matrices less the file pages they replace,
     /// which are dropped from the resident set) and time.
@@ -33,41 +41,63 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         static final Repacking NONE = new Repacking(0, 0);
     }
 
-    record Layer(float[] attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
-                 float[] ffnNorm, Matrix ffnGate, Matrix ffnUp, Matrix ffnDown) {}
+    /// One layer's tensors. The seven matrices are always there (fused ones as row ranges); the vectors are null
+    /// where the family has none. Code that needs every matrix goes through [#matrices] and [#withMatrices], so a
+    /// matrix cannot be left out of one list.
+    record Layer(float[] attnNorm, Matrix wq, Matrix wk, Matrix wv, float[] qBias, float[] kBias, float[] vBias,
+                 float[] qNorm, float[] kNorm, Matrix wo, float[] postAttnNorm,
+                 float[] ffnNorm, Matrix ffnGate, Matrix ffnUp, Matrix ffnDown, float[] postFfnNorm) {
 
-    static Weights map(GGUFFile file, LlamaConfig c) throws IOException {
-        checkBlockIndices(file, c.blockCount());
+        /// The matrices, in the order [#withMatrices] takes them.
+        List<Matrix> matrices() {
+            return List.of(wq, wk, wv, wo, ffnGate, ffnUp, ffnDown);
+        }
+
+        /// This layer with its matrices replaced by `m` (in the order of [#matrices]).
+        Layer withMatrices(List<Matrix> m) {
+            return new Layer(attnNorm, m.get(0), m.get(1), m.get(2), qBias, kBias, vBias, qNorm, kNorm, m.get(3),
+                    postAttnNorm, ffnNorm, m.get(4), m.get(5), m.get(6), postFfnNorm);
+        }
+    }
+
+    /// Every matrix the forward pass multiplies: each layer's, then the classifier.
+    List<Matrix> matrices() {
+        List<Matrix> all = new ArrayList<>();
+        for (Layer l : layers) {
+            all.addAll(l.matrices());
+        }
+        all.add(output);
+        return all;
+    }
+
+    /// Maps the tensors of `file` for `c`; as `options` say, repacks them into the kernels' layouts and warms the
+    /// kernels up.
+    static Weights map(GGUFFile file, ModelConfig c, LoadOptions options) throws IOException {
+        checkBlockIndices(file, c);
         Mapper m = new Mapper(file);
         int dim = c.embeddingLength();
         Matrix embedding = m.matrix("token_embd.weight", c.vocabSize(), dim);
         Layer[] layers = new Layer[c.blockCount()];
         for (int i = 0; i < layers.length; i++) {
-            layers[i] = new Layer(
-                    m.vector(blk(i, "attn_norm"), dim),
-                    m.matrix(blk(i, "attn_q"), c.qDim(), dim),
-                    m.matrix(blk(i, "attn_k"), c.kvDim(), dim),
-                    m.matrix(blk(i, "attn_v"), c.kvDim(), dim),
-                    m.matrix(blk(i, "attn_output"), dim, c.qDim()),
-                    m.vector(blk(i, "ffn_norm"), dim),
-                    m.matrix(blk(i, "ffn_gate"), c.feedForwardLength(), dim),
-                    m.matrix(blk(i, "ffn_up"), c.feedForwardLength(), dim),
-                    m.matrix(blk(i, "ffn_down"), dim, c.feedForwardLength()));
+            layers[i] = m.layer(c, i);
         }
         float[] outputNorm = m.vector("output_norm.weight", dim);
         Matrix output = file.findTensor("output.weight").isPresent()
                 ? m.matrix("output.weight", c.vocabSize(), dim)
                 : embedding;
-        // Llama 3.1+ scales RoPE frequencies per dimension pair (ggml: rope_freqs, "freq_factors").
-        float[] ropeFreqFactors = file.findTensor("rope_freqs.weight").isPresent()
-                ? m.vector("rope_freqs.weight", c.ropeDimensionCount() / 2)
-                : null;
+        // Llama 3.1+ scales RoPE frequencies per dimension pair (ggml: rope_freqs, "freq_factors"); Phi-3 has two
+        // such sets, for contexts within and beyond the original one (LongRoPE).
+        int pairs = c.ropeDimensionCount() / 2;
+        float[] ropeFreqFactors = m.optionalVector("rope_freqs.weight", pairs);
+        float[] ropeLong = m.optionalVector("rope_factors_long.weight", pairs);
+        float[] ropeShort = m.optionalVector("rope_factors_short.weight", pairs);
         m.checkKernels();
-        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors, Repacking.NONE);
-        if (Repack.ENABLED) {
+        Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors, ropeLong, ropeShort,
+                Repacking.NONE);
+        if (options.repack()) {
             w = w.repacked();
         }
-        if (WARM_UP) {
+        if (options.warmUp()) {
             w.warmUp(c);
         }
         return w;
@@ -80,11 +110,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
     /// layout (only a row per token is read); a tied one is read from the classifier's copy.
     Weights repacked() {
         long start = System.nanoTime();
-        List<Matrix> sources = new ArrayList<>();
-        for (Layer l : layers) {
-            sources.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
-        }
-        sources.add(output);
+        List<Matrix> sources = matrices();
         List<Matrix> packed;
         try (Parallel pool = new Parallel(Runtime.getRuntime().availableProcessors())) {
             packed = Repack.all(sources, Arena.ofAuto(), pool);
@@ -97,61 +123,49 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
             }
         }
         Layer[] repacked = new Layer[layers.length];
+        int k = 0;
         for (int i = 0; i < layers.length; i++) {
-            Layer l = layers[i];
-            int k = 7 * i;
-            repacked[i] = new Layer(l.attnNorm, packed.get(k), packed.get(k + 1), packed.get(k + 2),
-                    packed.get(k + 3), l.ffnNorm, packed.get(k + 4), packed.get(k + 5), packed.get(k + 6));
+            int n = layers[i].matrices().size();
+            repacked[i] = layers[i].withMatrices(packed.subList(k, k + n));
+            k += n;
         }
         // A tied classifier's copy serves the embedding lookups too: reading rows from the file instead would make
         // its pages resident again (with large page-cache folios, a few hundred KiB per token), on top of the copy.
         Matrix embedding = tokenEmbedding == output ? packed.getLast() : tokenEmbedding;
-        return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors,
-                new Repacking(extra, System.nanoTime() - start));
+        return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors, ropeFactorsLong,
+                ropeFactorsShort, new Repacking(extra, System.nanoTime() - start));
     }
-
-    /// Whether loading runs the kernels on small shapes first (`-Dllamaj.warmup=false` turns it off).
-    static final boolean WARM_UP = !"false".equals(System.getProperty("llamaj.warmup"));
 
     /// Runs every kernel this model needs on small shapes, so the JIT compiles them before the first token (see
     /// [WarmUp]); at most about a second.
-    long warmUp(LlamaConfig c) {
-        List<Matrix> all = new ArrayList<>();
-        all.add(output);
-        for (Layer l : layers) {
-            all.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown));
-        }
-        return WarmUp.run(all, c.headSize(), c.headCount() / c.headCountKv(), 1_500_000_000L);
+    long warmUp(ModelConfig c) {
+        return WarmUp.run(matrices(), c.headSize(), c.headCount() / c.headCountKv(), 1_500_000_000L);
     }
 
-    /// A tensor of a block past `llama.block_count` means the count is wrong: running fewer layers than the file
+    /// A tensor of a block past `block_count` means the count is wrong: running fewer layers than the file
     /// holds would produce garbage without any error.
-    private static void checkBlockIndices(GGUFFile file, int blockCount) throws UnsupportedModelException {
+    private static void checkBlockIndices(GGUFFile file, ModelConfig c) throws UnsupportedModelException {
         for (TensorInfo t : file.tensors()) {
             String name = t.name();
             if (name.startsWith("blk.")) {
                 int end = name.indexOf('.', 4);
                 String index = end < 0 ? "" : name.substring(4, end);
-                if (!index.isEmpty() && index.length() < 10 && index.chars().allMatch(Character::isDigit)
-                        && Integer.parseInt(index) >= blockCount) {
-                    throw new UnsupportedModelException(file.path() + ": the file has tensors of block " + index
-                            + " ('blk." + index + ".*') but llama.block_count is " + blockCount);
+                if (!index.isEmpty() && index.chars().allMatch(Character::isDigit)
+                        && (index.length() > 4 || Integer.parseInt(index) >= c.blockCount())) {
+                    throw new UnsupportedModelException(file.path() + ": the file has tensors of block "
+                            + (index.length() > 12 ? index.substring(0, 12) + "..." : index) + " ('blk."
+                            + (index.length() > 12 ? index.substring(0, 12) + "..." : index) + ".*') but "
+                            + c.architecture().ggufName + ".block_count is " + c.blockCount());
                 }
             }
         }
     }
 
-    private static String blk(int layer, String name) {
-        return "blk." + layer + "." + name + ".weight";
-    }
-
     /// Bytes of matrix weights read per generated token (every matrix once, the embedding row aside).
     long matrixBytes() {
-        long n = output.data().byteSize();
-        for (Layer l : layers) {
-            for (Matrix w : List.of(l.wq, l.wk, l.wv, l.wo, l.ffnGate, l.ffnUp, l.ffnDown)) {
-                n += w.data().byteSize();
-            }
+        long n = 0;
+        for (Matrix w : matrices()) {
+            n += w.data().byteSize();
         }
         return n;
     }
@@ -177,9 +191,49 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
             return new Matrix(t.type(), file.tensorData(t), rows, cols);
         }
 
+        /// Layer `i`'s tensors, as the architecture's table lists them.
+        Layer layer(ModelConfig c, int i) throws IOException {
+            Map<LayerTensor, Object> t = new EnumMap<>(LayerTensor.class);
+            for (LayerTensor lt : c.architecture().layerTensors) {
+                t.put(lt, lt.isMatrix()
+                        ? matrix(lt.name(i), lt.rows(c), lt.cols(c))
+                        : vector(lt.name(i), lt.rows(c)));
+            }
+            Matrix q = (Matrix) t.get(LayerTensor.ATTN_Q);
+            Matrix k = (Matrix) t.get(LayerTensor.ATTN_K);
+            Matrix v = (Matrix) t.get(LayerTensor.ATTN_V);
+            if (t.get(LayerTensor.ATTN_QKV) instanceof Matrix qkv) {
+                q = rows(qkv, 0, c.qDim());
+                k = rows(qkv, c.qDim(), c.kvDim());
+                v = rows(qkv, c.qDim() + c.kvDim(), c.kvDim());
+            }
+            Matrix gate = (Matrix) t.get(LayerTensor.FFN_GATE);
+            Matrix up = (Matrix) t.get(LayerTensor.FFN_UP);
+            if (t.get(LayerTensor.FFN_UP_GATE) instanceof Matrix gateUp) {
+                gate = rows(gateUp, 0, c.feedForwardLength());
+                up = rows(gateUp, c.feedForwardLength(), c.feedForwardLength());
+            }
+            return new Layer((float[]) t.get(LayerTensor.ATTN_NORM), q, k, v,
+                    (float[]) t.get(LayerTensor.ATTN_Q_BIAS), (float[]) t.get(LayerTensor.ATTN_K_BIAS),
+                    (float[]) t.get(LayerTensor.ATTN_V_BIAS), (float[]) t.get(LayerTensor.ATTN_Q_NORM),
+                    (float[]) t.get(LayerTensor.ATTN_K_NORM), (Matrix) t.get(LayerTensor.ATTN_OUTPUT),
+                    (float[]) t.get(LayerTensor.POST_ATTN_NORM), (float[]) t.get(LayerTensor.FFN_NORM), gate, up,
+                    (Matrix) t.get(LayerTensor.FFN_DOWN), (float[]) t.get(LayerTensor.POST_FFN_NORM));
+        }
+
+        /// Rows `[first, first + count)` of `m`, the same bytes.
+        private static Matrix rows(Matrix m, int first, int count) {
+            return new Matrix(m.type(), m.data().asSlice(first * m.rowBytes(), count * m.rowBytes()), count, m.cols());
+        }
+
+        float[] optionalVector(String name, int length) throws IOException {
+            return file.findTensor(name).isPresent() ? vector(name, length) : null;
+        }
+
         float[] vector(String name, int length) throws IOException {
             TensorInfo t = file.tensor(name);
-            if (t.elementCount() != length) {
+            if (t.elementCount() != length || t.dimensions() != 1) {
+
                 throw new UnsupportedModelException(file.path() + ": tensor '" + name + "' has shape "
                         + java.util.Arrays.toString(t.shape()) + ", expected [" + length + "]");
             }

@@ -82,6 +82,12 @@ class ModelValidationTest {
                 GGUFFormatException.class, "tensor 'blk.5.attn_norm.weight' is missing"),
         MORE_BLOCKS_THAN_DECLARED(m -> m.put("llama.block_count", ValueType.UINT32, 4),
                 UnsupportedModelException.class, "the file has tensors of block 4 ('blk.4.*') but llama.block_count is 4"),
+        /// An index too large to parse must not slip past the check (it did when the index had ten digits or more).
+        HUGE_BLOCK_INDEX(m -> m.reshape("blk.99999999999999999999.attn_norm.weight", 64),
+                UnsupportedModelException.class, "the file has tensors of block 999999999999... ('blk.999999999999....*') but llama.block_count is 5"),
+        /// A norm weight is a vector: the same 64 values as a 1 x 64 matrix are refused.
+        NORM_AS_MATRIX(m -> m.reshape("blk.1.ffn_norm.weight", 64, 1),
+                UnsupportedModelException.class, "tensor 'blk.1.ffn_norm.weight' has shape [64, 1], expected [64]"),
         QUERY_ROWS(m -> m.reshape("blk.0.attn_q.weight", 64, 32),
                 UnsupportedModelException.class, "tensor 'blk.0.attn_q.weight' has shape [64, 32], expected [64, 64]"),
         KEY_COLUMNS(m -> m.reshape("blk.1.attn_k.weight", 32, 32),
@@ -122,8 +128,9 @@ class ModelValidationTest {
                 GGUFFormatException.class, "RoPE dimension count 7 is odd"),
         ROPE_DIMENSIONS_PAST_HEAD_SIZE(m -> m.put("llama.rope.dimension_count", ValueType.UINT32, 16),
                 GGUFFormatException.class, "key 'llama.rope.dimension_count' is 16, expected 0..8"),
-        OTHER_ARCHITECTURE(m -> m.put("general.architecture", ValueType.STRING, "qwen2"),
-                UnsupportedModelException.class, "architecture 'qwen2' is not supported (supported: llama)"),
+        OTHER_ARCHITECTURE(m -> m.put("general.architecture", ValueType.STRING, "mamba"),
+                UnsupportedModelException.class, "architecture 'mamba' is not supported (supported: llama, qwen2, "
+                + "qwen3, gemma2, gemma3, phi3, granite, olmo2, smollm3)"),
         // Required keys with a wrong value type.
         ARCHITECTURE_AS_INTEGER(m -> m.put("general.architecture", ValueType.UINT32, 1),
                 GGUFFormatException.class, "key 'general.architecture' has type UINT32, expected STRING"),

@@ -84,44 +84,71 @@ public final class Attention {
     public static void attend(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead,
                               int paddedLength, short[] values, int vOff, int vStride, int n, float scale,
                               float[] att, int attOff, float[] out, int outOff) {
+        attend(q, qOff, group, headSize, keys, kvHead, paddedLength, values, vOff, vStride, 0, n, scale, 0f, att,
+                attOff, out, outOff);
+    }
+
+    /// [#attend] over positions `[from, n)` only (a sliding window: earlier positions are neither scored nor
+    /// read), with scores soft-capped to `softcap · tanh(score / softcap)` before the softmax when `softcap > 0`
+    /// (Gemma 2; in ggml's order: times `1/softcap`, `tanh`, times `softcap`).
+    public static void attend(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead,
+                              int paddedLength, short[] values, int vOff, int vStride, int from, int n, float scale,
+                              float softcap, float[] att, int attOff, float[] out, int outOff) {
         Objects.checkFromIndexSize(qOff, group * headSize, q.length);
         Objects.checkFromIndexSize(outOff, group * headSize, out.length);
         Objects.checkFromIndexSize(attOff, group * paddedLength, att.length);
         Objects.checkFromIndexSize(kvHead * paddedLength * headSize, paddedLength * headSize, keys.length);
-        if (n < 1 || n > paddedLength) {
-            throw new IllegalArgumentException("positions " + n + " not in [1, " + paddedLength + "]");
+        if (n < 1 || n > paddedLength || from < 0 || from >= n) {
+            throw new IllegalArgumentException("positions [" + from + ", " + n + ") not in [0, " + paddedLength + "]");
         }
         Objects.checkFromIndexSize(vOff, (n - 1) * vStride + headSize, values.length);
-        int blocks = (n + BLOCK - 1) / BLOCK;
-        int kBase = kvHead * paddedLength * headSize;
+        int firstBlock = from / BLOCK;
+        int blocks = (n + BLOCK - 1) / BLOCK - firstBlock;
+        int kBase = (kvHead * paddedLength + firstBlock * BLOCK) * headSize;
+        int scored = attOff + firstBlock * BLOCK;
         int h = 0;
         for (; h + 4 <= group; h += 4) {
-            scores4(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, attOff + h * paddedLength,
+            scores4(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, scored + h * paddedLength,
                     paddedLength);
         }
         for (; h < group; h++) {
-            scores1(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, attOff + h * paddedLength);
+            scores1(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, scored + h * paddedLength);
         }
+        int count = n - from;
         for (h = 0; h < group; h++) {
             int o = attOff + h * paddedLength;
-            Kernels.softmax(att, o, n);
-            roundWeights(att, o, n);
+            if (softcap > 0) {
+                softcap(att, o + from, count, softcap);
+            }
+            Kernels.softmax(att, o + from, count);
+            int r = from / L * L; // whole vectors; the scores in [r, from) are rounded but never read
+            roundWeights(att, o + r, n - r);
         }
+        int w0 = attOff + from;
+        int v0 = vOff + from * vStride;
         h = 0;
         if (headSize % (4 * L) == 0) {
             for (; h + 4 <= group; h += 4) {
-                values4(att, attOff + h * paddedLength, paddedLength, values, vOff, vStride, n, headSize,
+                values4(att, w0 + h * paddedLength, paddedLength, values, v0, vStride, count, headSize,
                         out, outOff + h * headSize);
             }
             for (; h < group; h++) {
-                values1(att, attOff + h * paddedLength, values, vOff, vStride, n, headSize, out,
+                values1(att, w0 + h * paddedLength, values, v0, vStride, count, headSize, out,
                         outOff + h * headSize);
             }
         } else {
             for (; h < group; h++) {
-                valuesScalar(att, attOff + h * paddedLength, values, vOff, vStride, n, headSize, out,
+                valuesScalar(att, w0 + h * paddedLength, values, v0, vStride, count, headSize, out,
                         outOff + h * headSize);
             }
+        }
+    }
+
+    /// `x = cap · tanh(x · (1/cap))` over `att[o .. o + n)`, in float as ggml's scale, tanh, scale.
+    static void softcap(float[] att, int o, int n, float cap) {
+        float inv = 1f / cap;
+        for (int i = o; i < o + n; i++) {
+            att[i] = (float) Math.tanh(att[i] * inv) * cap;
         }
     }
 
@@ -390,26 +417,37 @@ public final class Attention {
     /// Scalar reference for tests: the same attention with sums in double and `Math.exp`.
     static void reference(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead, int paddedLength,
                           short[] values, int vOff, int vStride, int n, float scale, float[] out, int outOff) {
+        reference(q, qOff, group, headSize, keys, kvHead, paddedLength, values, vOff, vStride, 0, n, scale, 0f, out,
+                outOff);
+    }
+
+    /// Scalar reference of the windowed, soft-capped [#attend]: positions before `from` get no weight.
+    static void reference(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead, int paddedLength,
+                          short[] values, int vOff, int vStride, int from, int n, float scale, float softcap,
+                          float[] out, int outOff) {
         for (int h = 0; h < group; h++) {
             double[] s = new double[n];
             double max = Double.NEGATIVE_INFINITY;
-            for (int p = 0; p < n; p++) {
+            for (int p = from; p < n; p++) {
                 int ko = keyOffset(kvHead, p, headSize, paddedLength);
                 double dot = 0;
                 for (int d = 0; d < headSize; d++) {
                     dot += (double) q[qOff + h * headSize + d] * Float.float16ToFloat(keys[ko + d * BLOCK]);
                 }
                 s[p] = dot * scale;
+                if (softcap > 0) {
+                    s[p] = softcap * Math.tanh(s[p] / softcap);
+                }
                 max = Math.max(max, s[p]);
             }
             double sum = 0;
-            for (int p = 0; p < n; p++) {
+            for (int p = from; p < n; p++) {
                 s[p] = Math.exp(s[p] - max);
                 sum += s[p];
             }
             for (int d = 0; d < headSize; d++) {
                 double o = 0;
-                for (int p = 0; p < n; p++) {
+                for (int p = from; p < n; p++) {
                     o += half((float) (s[p] / sum)) * Float.float16ToFloat(values[vOff + p * vStride + d]);
                 }
                 out[outOff + h * headSize + d] = (float) o;

@@ -87,6 +87,24 @@ public final class Kernels {
         }
     }
 
+    /// Two products of the same vector in one parallel region: `outA = a · x`, `outB = b · x`, each exactly as
+    /// [#matVec] computes it.
+    public static void matVec2(Parallel pool, Matrix a, Matrix b, float[] x, int xOffset, float[] outA, float[] outB) {
+        if (b.cols() != a.cols()) {
+            throw new IllegalArgumentException("matrices of " + a.cols() + " and " + b.cols()
+                    + " columns cannot multiply one vector");
+        }
+        MatVecTask task = pool.matVecTask;
+        task.begin(x, xOffset);
+        try {
+            task.add(a, outA, 0);
+            task.add(b, outB, 0);
+            task.run(pool, false);
+        } finally {
+            task.clear();
+        }
+    }
+
     /// The SwiGLU feed-forward's first half in one parallel region: `out[i] = silu(gate · x)[i] · (up · x)[i]`
     /// (as [#matVec] twice then [#swiGlu]), `scratch` receiving `up · x`.
     ///
@@ -212,66 +230,78 @@ public final class Kernels {
     /// [#rmsNorm] of every token of a tiled batch of `width` features: `out` and `x` (may be the same array) in the
     /// tiled layout, `tiles` whole tiles. Each token's squares are summed in double in feature order.
     public static void rmsNormTiled(float[] out, float[] x, float[] weight, int width, int tiles, float eps) {
-        Objects.checkFromIndexSize(0, tiles * width * TILE, out.length);
-        Objects.checkFromIndexSize(0, tiles * width * TILE, x.length);
-        Objects.checkFromIndexSize(0, width, weight.length);
         for (int tile = 0; tile < tiles; tile++) {
-            int base = tile * width * TILE;
-            DoubleVector s00 = DoubleVector.zero(D);
-            DoubleVector s01 = s00;
-            DoubleVector s10 = s00;
-            DoubleVector s11 = s00;
-            for (int f = 0; f < width; f++) {
-                FloatVector v0 = FloatVector.fromArray(F, x, base + f * TILE);
-                FloatVector v1 = FloatVector.fromArray(F, x, base + f * TILE + L);
-                FloatVector q0 = v0.mul(v0);
-                FloatVector q1 = v1.mul(v1);
-                s00 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 0)).add(s00);
-                s01 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 1)).add(s01);
-                s10 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 0)).add(s10);
-                s11 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 1)).add(s11);
-            }
-            // per token, as rmsNorm: mean = (float) (sum / width); scale = 1 / (float) sqrt(mean + eps)
-            double n = width;
-            FloatVector m0 = ((FloatVector) s00.div(n).convertShape(VectorOperators.D2F, F, 0))
-                    .add((FloatVector) s01.div(n).convertShape(VectorOperators.D2F, F, -1));
-            FloatVector m1 = ((FloatVector) s10.div(n).convertShape(VectorOperators.D2F, F, 0))
-                    .add((FloatVector) s11.div(n).convertShape(VectorOperators.D2F, F, -1));
-            FloatVector one = FloatVector.broadcast(F, 1f);
-            FloatVector scale0 = one.div(m0.add(eps).sqrt());
-            FloatVector scale1 = one.div(m1.add(eps).sqrt());
-            for (int f = 0; f < width; f++) {
-                int o = base + f * TILE;
-                float wf = weight[f];
-                FloatVector.fromArray(F, x, o).mul(scale0).mul(wf).intoArray(out, o);
-                FloatVector.fromArray(F, x, o + L).mul(scale1).mul(wf).intoArray(out, o + L);
-            }
+            rmsNormTile(out, x, tile * width * TILE, weight, width, eps);
         }
     }
 
-    /// RoPE (ggml's normal mode: adjacent pairs) of every token of a tiled batch: `heads` heads of `headSize` in
-    /// `width` features per token, the first `pairs` pairs of each head rotated; token `t` is at position
-    /// `pos0 + t`, whose angles are `cos[i · stride + pos]`, `sin[i · stride + pos]` for pair `i` (the tables hold
-    /// at least `pos0 + tiles · TILE` positions per pair).
-    public static void ropeTiled(float[] x, int width, int heads, int headSize, int pairs, int tiles, float[] cos,
-                                 float[] sin, int stride, int pos0) {
+    /// [#rmsNorm] of each of the `TILE` tokens of one tile of `width` features at `x[base ..]` (`out` at the same
+    /// offset; may be `x`). A tile's features `[f0, f0 + g)` are themselves one tile of width `g` at
+    /// `base + f0 · TILE`: that is how per-head norms run on a batch.
+    public static void rmsNormTile(float[] out, float[] x, int base, float[] weight, int width, float eps) {
+        Objects.checkFromIndexSize(base, width * TILE, out.length);
+        Objects.checkFromIndexSize(base, width * TILE, x.length);
+        Objects.checkFromIndexSize(0, width, weight.length);
+        DoubleVector s00 = DoubleVector.zero(D);
+        DoubleVector s01 = s00;
+        DoubleVector s10 = s00;
+        DoubleVector s11 = s00;
+        for (int f = 0; f < width; f++) {
+            FloatVector v0 = FloatVector.fromArray(F, x, base + f * TILE);
+            FloatVector v1 = FloatVector.fromArray(F, x, base + f * TILE + L);
+            FloatVector q0 = v0.mul(v0);
+            FloatVector q1 = v1.mul(v1);
+            s00 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 0)).add(s00);
+            s01 = ((DoubleVector) q0.convertShape(VectorOperators.F2D, D, 1)).add(s01);
+            s10 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 0)).add(s10);
+            s11 = ((DoubleVector) q1.convertShape(VectorOperators.F2D, D, 1)).add(s11);
+        }
+        // per token, as rmsNorm: mean = (float) (sum / width); scale = 1 / (float) sqrt(mean + eps)
+        double n = width;
+        FloatVector m0 = ((FloatVector) s00.div(n).convertShape(VectorOperators.D2F, F, 0))
+                .add((FloatVector) s01.div(n).convertShape(VectorOperators.D2F, F, -1));
+        FloatVector m1 = ((FloatVector) s10.div(n).convertShape(VectorOperators.D2F, F, 0))
+                .add((FloatVector) s11.div(n).convertShape(VectorOperators.D2F, F, -1));
+        FloatVector one = FloatVector.broadcast(F, 1f);
+        FloatVector scale0 = one.div(m0.add(eps).sqrt());
+        FloatVector scale1 = one.div(m1.add(eps).sqrt());
+        for (int f = 0; f < width; f++) {
+            int o = base + f * TILE;
+            float wf = weight[f];
+            FloatVector.fromArray(F, x, o).mul(scale0).mul(wf).intoArray(out, o);
+            FloatVector.fromArray(F, x, o + L).mul(scale1).mul(wf).intoArray(out, o + L);
+        }
+    }
+
+    /// RoPE of every token of a tiled batch: `heads` heads of `headSize` in `width` features per token, the first
+    /// `pairs` pairs of each head rotated. Pair `i` of a head is its dimensions `i · step` and `i · step + second`:
+    /// `step = 2, second = 1` for ggml's normal mode (adjacent pairs), `step = 1, second = pairs` for NEOX. Token `t`
+    /// is at position `pos0 + t`, whose angles are `cos[i · stride + pos]`, `sin[i · stride + pos]` for pair `i` (the
+    /// tables hold at least `pos0 + tiles · TILE` positions per pair).
+    public static void ropeTiled(float[] x, int width, int heads, int headSize, int pairs, int step, int second,
+                                 int tiles, float[] cos, float[] sin, int stride, int pos0) {
         Objects.checkFromIndexSize(0, tiles * width * TILE, x.length);
         Objects.checkFromIndexSize(0, (pairs - 1) * stride + pos0 + tiles * TILE, cos.length);
         Objects.checkFromIndexSize(0, (pairs - 1) * stride + pos0 + tiles * TILE, sin.length);
+        if ((pairs - 1) * step + second >= headSize || heads * headSize > width) {
+            throw new IllegalArgumentException("RoPE pairs beyond the head: " + pairs + " pairs, step " + step
+                    + ", second " + second + ", head size " + headSize);
+        }
         for (int tile = 0; tile < tiles; tile++) {
             int p = pos0 + tile * TILE;
             for (int h = 0; h < heads; h++) {
                 int base = (tile * width + h * headSize) * TILE;
                 for (int i = 0; i < pairs; i++) {
-                    int o = base + 2 * i * TILE;
+                    int o0 = base + i * step * TILE;
+                    int o1 = o0 + second * TILE;
                     int c = i * stride + p;
                     for (int part = 0; part < TILE; part += L) {
                         FloatVector cv = FloatVector.fromArray(F, cos, c + part);
                         FloatVector sv = FloatVector.fromArray(F, sin, c + part);
-                        FloatVector x0 = FloatVector.fromArray(F, x, o + part);
-                        FloatVector x1 = FloatVector.fromArray(F, x, o + TILE + part);
-                        x0.mul(cv).sub(x1.mul(sv)).intoArray(x, o + part);
-                        x0.mul(sv).add(x1.mul(cv)).intoArray(x, o + TILE + part);
+                        FloatVector x0 = FloatVector.fromArray(F, x, o0 + part);
+                        FloatVector x1 = FloatVector.fromArray(F, x, o1 + part);
+                        x0.mul(cv).sub(x1.mul(sv)).intoArray(x, o0 + part);
+                        x0.mul(sv).add(x1.mul(cv)).intoArray(x, o1 + part);
                     }
                 }
             }
@@ -463,6 +493,37 @@ public final class Kernels {
         for (; i < n; i++) { // the scalar twin of the vector exp: the same value for every element
             float g = gate[i];
             gate[i] = g / (Simd.exp(-g) + 1f) * up[i];
+        }
+    }
+
+    /// GeGLU, in place: `gate[i] = gelu(gate[i]) · up[i]` for `i < n`, with the tanh approximation of GELU as
+    /// llama.cpp's CPU backend computes it: the input rounded to half precision indexes a table of half-precision
+    /// results (`ggml_table_gelu_f16`), below -10 the result is 0 and from 10 on the input itself. Matching that
+    /// rounding is what makes Gemma's tokens agree with llama.cpp's.
+    public static void geGlu(float[] gate, float[] up, int n) {
+        Objects.checkFromIndexSize(0, n, gate.length);
+        Objects.checkFromIndexSize(0, n, up.length);
+        float[] table = GeluTable.TABLE;
+        for (int i = 0; i < n; i++) {
+            float g = gate[i];
+            float a = g <= -10f ? 0f : g >= 10f ? g : table[Float.floatToFloat16(g) & 0xFFFF];
+            gate[i] = a * up[i];
+        }
+    }
+
+    /// `gelu(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` in float, as ggml's `ggml_gelu_f32`.
+    static float gelu(float x) {
+        return 0.5f * x * (1.0f + (float) Math.tanh(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+    }
+
+    /// The GELU of every half-precision value, rounded to half precision (built on first use: 256 KiB).
+    private static final class GeluTable {
+        static final float[] TABLE = new float[1 << 16];
+
+        static {
+            for (int i = 0; i < TABLE.length; i++) {
+                TABLE[i] = Float.float16ToFloat(Float.floatToFloat16(gelu(Float.float16ToFloat((short) i))));
+            }
         }
     }
 

@@ -29,15 +29,13 @@ import dev.llamaj.gguf.GGMLType;
 /// [Q4_K#repackRow]); it made `Q4_K` decode products about 1.6x faster than the float kernel on the GGUF layout
 /// (2048×2048 on one thread, in cache: 37 → 23 cycles per super-block), mostly through the integer arithmetic
 /// ([Input]) the layout lets the kernel use cheaply. Float matrices are copied unchanged into huge pages
-/// ([#copies]). Off with `-Dllamaj.repack=false`.
+/// ([#copies]). Off with `LoadOptions.withRepack(false)` (`--no-repack`).
 ///
 /// `Q6_K` super-blocks grow from 210 to 276 bytes (+31%): one byte per quant, f32 `d` ([Q6_K#repackRow]). With the
 /// integer kernel this pays (2048×2048 on one thread in cache: 42 → 29 cycles per super-block; Llama-3.2-1B
 /// `Q4_K_M` generation +10%), where a float kernel over int8 quants had not (7.9 vs 10.5 GB/s: widening and
 /// converting each weight stayed the bottleneck).
 public final class Repack {
-    /// Whether loading repacks (`-Dllamaj.repack=false` turns it off).
-    public static final boolean ENABLED = !"false".equals(System.getProperty("llamaj.repack"));
 
     private Repack() {
     }

@@ -87,7 +87,7 @@ public final class WarmUp {
             steps.add(new Step("helpers", () -> {
                 Kernels.rmsNorm(y, 0, v, 0, w, width, 1e-5f);
                 Kernels.rmsNormTiled(y, v, w, width, 1, 1e-5f);
-                Kernels.ropeTiled(y, width, 1, 2, 1, 1, cos, sin, 0, 0);
+                Kernels.ropeTiled(y, width, 1, 2, 1, 2, 1, 1, cos, sin, 0, 0);
                 Kernels.add(y, v, v.length);
                 Kernels.swiGlu(y, v, v.length - 1);
                 Kernels.softmax(y, 0, width + 3);
@@ -95,7 +95,7 @@ public final class WarmUp {
             }, () -> {
                 Kernels.rmsNorm(y, 0, v, 0, w, 0, 1e-5f);
                 Kernels.rmsNormTiled(y, v, w, 0, 1, 1e-5f);
-                Kernels.ropeTiled(y, width, 0, 2, 1, 1, cos, sin, 0, 0);
+                Kernels.ropeTiled(y, width, 0, 2, 1, 2, 1, 1, cos, sin, 0, 0);
                 Kernels.add(y, v, 0);
                 Kernels.swiGlu(y, v, 0);
                 Kernels.softmax(y, 0, 1);

@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import dev.llamaj.gguf.GGMLType;
 
@@ -126,6 +127,48 @@ class MatMulTest {
         }
     }
 
+    /// A sliding window (`from > 0`, inside and across key blocks) and soft-capped scores: the same as the scalar
+    /// reference, and different from full attention (so a kernel that ignored the window would fail).
+    @Test
+    void windowedSoftCappedAttentionMatchesReference() {
+        int headSize = 64;
+        int kvHeads = 2;
+        for (int group : new int[] {1, 4, 5}) {
+            for (int[] range : new int[][] {{1, 7}, {60, 70}, {64, 130}, {3, 200}, {199, 200}}) {
+                int from = range[0];
+                int n = range[1];
+                for (float cap : new float[] {0f, 5f}) {
+                    int padded = Attention.paddedLength(n);
+                    short[] keys = RandomWeights.halves(kvHeads * padded * headSize, n);
+                    int kvDim = kvHeads * headSize;
+                    short[] values = RandomWeights.halves(padded * kvDim, n + 1);
+                    float[] q = RandomWeights.floats(group * headSize, n + 2);
+                    for (int i = 0; i < q.length; i++) {
+                        q[i] *= 8;
+                    }
+                    float scale = 0.125f;
+                    float[] att = new float[group * padded];
+                    float[] out = new float[group * headSize];
+                    float[] ref = new float[group * headSize];
+                    float[] full = new float[group * headSize];
+                    Attention.attend(q, 0, group, headSize, keys, 1, padded, values, headSize, kvDim, from, n, scale,
+                            cap, att, 0, out, 0);
+                    Attention.reference(q, 0, group, headSize, keys, 1, padded, values, headSize, kvDim, from, n,
+                            scale, cap, ref, 0);
+                    Attention.reference(q, 0, group, headSize, keys, 1, padded, values, headSize, kvDim, 0, n,
+                            scale, 0f, full, 0);
+                    double differs = 0;
+                    for (int i = 0; i < out.length; i++) {
+                        assertThat(out[i]).as("group %d [%d, %d) cap %s [%d]", group, from, n, cap, i)
+                                .isCloseTo(ref[i], within(1e-3f));
+                        differs = Math.max(differs, Math.abs(ref[i] - full[i]));
+                    }
+                    assertThat(differs).as("window or cap changes the result").isGreaterThan(1e-3);
+                }
+            }
+        }
+    }
+
     @Test
     void storeKeyWritesTheTransposedLayout() {
         int headSize = 8;
@@ -235,11 +278,17 @@ class MatMulTest {
         }
     }
 
-    @Test
-    void ropeTiledEqualsScalarRotation() {
+    /// Both pairings against a scalar rotation: NORM rotates `(2i, 2i+1)`, NEOX `(i, i + pairs)`; each fails
+    /// if the kernel used the other one. `pairs` below half the head leaves the rest of the head unchanged (partial
+    /// rotary).
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void ropeTiledEqualsScalarRotation(boolean neox) {
         int heads = 3;
         int headSize = 8;
         int pairs = 3;
+        int step = neox ? 1 : 2;
+        int second = neox ? pairs : 1;
         int width = heads * headSize;
         int tokens = 2 * Kernels.TILE;
         int stride = 300;
@@ -247,23 +296,24 @@ class MatMulTest {
         float[] cos = RandomWeights.floats(pairs * stride, 1);
         float[] sin = RandomWeights.floats(pairs * stride, 2);
         float[] x = RandomWeights.floats(Kernels.tiledSize(width, tokens), 3);
-        float[] before = x.clone();
-        Kernels.ropeTiled(x, width, heads, headSize, pairs, 2, cos, sin, stride, pos0);
+        float[] want = x.clone();
         for (int t = 0; t < tokens; t++) {
             for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < headSize / 2; i++) {
-                    int f0 = h * headSize + 2 * i;
-                    float x0 = before[Kernels.tiledIndex(width, t, f0)];
-                    float x1 = before[Kernels.tiledIndex(width, t, f0 + 1)];
-                    float c = i < pairs ? cos[i * stride + pos0 + t] : 1;
-                    float s = i < pairs ? sin[i * stride + pos0 + t] : 0;
-                    float y0 = i < pairs ? x0 * c - x1 * s : x0;
-                    float y1 = i < pairs ? x0 * s + x1 * c : x1;
-                    assertThat(x[Kernels.tiledIndex(width, t, f0)]).isEqualTo(y0);
-                    assertThat(x[Kernels.tiledIndex(width, t, f0 + 1)]).isEqualTo(y1);
+                for (int i = 0; i < pairs; i++) {
+                    int f0 = h * headSize + (neox ? i : 2 * i);
+                    int f1 = f0 + (neox ? pairs : 1);
+                    float x0 = x[Kernels.tiledIndex(width, t, f0)];
+                    float x1 = x[Kernels.tiledIndex(width, t, f1)];
+                    float c = cos[i * stride + pos0 + t];
+                    float s = sin[i * stride + pos0 + t];
+                    want[Kernels.tiledIndex(width, t, f0)] = x0 * c - x1 * s;
+                    want[Kernels.tiledIndex(width, t, f1)] = x0 * s + x1 * c;
                 }
             }
         }
+        Kernels.ropeTiled(x, width, heads, headSize, pairs, step, second, tokens / Kernels.TILE, cos, sin, stride,
+                pos0);
+        assertThat(x).isEqualTo(want);
     }
 
     @Test
