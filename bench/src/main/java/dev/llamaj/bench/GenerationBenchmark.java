@@ -2,7 +2,7 @@ package dev.llamaj.bench;
 
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Session;
-import dev.llamaj.engine.SyntheticModel;
+import dev.llamaj.engine.synth.SyntheticModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,10 +1,10 @@
 package dev.llamaj.bench;
 
-import dev.llamaj.engine.SyntheticModel;
 import dev.llamaj.engine.kernel.Kernels;
 import dev.llamaj.engine.kernel.Matrix;
 import dev.llamaj.engine.kernel.Parallel;
 import dev.llamaj.engine.kernel.Repack;
+import dev.llamaj.engine.synth.SyntheticModel;
 import dev.llamaj.gguf.GGMLType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -38,9 +38,6 @@ final class ModelOptions {
                     + "layouts at load (less memory, slower)")
     boolean noRepack;
 
-    @Option(names = "--no-warmup", negatable = false, description = "skip compiling the kernels at load")
-    boolean noWarmUp;
-
     @Option(names = "--verbose", description = "show stack traces of errors and model details")
     boolean verbose;
 
@@ -112,7 +109,6 @@ final class ModelOptions {
         if (batchSize < 1) {
             throw new IllegalArgumentException("--batch-size must be 1 or more, got " + batchSize);
         }
-        return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack)
-                .withWarmUp(!noWarmUp);
+        return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack);
     }
 }

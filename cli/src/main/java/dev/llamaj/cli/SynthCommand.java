@@ -1,13 +1,15 @@
 package dev.llamaj.cli;
 
-import dev.llamaj.engine.SyntheticModel;
-import dev.llamaj.engine.SyntheticModel.Shape;
-import dev.llamaj.engine.SyntheticModel.Type;
+import dev.llamaj.engine.Architecture;
+import dev.llamaj.engine.synth.SyntheticModel.Shape;
+import dev.llamaj.engine.synth.SyntheticModel.Type;
+import dev.llamaj.engine.synth.SyntheticModel;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -23,9 +25,18 @@ final class SynthCommand implements Callable<Integer> {
     @ParentCommand
     LlamaCommand parent;
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--shape", required = true, paramLabel = "SHAPE", converter = ShapeConverter.class,
-            description = "tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b or tinyllama-1.1b")
+            description = "tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, tinyllama-1.1b, qwen2.5-7b, qwen3-8b, "
+                    + "gemma-3-4b, phi-4-mini, mistral-nemo-12b or granite-3-8b")
     Shape shape;
+
+    @Option(names = "--arch", paramLabel = "ARCH",
+            description = "the model family, if not the shape's own: llama, qwen2, qwen3, gemma2, gemma3, phi3, "
+                    + "granite, olmo2, smollm3 (the shape's dimensions with the family's tensors)")
+    String arch;
 
     @Option(names = "--type", required = true, paramLabel = "TYPE", converter = TypeConverter.class,
             description = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (every matrix "
@@ -48,7 +59,15 @@ final class SynthCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        SyntheticModel model = SyntheticModel.of(shape, type).withSeed(seed);
+        Shape chosen = shape;
+        if (arch != null) {
+            Architecture family = Arrays.stream(Architecture.values())
+                    .filter(a -> a.ggufName.equals(arch.toLowerCase(Locale.ROOT))).findFirst()
+                    .orElseThrow(() -> new CommandLine.ParameterException(spec.commandLine(), "--arch: unknown "
+                            + "architecture '" + arch + "' (known: " + Architecture.supportedNames() + ")"));
+            chosen = shape.withArchitecture(family);
+        }
+        SyntheticModel model = SyntheticModel.of(chosen, type).withSeed(seed);
         if (vocab != null) {
             model = model.withVocabulary(vocab);
         }
@@ -72,7 +91,8 @@ final class SynthCommand implements Callable<Integer> {
         long size = Files.size(output);
         parent.out.printf(Locale.ROOT, "%s: %s %s, %s parameters, %d tensors, %,d bytes (%s), vocabulary %s (%d "
                         + "tokens), seed %d, written in %.1f s%n",
-                output, shape.name(), type, BenchCommand.formatCount(model.parameterCount()), model.tensors().size(),
+                output, chosen.name() + (arch != null ? " as " + chosen.architecture().ggufName : ""), type,
+                BenchCommand.formatCount(model.parameterCount()), model.tensors().size(),
                 size, BenchCommand.formatBytes(size), vocab != null ? vocab.getFileName() : "generated",
                 model.vocabSize(), seed, seconds);
         return 0;

@@ -2,7 +2,7 @@ package dev.llamaj.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.llamaj.engine.SyntheticModel;
+import dev.llamaj.engine.synth.SyntheticModel;
 import dev.llamaj.gguf.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;

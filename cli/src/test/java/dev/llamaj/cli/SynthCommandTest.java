@@ -47,7 +47,12 @@ class SynthCommandTest {
         Result shape = run("synth", "--shape", "llama-9b", "--type", "Q4_0", "-o", file.toString());
         assertThat(shape.code()).isEqualTo(2);
         assertThat(shape.err().lines().findFirst().orElse("")).isEqualTo("llama: Invalid value for option '--shape': "
-                + "unknown shape 'llama-9b' (known: tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, tinyllama-1.1b)");
+                + "unknown shape 'llama-9b' (known: tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, tinyllama-1.1b, "
+                + "qwen2.5-7b, qwen3-8b, gemma-3-4b, phi-4-mini, mistral-nemo-12b, granite-3-8b)");
+        Result arch = run("synth", "--shape", "tiny", "--arch", "mamba", "--type", "Q4_0", "-o", file.toString());
+        assertThat(arch.code()).isEqualTo(2);
+        assertThat(arch.err().lines().findFirst().orElse("")).isEqualTo("llama: --arch: unknown architecture 'mamba' "
+                + "(known: llama, qwen2, qwen3, gemma2, gemma3, phi3, granite, olmo2, smollm3)");
         Result type = run("synth", "--shape", "tiny", "--type", "Q4_K_X", "-o", file.toString());
         assertThat(type.code()).isEqualTo(2);
         assertThat(type.err().lines().findFirst().orElse(""))
@@ -55,7 +60,7 @@ class SynthCommandTest {
         Result missing = run("synth", "--shape", "tiny", "--type", "Q4_0");
         assertThat(missing.code()).isEqualTo(2);
         assertThat(missing.err()).startsWith("llama: Missing required option: '--output=FILE'");
-        for (Result r : new Result[] {shape, type, missing}) {
+        for (Result r : new Result[] {shape, arch, type, missing}) {
             assertThat(r.err().lines().count()).isEqualTo(2); // the message and the "Try ... --help" hint
             assertThat(r.err()).doesNotContain("\tat ");
         }

@@ -110,13 +110,18 @@ public enum Architecture {
         this.features = features.isEmpty() ? Set.of() : Set.copyOf(features);
     }
 
+    /// The tensors of every layer, in file order.
+    public Set<LayerTensor> layerTensors() {
+        return layerTensors;
+    }
+
     boolean has(Feature f) {
         return features.contains(f);
     }
 
     /// Whether layer `layer` of `blockCount` uses the sliding window (when the file names one); the others attend
     /// over the whole context.
-    boolean isLocal(int layer) {
+    public boolean isLocal(int layer) {
         return switch (this) {
             case GEMMA2 -> layer % 2 == 0;
             case GEMMA3 -> layer % 6 < 5;

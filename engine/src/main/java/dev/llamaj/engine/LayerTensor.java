@@ -56,6 +56,11 @@ public enum LayerTensor {
         return kind == Kind.MATRIX;
     }
 
+    /// Whether this is an RMSNorm weight (a float vector near 1 in trained models).
+    public boolean isNorm() {
+        return kind == Kind.NORM;
+    }
+
     /// Rows (outputs) of a matrix under `c`; for a vector, its length.
     public int rows(ModelConfig c) {
         int dim = c.embeddingLength();

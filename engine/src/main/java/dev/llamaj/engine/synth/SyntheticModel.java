@@ -1,4 +1,8 @@
-package dev.llamaj.engine;
+package dev.llamaj.engine.synth;
+
+import dev.llamaj.engine.Architecture;
+import dev.llamaj.engine.LayerTensor;
+import dev.llamaj.engine.ModelConfig;
 
 import dev.llamaj.gguf.GGMLType;
 import dev.llamaj.gguf.GGUFFile;
@@ -66,13 +70,28 @@ public final class SyntheticModel {
     /// @param originalContextLength  `original_max_position_embeddings`
     public record RopeScaling(float factor, float lowFreqFactor, float highFreqFactor, int originalContextLength) {}
 
-    /// The hyper-parameters of a model. Field names follow [LlamaConfig].
+    /// The hyper-parameters of a model. Field names follow [ModelConfig].
     ///
-    /// @param ropeScaling Llama 3 frequency scaling, or `null` for plain RoPE
-    /// @param tiedEmbeddings whether the classifier reuses `token_embd.weight` (no `output.weight` tensor)
-    public record Shape(String name, int embeddingLength, int blockCount, int headCount, int headCountKv,
-                        int feedForwardLength, int vocabSize, int contextLength, float ropeFreqBase,
-                        float rmsNormEpsilon, boolean tiedEmbeddings, RopeScaling ropeScaling) {
+    /// @param architecture       the family, whose table ([Architecture#layerTensors]) names the layer's tensors
+    /// @param headSize           width of one attention head (written as `key_length`/`value_length`)
+    /// @param ropeDimensionCount rotated dimensions of a head (less than `headSize` for partial rotary)
+    /// @param ropeScaling        Llama 3 frequency scaling, or `null` for plain RoPE
+    /// @param tiedEmbeddings     whether the classifier reuses `token_embd.weight` (no `output.weight` tensor)
+    /// @param slidingWindow      the window of the family's local layers, 0 for none
+    public record Shape(String name, Architecture architecture, int embeddingLength, int blockCount, int headCount,
+                        int headCountKv, int headSize, int feedForwardLength, int vocabSize, int contextLength,
+                        float ropeFreqBase, int ropeDimensionCount, float rmsNormEpsilon, boolean tiedEmbeddings,
+                        RopeScaling ropeScaling, int slidingWindow) {
+
+        /// A Llama shape with heads of `embeddingLength / headCount`, all of each rotated.
+        public Shape(String name, int embeddingLength, int blockCount, int headCount, int headCountKv,
+                     int feedForwardLength, int vocabSize, int contextLength, float ropeFreqBase,
+                     float rmsNormEpsilon, boolean tiedEmbeddings, RopeScaling ropeScaling) {
+            this(name, Architecture.LLAMA, embeddingLength, blockCount, headCount, headCountKv,
+                    headCount > 0 ? embeddingLength / headCount : 0, feedForwardLength, vocabSize, contextLength,
+                    ropeFreqBase, headCount > 0 ? embeddingLength / headCount : 0, rmsNormEpsilon, tiedEmbeddings,
+                    ropeScaling, 0);
+        }
 
         /// A few-hundred-kilobyte model for tests: every dimension a multiple of 256, so every type fits.
         public static final Shape TINY = new Shape("tiny", 256, 2, 4, 2, 512, 512, 512, 500000f, 1e-5f, false,
@@ -89,32 +108,68 @@ public final class SyntheticModel {
         /// TinyLlama 1.1B: 1.10 B parameters, Llama 2 architecture and vocabulary size.
         public static final Shape TINYLLAMA_1_1B = new Shape("tinyllama-1.1b", 2048, 22, 32, 4, 5632, 32000, 2048,
                 10000f, 1e-5f, false, null);
+        /// Qwen2.5 7B: Q/K/V biases, NEOX RoPE, 7.62 B parameters.
+        public static final Shape QWEN2_5_7B = new Shape("qwen2.5-7b", Architecture.QWEN2, 3584, 28, 28, 4, 128,
+                18944, 152064, 32768, 1000000f, 128, 1e-6f, false, null, 0);
+        /// Qwen3 8B: per-head Q/K norms, 8.19 B parameters.
+        public static final Shape QWEN3_8B = new Shape("qwen3-8b", Architecture.QWEN3, 4096, 36, 32, 8, 128, 12288,
+                151936, 40960, 1000000f, 128, 1e-6f, false, null, 0);
+        /// Gemma 3 4B (the text model): heads of 256, five sliding-window layers to one global, 3.88 B parameters.
+        public static final Shape GEMMA_3_4B = new Shape("gemma-3-4b", Architecture.GEMMA3, 2560, 34, 8, 4, 256,
+                10240, 262208, 131072, 1000000f, 256, 1e-6f, true, null, 1024);
+        /// Phi-4-mini: fused QKV and gate+up, partial rotary (96 of 128), 3.84 B parameters.
+        public static final Shape PHI_4_MINI = new Shape("phi-4-mini", Architecture.PHI3, 3072, 32, 24, 8, 128, 8192,
+                200064, 131072, 10000f, 96, 1e-5f, true, null, 0);
+        /// Mistral Nemo 12B: Llama graph with heads of 128 under a 5120 embedding, 12.2 B parameters.
+        public static final Shape MISTRAL_NEMO_12B = new Shape("mistral-nemo-12b", Architecture.LLAMA, 5120, 40, 32,
+                8, 128, 14336, 131072, 1024000, 1000000f, 128, 1e-5f, false, null, 0);
+        /// Granite 3 8B: Llama graph with embedding, residual, attention and logit scales, 8.17 B parameters.
+        public static final Shape GRANITE_3_8B = new Shape("granite-3-8b", Architecture.GRANITE, 4096, 40, 32, 8,
+                128, 12800, 49155, 131072, 10000000f, 128, 1e-5f, true, null, 0);
 
-        private static final List<Shape> ALL = List.of(TINY, LLAMA_3_2_1B, LLAMA_3_2_3B, LLAMA_3_1_8B, TINYLLAMA_1_1B);
+        private static final List<Shape> ALL = List.of(TINY, LLAMA_3_2_1B, LLAMA_3_2_3B, LLAMA_3_1_8B, TINYLLAMA_1_1B,
+                QWEN2_5_7B, QWEN3_8B, GEMMA_3_4B, PHI_4_MINI, MISTRAL_NEMO_12B, GRANITE_3_8B);
 
         /// @throws IllegalArgumentException if a dimension is not positive or the heads do not divide evenly
         public Shape {
             Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(architecture, "architecture");
             if (embeddingLength < 1 || blockCount < 1 || headCount < 1 || headCountKv < 1 || feedForwardLength < 1
-                    || vocabSize < 1 || contextLength < 1) {
+                    || vocabSize < 1 || contextLength < 1 || headSize < 1 || slidingWindow < 0) {
                 throw new IllegalArgumentException("shape '" + name + "': every dimension must be positive");
             }
-            if (headCount % headCountKv != 0 || embeddingLength % headCount != 0
-                    || (embeddingLength / headCount) % 2 != 0) {
+            if (headCount % headCountKv != 0 || headSize % 2 != 0 || ropeDimensionCount % 2 != 0
+                    || ropeDimensionCount > headSize || ropeDimensionCount < 0) {
                 throw new IllegalArgumentException("shape '" + name + "': " + headCount + " heads, " + headCountKv
-                        + " key/value heads and width " + embeddingLength + " do not divide into even-sized heads");
+                        + " key/value heads of " + headSize + " with " + ropeDimensionCount
+                        + " rotated dimensions do not divide into even-sized heads");
             }
             if (!(ropeFreqBase > 1) || !(rmsNormEpsilon > 0)) {
                 throw new IllegalArgumentException("shape '" + name + "': RoPE base and RMS epsilon must be positive");
             }
         }
 
-        /// Width of one attention head.
-        public int headSize() {
-            return embeddingLength / headCount;
+        /// This shape in another family (for example a tiny Gemma 3 for tests): the same dimensions, the family's
+        /// tensors. Gemma's local layers get a window of 8 positions unless the shape has one.
+        public Shape withArchitecture(Architecture family) {
+            int window = slidingWindow > 0 ? slidingWindow : 8;
+            boolean local = java.util.stream.IntStream.range(0, blockCount).anyMatch(family::isLocal);
+            return new Shape(name, family, embeddingLength, blockCount, headCount, headCountKv, headSize,
+                    feedForwardLength, vocabSize, contextLength, ropeFreqBase, ropeDimensionCount, rmsNormEpsilon,
+                    tiedEmbeddings, family == Architecture.LLAMA ? ropeScaling : null, local ? window : 0);
         }
 
-        /// The named shapes: `tiny`, `llama-3.2-1b`, `llama-3.2-3b`, `llama-3.1-8b`, `tinyllama-1.1b`.
+        /// The dimensions of a model of this shape with `vocabSize` tokens, which size the architecture's tensors
+        /// ([LayerTensor#rows]); scales are left neutral (the file's keys set them, see [#header]).
+        ModelConfig dimensions(int vocabSize) {
+            return new ModelConfig(architecture, contextLength, embeddingLength, blockCount, feedForwardLength,
+                    headCount, headCountKv, headSize, rmsNormEpsilon, ropeFreqBase, ropeDimensionCount, vocabSize,
+                    new ModelConfig.Scales(1f, 1f, 1f, 1f, 0f, 0f), ModelConfig.RopeScaling.NONE, slidingWindow,
+                    10000f);
+        }
+
+        /// The named shapes: `tiny`, `llama-3.2-1b`, `llama-3.2-3b`, `llama-3.1-8b`, `tinyllama-1.1b`, `qwen2.5-7b`,
+        /// `qwen3-8b`, `gemma-3-4b`, `phi-4-mini`, `mistral-nemo-12b`, `granite-3-8b`.
         public static List<Shape> all() {
             return ALL;
         }
@@ -226,6 +281,12 @@ public final class SyntheticModel {
         }
     }
 
+    // Granite 3 8B's constants (its config.json)
+    private static final float GRANITE_EMBEDDING_SCALE = 12f;
+    private static final float GRANITE_RESIDUAL_SCALE = 0.22f;
+    private static final float GRANITE_ATTENTION_SCALE = 0.0078125f;
+    private static final float GRANITE_LOGIT_SCALE = 16f;
+
     /// Standard deviation of the random weights, about that of trained Llama matrices.
     static final float SIGMA = 0.02f;
     /// Bytes generated per parallel task and written per channel write.
@@ -235,7 +296,7 @@ public final class SyntheticModel {
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    private enum Kind { MATRIX, NORM, ROPE_FACTORS }
+    private enum Kind { MATRIX, NORM, BIAS, ROPE_FACTORS }
 
     private record Planned(Tensor tensor, Kind kind) {}
 
@@ -258,7 +319,8 @@ public final class SyntheticModel {
     public static SyntheticModel of(Shape shape, Type type) {
         Objects.requireNonNull(shape, "shape");
         Objects.requireNonNull(type, "type");
-        for (int cols : new int[] {shape.embeddingLength(), shape.feedForwardLength()}) {
+        for (int cols : new int[] {shape.embeddingLength(), shape.feedForwardLength(),
+                shape.headCount() * shape.headSize()}) {
             for (GGMLType t : new GGMLType[] {type.baseType(), mixedType(type)}) {
                 if (cols % t.blockSize() != 0) {
                     throw new IllegalArgumentException("shape '" + shape.name() + "' cannot hold " + type
@@ -366,26 +428,25 @@ public final class SyntheticModel {
         return type == Type.Q4_K_M || type == Type.Q5_K_M ? GGMLType.Q6_K : type.baseType();
     }
 
+    /// The tensors in llama.cpp's order; a layer's come from the architecture's table.
     private List<Planned> plan() {
+        ModelConfig c = shape.dimensions(vocabSize());
         int dim = shape.embeddingLength();
-        int kvDim = shape.headCountKv() * shape.headSize();
-        int ffn = shape.feedForwardLength();
         List<Planned> p = new ArrayList<>();
         if (shape.ropeScaling() != null) {
-            p.add(new Planned(new Tensor("rope_freqs.weight", GGMLType.F32, new long[] {shape.headSize() / 2}),
+            p.add(new Planned(new Tensor("rope_freqs.weight", GGMLType.F32, new long[] {shape.ropeDimensionCount() / 2}),
                     Kind.ROPE_FACTORS));
         }
         p.add(matrix("token_embd", -1, dim, vocabSize()));
         for (int l = 0; l < shape.blockCount(); l++) {
-            p.add(norm("blk." + l + ".attn_norm.weight", dim));
-            p.add(matrix("attn_q", l, dim, dim));
-            p.add(matrix("attn_k", l, dim, kvDim));
-            p.add(matrix("attn_v", l, dim, kvDim));
-            p.add(matrix("attn_output", l, dim, dim));
-            p.add(norm("blk." + l + ".ffn_norm.weight", dim));
-            p.add(matrix("ffn_gate", l, dim, ffn));
-            p.add(matrix("ffn_up", l, dim, ffn));
-            p.add(matrix("ffn_down", l, ffn, dim));
+            for (LayerTensor t : shape.architecture().layerTensors()) {
+                if (t.isMatrix()) {
+                    p.add(matrix(t.suffix.substring(0, t.suffix.lastIndexOf('.')), l, t.cols(c), t.rows(c)));
+                } else {
+                    p.add(new Planned(new Tensor(t.name(l), GGMLType.F32, new long[] {t.rows(c)}),
+                            t.isNorm() ? Kind.NORM : Kind.BIAS));
+                }
+            }
         }
         p.add(norm("output_norm.weight", dim));
         if (!shape.tiedEmbeddings()) {
@@ -437,25 +498,35 @@ public final class SyntheticModel {
     private GGUFWriter header() throws IOException {
         GGUFWriter w = new GGUFWriter();
         boolean quantized = tensors().stream().anyMatch(t -> t.type().isQuantized());
-        w.putString("general.architecture", "llama");
+        w.putString("general.architecture", shape.architecture().ggufName);
         w.putString("general.type", "model");
         w.putString("general.name", String.format(Locale.ROOT, "synthetic %s %s (seed %d)", shape.name(), type, seed));
         w.putUInt32("general.file_type", type.fileType());
         if (quantized) {
             w.putUInt32("general.quantization_version", 2);
         }
-        w.putUInt32("llama.vocab_size", vocabSize());
-        w.putUInt32("llama.context_length", shape.contextLength());
-        w.putUInt32("llama.embedding_length", shape.embeddingLength());
-        w.putUInt32("llama.block_count", shape.blockCount());
-        w.putUInt32("llama.feed_forward_length", shape.feedForwardLength());
-        w.putUInt32("llama.rope.dimension_count", shape.headSize());
-        w.putUInt32("llama.attention.head_count", shape.headCount());
-        w.putUInt32("llama.attention.head_count_kv", shape.headCountKv());
-        w.putUInt32("llama.attention.key_length", shape.headSize());
-        w.putUInt32("llama.attention.value_length", shape.headSize());
-        w.putFloat32("llama.rope.freq_base", shape.ropeFreqBase());
-        w.putFloat32("llama.attention.layer_norm_rms_epsilon", shape.rmsNormEpsilon());
+        String k = shape.architecture().ggufName + ".";
+        w.putUInt32(k + "vocab_size", vocabSize());
+        w.putUInt32(k + "context_length", shape.contextLength());
+        w.putUInt32(k + "embedding_length", shape.embeddingLength());
+        w.putUInt32(k + "block_count", shape.blockCount());
+        w.putUInt32(k + "feed_forward_length", shape.feedForwardLength());
+        w.putUInt32(k + "rope.dimension_count", shape.ropeDimensionCount());
+        w.putUInt32(k + "attention.head_count", shape.headCount());
+        w.putUInt32(k + "attention.head_count_kv", shape.headCountKv());
+        w.putUInt32(k + "attention.key_length", shape.headSize());
+        w.putUInt32(k + "attention.value_length", shape.headSize());
+        w.putFloat32(k + "rope.freq_base", shape.ropeFreqBase());
+        w.putFloat32(k + "attention.layer_norm_rms_epsilon", shape.rmsNormEpsilon());
+        if (shape.slidingWindow() > 0) {
+            w.putUInt32(k + "attention.sliding_window", shape.slidingWindow());
+        }
+        if (shape.architecture() == Architecture.GRANITE) {
+            w.putFloat32(k + "embedding_scale", GRANITE_EMBEDDING_SCALE);
+            w.putFloat32(k + "residual_scale", GRANITE_RESIDUAL_SCALE);
+            w.putFloat32(k + "attention.scale", GRANITE_ATTENTION_SCALE);
+            w.putFloat32(k + "logit_scale", GRANITE_LOGIT_SCALE);
+        }
         if (vocabulary != null) {
             w.putAll(vocabulary, key -> key.startsWith("tokenizer."));
         } else {
@@ -755,10 +826,13 @@ public final class SyntheticModel {
         void stream(Planned p, WritableByteChannel out) throws IOException {
             Tensor t = p.tensor();
             switch (p.kind()) {
-                case NORM, ROPE_FACTORS -> {
-                    float[] v = p.kind() == Kind.NORM
-                            ? norm((int) t.elementCount(), new SplittableRandom(mix(seed, t.name().hashCode(), 0)))
-                            : ropeFactors(shape.headSize(), shape.ropeFreqBase(), shape.ropeScaling());
+                case NORM, BIAS, ROPE_FACTORS -> {
+                    SplittableRandom random = new SplittableRandom(mix(seed, t.name().hashCode(), 0));
+                    float[] v = switch (p.kind()) {
+                        case NORM -> norm((int) t.elementCount(), random);
+                        case BIAS -> bias((int) t.elementCount(), random);
+                        default -> ropeFactors(shape.ropeDimensionCount(), shape.ropeFreqBase(), shape.ropeScaling());
+                    };
                     ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
                     b.asFloatBuffer().put(v);
                     writeFully(out, b);
@@ -815,6 +889,15 @@ public final class SyntheticModel {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) {
                 v[i] = 0.95f + 0.1f * r.nextFloat();
+            }
+            return v;
+        }
+
+        /// Biases of about `N(0, 0.02)`, as small as the weights.
+        private float[] bias(int n, SplittableRandom r) {
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (float) (SIGMA * r.nextGaussian());
             }
             return v;
         }
