@@ -5,9 +5,10 @@ import dev.llamaj.gguf.UnsupportedModelException;
 
 import java.io.IOException;
 
-/// Text to token ids and back, for the two vocabulary kinds Llama models ship with: SentencePiece-style
-/// (`tokenizer.ggml.model = llama`: Llama 2, TinyLlama, Mistral v0.1) and GPT-2 byte-level BPE
-/// (`tokenizer.ggml.model = gpt2`: Llama 3, 3.1, 3.2).
+/// Text to token ids and back, for the two vocabulary kinds of GGUF files: SentencePiece-style
+/// (`tokenizer.ggml.model = llama`: Llama 2, TinyLlama, Mistral v0.1, Gemma) and BPE (`tokenizer.ggml.model = gpt2`:
+/// Llama 3, Qwen 2 and 3, GPT-4o's o200k, Mistral's Tekken, StarCoder and others, each with the word split named by
+/// `tokenizer.ggml.pre`).
 ///
 /// Encoding never adds BOS (the engine does, per [Vocabulary#addBos]) and by default treats the text of special
 /// tokens such as `<|eot_id|>` as ordinary text, so user input cannot inject control tokens. The results match

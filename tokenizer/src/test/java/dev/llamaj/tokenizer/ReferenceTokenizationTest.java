@@ -7,8 +7,9 @@ import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/// Every reference tokenization llama.cpp produced for the Llama 2 (SentencePiece) and Llama 3.1 (byte-level BPE)
-/// vocabularies must be reproduced id for id: no BOS, special-token text not parsed.
+/// Every reference tokenization in the shared data must be reproduced id for id (no BOS, special-token text not
+/// parsed): Llama 2 (SentencePiece), Llama 3.1, Qwen 2.5/3 and o200k (byte-level BPE with the `llama-bpe`, `qwen2`
+/// and `gpt-4o` splits).
 class ReferenceTokenizationTest {
 
     static List<ReferenceData.Case> cases() {

@@ -57,13 +57,29 @@ class TokenizerTest {
     }
 
     @Test
-    void usesGpt2SplitWhenNoPreTokenizerIsNamed() throws IOException {
+    void usesLlamaCppsDefaultSplitWhenNoPreTokenizerIsNamed() throws IOException {
         var b = TinyVocabularies.bpe("\u0120xyz");
         Tokenizer tokenizer = from(b, "gpt2", "tokenizer.ggml.merges", new String[0]);
 
-        // GPT-2 does not take whole words past the merges, Llama 3 would
+        // no whole words past the merges (Llama 3 would take " xyz" whole), and numbers lose their space
         assertThat(tokenizer.encode(" xyz")).hasSize(4);
+        assertThat(tokenizer.encode(" 12")).containsExactly(b.id("\u0120"), b.id("1"), b.id("2"));
         assertThat(tokenizer.vocabulary().addBos()).isFalse();
+    }
+
+    @Test
+    void bosDefaultFollowsThePreTokenizerUnlessTheFileSaysSo() throws IOException {
+        var b = TinyVocabularies.bpe();
+        String[] none = new String[0];
+
+        assertThat(from(b, "gpt2", "tokenizer.ggml.merges", none, "tokenizer.ggml.pre", "tekken").vocabulary().addBos())
+                .isTrue();
+        assertThat(from(b, "gpt2", "tokenizer.ggml.merges", none, "tokenizer.ggml.pre", "qwen2").vocabulary().addBos())
+                .isFalse();
+        assertThat(from(b, "gpt2", "tokenizer.ggml.merges", none, "tokenizer.ggml.pre", "qwen2",
+                "tokenizer.ggml.add_bos_token", true).vocabulary().addBos()).isTrue();
+        assertThat(from(b, "gpt2", "tokenizer.ggml.merges", none, "tokenizer.ggml.pre", "llama-bpe",
+                "tokenizer.ggml.add_bos_token", false).vocabulary().addBos()).isFalse();
     }
 
     @Test
@@ -71,10 +87,12 @@ class TokenizerTest {
         var b = TinyVocabularies.bpe();
 
         assertThatThrownBy(() -> from(b, "gpt2", "tokenizer.ggml.merges", new String[0], "tokenizer.ggml.pre",
-                "qwen2"))
+                "deepseek-llm"))
                 .isInstanceOf(UnsupportedModelException.class)
-                .hasMessage("tiny.gguf: pre-tokenizer 'qwen2' is not supported"
-                        + " (supported: llama-bpe, llama3, llama-v3, default, gpt2, gpt-2)");
+                .hasMessageStartingWith("tiny.gguf: pre-tokenizer 'deepseek-llm' is not supported (supported: "
+                        + "llama-bpe, llama3, llama-v3, ")
+                .hasMessageContainingAll(", qwen2, ", ", deepseek-r1-qwen, ", ", gpt-4o, ", ", tekken, ",
+                        ", starcoder, ", ", refact, ", ", smollm, ", ", gpt-2, ", ", default)");
     }
 
     @Test
