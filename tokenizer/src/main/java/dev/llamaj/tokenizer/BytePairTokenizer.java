@@ -14,6 +14,11 @@ import java.util.Arrays;
 /// bytes stand for themselves, and the other 68 (controls, space, DEL, NBSP, soft hyphen) map in order to
 /// U+0100..U+0143, so a space is `Ġ` (U+0120) and a newline `Ċ` (U+010A).
 ///
+/// Some vocabularies use the same machinery without the byte mapping (Gemma converted from `tokenizer.json`,
+/// where the pre-tokenizer is not [PreTokenizer#byteLevel]): a SentencePiece model written as BPE. Then spaces are
+/// written `▁` (U+2581), each character is a symbol whose piece is the character itself, and a character left
+/// outside the vocabulary after merging is spelled as the `<0xNN>` pieces of its UTF-8 bytes (byte fallback).
+///
 /// Merge ranks live in an open-addressing table keyed by the two token ids packed into a `long`, holding the rank
 /// and the id of the merged piece; merging then works on ids alone. The Llama 3 vocabulary (128,256 tokens,
 /// 280,147 merges) builds in well under a second. A merge whose parts or result are not vocabulary pieces could
@@ -24,6 +29,7 @@ final class BytePairTokenizer implements Tokenizer {
 
     private static final byte[] NOTHING = {};
     private static final byte[] UNKNOWN_TEXT = "\u2585".getBytes(StandardCharsets.UTF_8);
+    private static final char SPACE_MARK = '\u2581';
     private static final long EMPTY = -1L;
     /// Bounds the merge table (3 arrays of 1.5 × this many entries); real vocabularies have well under a million.
     static final int MAX_MERGES = 1 << 28;
@@ -45,7 +51,8 @@ final class BytePairTokenizer implements Tokenizer {
 
     private final Vocabulary vocabulary;
     private final PreTokenizer preTokenizer;
-    /// The token of each byte's one-character piece, or -1.
+    private final boolean byteLevel;
+    /// The token of each byte: its one-character piece (byte-level) or its `<0xNN>` piece; -1 if there is none.
     private final int[] byteTokens = new int[256];
     private final long[] mergeKeys;
     private final int[] mergeRanks;
@@ -63,8 +70,9 @@ final class BytePairTokenizer implements Tokenizer {
         }
         this.vocabulary = vocabulary;
         this.preTokenizer = preTokenizer;
+        this.byteLevel = preTokenizer.byteLevel();
         for (int b = 0; b < 256; b++) {
-            byteTokens[b] = vocabulary.find(String.valueOf(BYTE_TO_CHAR[b]));
+            byteTokens[b] = vocabulary.find(byteLevel ? String.valueOf(BYTE_TO_CHAR[b]) : "<0x%02X>".formatted(b));
         }
 
         // a power of two at least 1.5 times the merge count: short linear probes, 8 MB for Llama 3
@@ -173,54 +181,44 @@ final class BytePairTokenizer implements Tokenizer {
         return out.toArray();
     }
 
-    /// Scratch for one word: its byte symbols as a doubly linked list (a merged-away symbol has `token = -2`),
-    /// grown to the longest word seen and reused.
+    /// Scratch for one word: its symbols as a doubly linked list (a merged-away symbol has `token = -2`), with
+    /// where each starts in `mapped` (the word as pieces spell it), grown to the longest word seen and reused.
     private static final class Word {
         final StringBuilder mapped = new StringBuilder(64);
-        int[] token = new int[0], prev, next, pairSlot;
+        int[] token = new int[0], start, prev, next, pairSlot;
         final MergeQueue queue = new MergeQueue(64);
 
         void ensureCapacity(int n) {
             if (token.length < n) {
                 int capacity = Math.max(n, 2 * token.length);
                 token = new int[capacity];
+                start = new int[capacity];
                 prev = new int[capacity];
                 next = new int[capacity];
                 pairSlot = new int[capacity];
             }
         }
+
+        /// Appends symbol `n`, spelled `mapped[from, mapped.length())`, and returns the symbol count.
+        int add(int n, int from, int token) {
+            this.token[n] = token;
+            start[n] = from;
+            prev[n] = n - 1;
+            next[n] = -1;
+            if (n > 0) {
+                next[n - 1] = n;
+            }
+            return n + 1;
+        }
     }
 
     private void encodeWord(String text, int from, int to, Word word, TokenBuffer out) {
         word.ensureCapacity(3 * (to - from)); // UTF-8 needs at most 3 bytes per char (4 per surrogate pair)
-        StringBuilder mapped = word.mapped;
-        mapped.setLength(0);
-        int n = 0;
-        for (int i = from; i < to; ) {
-            int cp = Character.codePointAt(text, i);
-            i += Character.charCount(cp);
-            if (Character.isSurrogate((char) cp) && cp <= 0xFFFF) {
-                cp = 0xFFFD; // a lone surrogate has no UTF-8 form
-            }
-            if (cp < 0x80) {
-                n = addByte(cp, n, word);
-            } else if (cp < 0x800) {
-                n = addByte(0xC0 | cp >> 6, n, word);
-                n = addByte(0x80 | cp & 0x3F, n, word);
-            } else if (cp < 0x10000) {
-                n = addByte(0xE0 | cp >> 12, n, word);
-                n = addByte(0x80 | cp >> 6 & 0x3F, n, word);
-                n = addByte(0x80 | cp & 0x3F, n, word);
-            } else {
-                n = addByte(0xF0 | cp >> 18, n, word);
-                n = addByte(0x80 | cp >> 12 & 0x3F, n, word);
-                n = addByte(0x80 | cp >> 6 & 0x3F, n, word);
-                n = addByte(0x80 | cp & 0x3F, n, word);
-            }
-        }
+        word.mapped.setLength(0);
+        int n = byteLevel ? addBytes(text, from, to, word) : addCharacters(text, from, to, word);
 
-        if (preTokenizer.ignoreMerges() && n > 1) {
-            int whole = vocabulary.find(mapped);
+        if (n > 1 && (preTokenizer.ignoreMerges() || preTokenizer.wholeNewlines() && isNewlines(text, from, to))) {
+            int whole = vocabulary.find(word.mapped);
             if (whole >= 0 && isTextToken(whole)) {
                 out.add(whole);
                 return;
@@ -257,21 +255,72 @@ final class BytePairTokenizer implements Tokenizer {
             int token = word.token[i];
             if (token >= 0) {
                 out.add(token);
+            } else if (!byteLevel) {
+                // a symbol that never merged is one character
+                SentencePieceTokenizer.byteFallback(Character.codePointAt(word.mapped, word.start[i]), byteTokens,
+                        vocabulary.unknown(), out);
             } else if (vocabulary.unknown() >= 0) {
                 out.add(vocabulary.unknown()); // the vocabulary lacks this byte's piece
             }
         }
     }
 
+    /// One symbol per UTF-8 byte of `text[from, to)`, spelled with GPT-2's stand-ins.
+    private int addBytes(String text, int from, int to, Word word) {
+        int n = 0;
+        for (int i = from; i < to; ) {
+            int cp = Character.codePointAt(text, i);
+            i += Character.charCount(cp);
+            if (Character.isSurrogate((char) cp) && cp <= 0xFFFF) {
+                cp = 0xFFFD; // a lone surrogate has no UTF-8 form
+            }
+            if (cp < 0x80) {
+                n = addByte(cp, n, word);
+            } else if (cp < 0x800) {
+                n = addByte(0xC0 | cp >> 6, n, word);
+                n = addByte(0x80 | cp & 0x3F, n, word);
+            } else if (cp < 0x10000) {
+                n = addByte(0xE0 | cp >> 12, n, word);
+                n = addByte(0x80 | cp >> 6 & 0x3F, n, word);
+                n = addByte(0x80 | cp & 0x3F, n, word);
+            } else {
+                n = addByte(0xF0 | cp >> 18, n, word);
+                n = addByte(0x80 | cp >> 12 & 0x3F, n, word);
+                n = addByte(0x80 | cp >> 6 & 0x3F, n, word);
+                n = addByte(0x80 | cp & 0x3F, n, word);
+            }
+        }
+        return n;
+    }
+
     private int addByte(int b, int n, Word word) {
         word.mapped.append(BYTE_TO_CHAR[b]);
-        word.token[n] = byteTokens[b];
-        word.prev[n] = n - 1;
-        word.next[n] = -1;
-        if (n > 0) {
-            word.next[n - 1] = n;
+        return word.add(n, word.mapped.length() - 1, byteTokens[b]);
+    }
+
+    /// One symbol per character of `text[from, to)` (a surrogate pair is one character), spaces written `▁`.
+    private int addCharacters(String text, int from, int to, Word word) {
+        StringBuilder mapped = word.mapped;
+        int n = 0;
+        for (int i = from; i < to; ) {
+            int start = mapped.length();
+            char c = text.charAt(i++);
+            mapped.append(c == ' ' ? SPACE_MARK : c);
+            if (Character.isHighSurrogate(c) && i < to && Character.isLowSurrogate(text.charAt(i))) {
+                mapped.append(text.charAt(i++));
+            }
+            n = word.add(n, start, vocabulary.find(mapped, start, mapped.length()));
         }
-        return n + 1;
+        return n;
+    }
+
+    private static boolean isNewlines(String text, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (text.charAt(i) != '\n') {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// Records the merge of symbol `left` with its right neighbour, and queues it if one is listed.
@@ -302,8 +351,14 @@ final class BytePairTokenizer implements Tokenizer {
                 int b = Vocabulary.byteValue(piece);
                 yield b >= 0 ? new byte[] {(byte) b} : piece.getBytes(StandardCharsets.UTF_8);
             }
-            default -> unmap(piece);
+            default -> byteLevel ? unmap(piece) : unescape(piece);
         };
+    }
+
+    /// A piece of a vocabulary without byte mapping: `<0xNN>` is that byte, `▁` a space.
+    private static byte[] unescape(String piece) {
+        int b = Vocabulary.byteValue(piece);
+        return b >= 0 ? new byte[] {(byte) b} : piece.replace(SPACE_MARK, ' ').getBytes(StandardCharsets.UTF_8);
     }
 
     /// Turns a piece's byte stand-ins back into bytes; a character that stands for no byte keeps its UTF-8 form.

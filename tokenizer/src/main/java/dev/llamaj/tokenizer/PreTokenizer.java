@@ -29,6 +29,8 @@ import java.util.regex.Pattern;
 ///   GPT-2's pattern.
 /// - `default`, also when the key is absent: punctuation runs, then GPT-2's pattern, then numbers, then digit
 ///   triples.
+/// - `gemma4`, `granite-embed-multi-311m`, `sarvam-moe`: lines and runs of newlines, without byte mapping (see
+///   below).
 ///
 /// Any other name is rejected with [UnsupportedModelException] rather than guessed: a wrong split gives
 /// plausible-looking but different token ids, which silently degrades a model. "Ignore merges" means a word that is
@@ -46,6 +48,11 @@ import java.util.regex.Pattern;
 /// No alternative nests a quantifier, and every alternative that can consume a long run does so in one linear
 /// scan (at worst once more backwards), so splitting costs time linear in the text: PreTokenizerTest checks runs
 /// of 200,000 characters.
+///
+/// The last group, SentencePiece-style BPE (Gemma 3 and 4 when converted from `tokenizer.json`), is not byte-level
+/// at all: spaces become `▁` (U+2581), merges work on whole characters, a character outside the vocabulary is
+/// spelled with `<0xNN>` byte pieces, and only newlines split the text. [#byteLevel] tells [BytePairTokenizer]
+/// which kind it has.
 final class PreTokenizer {
     /// Unicode White_Space, as a character-class body.
     private static final String WS =
@@ -100,23 +107,27 @@ final class PreTokenizer {
     private static final Map<String, PreTokenizer> BY_NAME = new LinkedHashMap<>();
 
     static {
-        PreTokenizer llama3 = new PreTokenizer(true, true, LLAMA3);
+        PreTokenizer llama3 = new PreTokenizer(true, true, true, false, LLAMA3);
         register(llama3, "llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
                 "jina-v5-nano");
-        register(new PreTokenizer(false, false, LLAMA3), "dbrx", "smaug-bpe");
-        register(new PreTokenizer(false, false, QWEN2), "qwen2", "deepseek-r1-qwen", "megrez",
+        register(new PreTokenizer(true, false, false, false, LLAMA3), "dbrx", "smaug-bpe");
+        register(new PreTokenizer(true, false, false, false, QWEN2), "qwen2", "deepseek-r1-qwen", "megrez",
                 "stablelm2", "hunyuan", "kormo", "f2llmv2", "solar-open", "grok-2");
-        register(new PreTokenizer(false, false, O200K), "gpt-4o", "llama4", "minimax-m2", "kanana2",
+        register(new PreTokenizer(true, false, false, false, O200K), "gpt-4o", "llama4", "minimax-m2", "kanana2",
                 "talkie");
-        register(new PreTokenizer(true, true, TEKKEN), "tekken");
-        register(new PreTokenizer(false, false, "\\p{N}", GPT2), "starcoder", "refact", "smollm",
+        register(new PreTokenizer(true, true, true, false, TEKKEN), "tekken");
+        register(new PreTokenizer(true, false, false, false, "\\p{N}", GPT2), "starcoder", "refact", "smollm",
                 "command-r", "codeshell", "exaone", "minerva-7b", "mellum2");
-        register(new PreTokenizer(false, false, GPT2), "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais",
+        register(new PreTokenizer(true, false, false, false, GPT2), "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais",
                 "trillion", "granite-docling", "exaone4", "mellum");
         // llama.cpp's fallback when a file names no pre-tokenizer: punctuation runs first, then GPT-2's pattern,
         // then numbers, then digit triples
-        register(new PreTokenizer(false, false, "[\\p{P}$+<=>^~|]+", GPT2, "\\p{N}+",
+        register(new PreTokenizer(true, false, false, false, "[\\p{P}$+<=>^~|]+", GPT2, "\\p{N}+",
                 "[0-9][0-9][0-9]"), "default");
+        // Gemma 4 and Gemma 3 from tokenizer.json: merges see whole lines; only Gemma's own name keeps a run of
+        // newlines whole when it is a piece (llama.cpp's "fix for gemma 4")
+        register(new PreTokenizer(false, false, false, true, "[^\\n]+|\\n+"), "gemma4", "granite-embed-multi-311m");
+        register(new PreTokenizer(false, false, false, false, "[^\\n]+|\\n+"), "sarvam-moe");
     }
 
     private static void register(PreTokenizer pre, String... names) {
@@ -126,12 +137,17 @@ final class PreTokenizer {
     }
 
     private final Pattern[] patterns;
+    private final boolean byteLevel;
     private final boolean ignoreMerges;
     private final boolean addsBos;
+    private final boolean wholeNewlines;
 
-    private PreTokenizer(boolean ignoreMerges, boolean addsBos, String... patterns) {
+    private PreTokenizer(boolean byteLevel, boolean ignoreMerges, boolean addsBos, boolean wholeNewlines,
+                         String... patterns) {
+        this.byteLevel = byteLevel;
         this.ignoreMerges = ignoreMerges;
         this.addsBos = addsBos;
+        this.wholeNewlines = wholeNewlines;
         this.patterns = new Pattern[patterns.length];
         for (int i = 0; i < patterns.length; i++) {
             this.patterns[i] = Pattern.compile(patterns[i]);
@@ -167,9 +183,20 @@ final class PreTokenizer {
         return named("gpt-2");
     }
 
+    /// Whether words are spelled as UTF-8 bytes in GPT-2's printable stand-ins; if not, as characters with spaces
+    /// written `▁` and `<0xNN>` pieces for characters outside the vocabulary.
+    boolean byteLevel() {
+        return byteLevel;
+    }
+
     /// Whether a word that is itself a vocabulary piece skips the merges.
     boolean ignoreMerges() {
         return ignoreMerges;
+    }
+
+    /// Whether a word made only of newlines skips the merges when it is a vocabulary piece.
+    boolean wholeNewlines() {
+        return wholeNewlines;
     }
 
     /// The `add_bos_token` default for vocabularies using this split.

@@ -148,7 +148,7 @@ final class SentencePieceTokenizer implements Tokenizer {
             if (seg.token[i] >= 0) {
                 out.add(seg.token[i]);
             } else {
-                byteFallback(Character.codePointAt(text, seg.start[i]), out);
+                byteFallback(Character.codePointAt(text, seg.start[i]), byteTokens, vocabulary.unknown(), out);
             }
         }
     }
@@ -181,15 +181,16 @@ final class SentencePieceTokenizer implements Tokenizer {
         return ~(bits ^ ((bits >> 31) & 0x7FFF_FFFF));
     }
 
-    /// Spells a code point outside the vocabulary as its UTF-8 byte tokens, or as one unknown token when some
-    /// byte has no token (a vocabulary without byte fallback); dropped if there is neither.
-    private void byteFallback(int codePoint, TokenBuffer out) {
+    /// Spells a code point outside the vocabulary as its UTF-8 byte tokens (`byteTokens`, -1 where a byte has
+    /// none), or as one `unknown` token when some byte has no token (a vocabulary without byte fallback); dropped if
+    /// there is neither.
+    static void byteFallback(int codePoint, int[] byteTokens, int unknown, TokenBuffer out) {
         int cp = Character.isSurrogate((char) codePoint) && codePoint <= 0xFFFF ? 0xFFFD : codePoint; // lone
         int length = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
         for (int i = 0; i < length; i++) {
             if (byteTokens[utf8Byte(cp, length, i)] < 0) {
-                if (vocabulary.unknown() >= 0) {
-                    out.add(vocabulary.unknown());
+                if (unknown >= 0) {
+                    out.add(unknown);
                 }
                 return;
             }

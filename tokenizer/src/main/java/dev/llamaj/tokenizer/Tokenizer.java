@@ -8,7 +8,7 @@ import java.io.IOException;
 /// Text to token ids and back, for the two vocabulary kinds of GGUF files: SentencePiece-style
 /// (`tokenizer.ggml.model = llama`: Llama 2, TinyLlama, Mistral v0.1, Gemma) and BPE (`tokenizer.ggml.model = gpt2`:
 /// Llama 3, Qwen 2 and 3, GPT-4o's o200k, Mistral's Tekken, StarCoder and others, each with the word split named by
-/// `tokenizer.ggml.pre`).
+/// `tokenizer.ggml.pre`, and Gemma 3 converted from `tokenizer.json`).
 ///
 /// Encoding never adds BOS (the engine does, per [Vocabulary#addBos]) and by default treats the text of special
 /// tokens such as `<|eot_id|>` as ordinary text, so user input cannot inject control tokens. The results match

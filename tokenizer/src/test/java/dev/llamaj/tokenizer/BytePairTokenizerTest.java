@@ -10,7 +10,7 @@ import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /// Byte-level BPE on hand-built vocabularies: GPT-2's byte mapping, merge ranks, "ignore merges", special tokens
-/// and malformed merge lists.
+/// and malformed merge lists; and BPE over characters with byte fallback (Gemma from `tokenizer.json`).
 class BytePairTokenizerTest {
 
     @Test
@@ -123,5 +123,52 @@ class BytePairTokenizerTest {
 
         assertThat(tokenizer.encode("a<tool call>")).containsExactly(b.id("a"), b.id("<tool call>"));
         assertThat(tokenizer.bytes(b.id("<tool call>"))).isEqualTo("<tool call>".getBytes(StandardCharsets.UTF_8));
+    }
+
+    /// Character-level pieces as Gemma's `tokenizer.json` has them: `<0x00>` .. `<0xFF>` as normal pieces, then
+    /// `extra`.
+    private static TinyVocabularies.Builder characters(String... extra) {
+        var b = new TinyVocabularies.Builder();
+        for (int i = 0; i < 256; i++) {
+            b.normal("<0x%02X>".formatted(i), 0f);
+        }
+        return b.normal(extra);
+    }
+
+    private static PreTokenizer gemma() {
+        return PreTokenizer.named("granite-embed-multi-311m");
+    }
+
+    @Test
+    void characterLevelMergesSeeSpacesAsSpaceMarks() {
+        var b = characters("h", "i", "\u2581", "\u2581h", "\u2581hi", "hi");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, gemma(), "\u2581 h", "\u2581h i", "h i");
+
+        // no space is put in front of the text, and the whole line is one word: merges cross the spaces
+        assertThat(tokenizer.encode("hi hi")).containsExactly(b.id("hi"), b.id("\u2581hi"));
+        assertThat(tokenizer.decode(tokenizer.encode("hi hi"))).isEqualTo("hi hi");
+        assertThat(tokenizer.bytes(b.id("\u2581hi"))).isEqualTo(" hi".getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void characterLevelSpellsUnknownCharactersAsBytes() {
+        var b = characters("h");
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, gemma());
+
+        // é is C3 A9, the llama F0 9F A6 99; the byte pieces are normal pieces that decode to their byte
+        assertThat(tokenizer.encode("h\u00e9\uD83E\uDD99")).containsExactly(b.id("h"), 0xC3, 0xA9, 0xF0, 0x9F, 0xA6,
+                0x99);
+        assertThat(tokenizer.decode(tokenizer.encode("h\u00e9\uD83E\uDD99"))).isEqualTo("h\u00e9\uD83E\uDD99");
+        assertThat(tokenizer.bytes(0x41)).containsExactly(0x41);
+    }
+
+    @Test
+    void gemmaTakesARunOfNewlinesWholeWhenItIsAPiece() {
+        var b = characters("\n", "\n\n\n", "x");
+
+        assertThat(TinyVocabularies.bpeTokenizer(b, gemma()).encode("x\n\n\nx"))
+                .containsExactly(b.id("x"), b.id("\n\n\n"), b.id("x"));
+        assertThat(TinyVocabularies.bpeTokenizer(b, PreTokenizer.named("sarvam-moe")).encode("x\n\n\nx"))
+                .containsExactly(b.id("x"), b.id("\n"), b.id("\n"), b.id("\n"), b.id("x"));
     }
 }

@@ -128,6 +128,14 @@ class PreTokenizerTest {
     }
 
     @Test
+    void gemmaSplitsOnlyAtNewlines() {
+        PreTokenizer gemma = PreTokenizer.named("granite-embed-multi-311m");
+
+        assertThat(gemma.byteLevel()).isFalse();
+        assertThat(split(gemma, "a b  c\n\nd\n")).containsExactly("a b  c", "\n\n", "d", "\n");
+    }
+
+    @Test
     void flagsFollowLlamaCpp() {
         assertThat(PreTokenizer.named("llama3").ignoreMerges()).isTrue();
         assertThat(PreTokenizer.named("llama3").addsBos()).isTrue();
@@ -136,6 +144,7 @@ class PreTokenizerTest {
         for (String name : List.of("qwen2", "gpt-4o", "starcoder", "refact", "smollm", "gpt-2", "default", "dbrx")) {
             assertThat(PreTokenizer.named(name).ignoreMerges()).as(name).isFalse();
             assertThat(PreTokenizer.named(name).addsBos()).as(name).isFalse();
+            assertThat(PreTokenizer.named(name).byteLevel()).as(name).isTrue();
         }
     }
 
@@ -157,7 +166,7 @@ class PreTokenizerTest {
 
     /// One name of each distinct split.
     private static final List<String> NAMES = List.of("llama-bpe", "qwen2", "gpt-4o", "tekken", "starcoder", "gpt-2",
-            "default");
+            "default", "gemma4");
 
     @Test
     void longRunsSplitInLinearTime() {

@@ -19,7 +19,7 @@ import java.util.stream.Stream;
 /// test run. Every accessor skips the calling test when the shared data is absent.
 final class ReferenceData {
     /// The reference vocabularies, by file stem.
-    static final List<String> VOCABULARIES = List.of("llama-spm", "llama3-bpe", "qwen2", "gpt-4o");
+    static final List<String> VOCABULARIES = List.of("llama-spm", "llama3-bpe", "qwen2", "gpt-4o", "gemma3-bpe");
 
     private static final String SEPARATOR = "\n__ggml_vocab_test__\n";
     private static final Map<String, Tokenizer> TOKENIZERS = new ConcurrentHashMap<>();

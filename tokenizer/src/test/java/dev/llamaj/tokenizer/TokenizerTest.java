@@ -92,7 +92,9 @@ class TokenizerTest {
                 .hasMessageStartingWith("tiny.gguf: pre-tokenizer 'deepseek-llm' is not supported (supported: "
                         + "llama-bpe, llama3, llama-v3, ")
                 .hasMessageContainingAll(", qwen2, ", ", deepseek-r1-qwen, ", ", gpt-4o, ", ", tekken, ",
-                        ", starcoder, ", ", refact, ", ", smollm, ", ", gpt-2, ", ", default)");
+                        ", starcoder, ", ", refact, ", ", smollm, ", ", gpt-2, ", ", default, ", ", gemma4, ",
+                        ", granite-embed-multi-311m, ")
+                .hasMessageEndingWith(")");
     }
 
     @Test
