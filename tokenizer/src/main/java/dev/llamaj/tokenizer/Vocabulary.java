@@ -14,7 +14,7 @@ import java.util.Set;
 /// Token types are the GGUF codes, kept as `int` constants ([#NORMAL] ... [#BYTE]). Special ids are `-1` when the
 /// file names none (GGUF writers also spell "none" as `0xFFFFFFFF`). Lookups from text to id go through an
 /// open-addressing table over the pieces that hashes a character range in place, so the tokenizers' inner loops
-/// probe it without building substrings. A 128K-token vocabulary indexes in a few milliseconds.
+/// probe it without building substrings. A 262K-token vocabulary indexes in a few tens of milliseconds.
 ///
 /// Immutable and thread-safe.
 public final class Vocabulary {
@@ -47,8 +47,12 @@ public final class Vocabulary {
     private final boolean addBos;
 
     /// Open-addressing index from piece to id: slot holds `id + 1`, 0 marks an empty slot. Sized to a power of two
-    /// at least twice the token count, so probes stay short.
+    /// at least twice the token count, so probes stay short. The slot is taken from the top bits of the hash times
+    /// the golden ratio (Fibonacci hashing): pieces that differ only in their last character have hashes that differ
+    /// by a little, and taking the low bits would put them in neighbouring slots; the long runs this builds cost
+    /// Qwen 2's vocabulary 339 probes per insert on average, against 1.3.
     private final int[] index;
+    private final int indexShift;
     private final boolean[] endOfGeneration;
     /// Tokens matched in raw text before tokenization (control, user-defined and unknown, non-empty), sorted by
     /// first character and then by length descending, so the first hit at a position is the longest.
@@ -84,6 +88,7 @@ public final class Vocabulary {
             throw new IllegalArgumentException(n + " tokens, more than " + MAX_TOKENS);
         }
         this.index = new int[Math.max(16, Integer.highestOneBit(Math.max(1, n)) << 2)];
+        this.indexShift = Integer.numberOfLeadingZeros(index.length - 1);
         for (int id = 0; id < n; id++) {
             insert(id);
         }
@@ -280,7 +285,7 @@ public final class Vocabulary {
             h = 31 * h + text.charAt(i); // String.hashCode, so pieces hash with their cached hash
         }
         int mask = index.length - 1;
-        for (int slot = spread(h) & mask; ; slot = (slot + 1) & mask) {
+        for (int slot = slot(h); ; slot = (slot + 1) & mask) {
             int entry = index[slot];
             if (entry == 0) {
                 return -1;
@@ -307,7 +312,7 @@ public final class Vocabulary {
         int h = a.hashCode() * power + b.hashCode(); // String.hashCode of a + b
         int length = a.length() + b.length();
         int mask = index.length - 1;
-        for (int slot = spread(h) & mask; ; slot = (slot + 1) & mask) {
+        for (int slot = slot(h); ; slot = (slot + 1) & mask) {
             int entry = index[slot];
             if (entry == 0) {
                 return -1;
@@ -338,15 +343,15 @@ public final class Vocabulary {
         return true;
     }
 
-    private static int spread(int h) {
-        return h ^ (h >>> 16);
+    private int slot(int hash) {
+        return (hash * 0x9E37_79B9) >>> indexShift;
     }
 
     /// A later duplicate piece replaces an earlier one, as llama.cpp's `token_to_id` map does.
     private void insert(int id) {
         String piece = pieces[id];
         int mask = index.length - 1;
-        for (int slot = spread(piece.hashCode()) & mask; ; slot = (slot + 1) & mask) {
+        for (int slot = slot(piece.hashCode()); ; slot = (slot + 1) & mask) {
             int entry = index[slot];
             if (entry == 0 || pieces[entry - 1].equals(piece)) {
                 index[slot] = id + 1;
