@@ -81,6 +81,23 @@ class BytePairTokenizerTest {
     }
 
     @Test
+    void findsTheLongestSpecialAmongManySharingAPrefix() {
+        // like Gemma's thousands of <unusedN> control tokens, with a user-defined token that is a prefix of them
+        var b = TinyVocabularies.bpe();
+        for (int i = 0; i < 3000; i++) {
+            b.add("<unused" + i + ">", 0f, Vocabulary.CONTROL);
+        }
+        b.add("<un", 0f, Vocabulary.USER_DEFINED);
+        var tokenizer = TinyVocabularies.bpeTokenizer(b, PreTokenizer.gpt2());
+
+        // bytes stand for themselves here: the piece of 'u' is token 'u'
+        assertThat(tokenizer.encode("<unused12><unused1234><unusedX>", true)).containsExactly(b.id("<unused12>"),
+                b.id("<unused1234>"), b.id("<un"), 'u', 's', 'e', 'd', 'X', '>');
+        assertThat(tokenizer.encode("<unused12>")).containsExactly(b.id("<un"), 'u', 's', 'e', 'd', '1', '2', '>');
+        assertThat(tokenizer.encode("<u<")).containsExactly('<', 'u', '<');
+    }
+
+    @Test
     void decodesBytesSplitAcrossTokens() {
         // 🦙 is F0 9F A6 99: two tokens of two bytes each
         char[] c = BytePairTokenizer.BYTE_TO_CHAR;
