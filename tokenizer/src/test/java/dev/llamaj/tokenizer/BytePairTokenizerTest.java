@@ -2,10 +2,12 @@ package dev.llamaj.tokenizer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import dev.llamaj.gguf.GGUFFormatException;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 
@@ -187,5 +189,25 @@ class BytePairTokenizerTest {
                 .containsExactly(b.id("x"), b.id("\n\n\n"), b.id("x"));
         assertThat(TinyVocabularies.bpeTokenizer(b, PreTokenizer.named("sarvam-moe")).encode("x\n\n\nx"))
                 .containsExactly(b.id("x"), b.id("\n"), b.id("\n"), b.id("\n"), b.id("x"));
+    }
+
+    @Test
+    void aMegabyteWordMergesInNearLinearTime() {
+        // one word of a million symbols: every merge is a heap operation, never a rescan of the word
+        var bytes = TinyVocabularies.bpe("aa", "aaaa", "\u0120\u0120", "\u0120\u0120\u0120\u0120");
+        var byteLevel = TinyVocabularies.bpeTokenizer(bytes, PreTokenizer.gpt2(), "a a", "aa aa", "\u0120 \u0120",
+                "\u0120\u0120 \u0120\u0120");
+        var chars = characters("a", "aa", "aaaa", "\u2581", "\u2581\u2581");
+        var characterLevel = TinyVocabularies.bpeTokenizer(chars, gemma(), "a a", "aa aa", "\u2581 \u2581");
+        String letters = "a".repeat(1 << 20), spaces = " ".repeat(1 << 20);
+
+        assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
+            assertThat(byteLevel.encode(letters)).hasSize(1 << 18).containsOnly(bytes.id("aaaa"));
+            // with nothing after it, the whole run of spaces is one word
+            assertThat(byteLevel.encode(spaces)).hasSize(1 << 18)
+                    .containsOnly(bytes.id("\u0120\u0120\u0120\u0120"));
+            assertThat(characterLevel.encode(letters)).hasSize(1 << 18).containsOnly(chars.id("aaaa"));
+            assertThat(characterLevel.encode(spaces)).hasSize(1 << 19).containsOnly(chars.id("\u2581\u2581"));
+        });
     }
 }
