@@ -27,7 +27,7 @@ public sealed interface Tokenizer permits SentencePieceTokenizer, BytePairTokeni
     ///
     /// @throws dev.llamaj.gguf.GGUFFormatException if a key is missing or has the wrong type, arrays disagree in
     ///         length, a special id lies outside the vocabulary, or a merge is not two pieces separated by a space
-    /// @throws UnsupportedModelException if the tokenizer model is neither `llama` nor `gpt2`, or the BPE
+    /// @throws UnsupportedModelException if the tokenizer model is not `llama`, `gpt2` or `gemma4`, or the BPE
     ///         pre-tokenizer (`tokenizer.ggml.pre`) is not one llamaj knows
     static Tokenizer from(Metadata metadata) throws IOException {
         String source = metadata.source();
@@ -35,14 +35,16 @@ public sealed interface Tokenizer permits SentencePieceTokenizer, BytePairTokeni
         return switch (model) {
             case "llama" -> new SentencePieceTokenizer(Vocabulary.read(metadata, true, false),
                     metadata.bool(SentencePieceTokenizer.KEY_ADD_SPACE_PREFIX, true));
-            case "gpt2" -> {
-                PreTokenizer pre = PreTokenizer.forName(metadata.string(BytePairTokenizer.KEY_PRE, "default"), source);
+            // Gemma 4 names its own model: BPE over characters, whatever `tokenizer.ggml.pre` says (as llama.cpp)
+            case "gpt2", "gemma4" -> {
+                PreTokenizer pre = PreTokenizer.forName(model.equals("gemma4") ? "gemma4"
+                        : metadata.string(BytePairTokenizer.KEY_PRE, "default"), source);
                 Vocabulary vocabulary = Vocabulary.read(metadata, false, pre.addsBos());
                 yield new BytePairTokenizer(vocabulary, metadata.stringArray(BytePairTokenizer.KEY_MERGES), pre,
                         source);
             }
             default -> throw new UnsupportedModelException(source + ": tokenizer model '" + model
-                    + "' is not supported (supported: llama, gpt2)");
+                    + "' is not supported (supported: llama, gpt2, gemma4)");
         };
     }
 

@@ -98,10 +98,19 @@ class TokenizerTest {
     }
 
     @Test
+    void gemma4ModelIsBpeOverCharacters() throws IOException {
+        var b = new TinyVocabularies.Builder().normal("a", "\u2581", "\u2581a");
+        Tokenizer tokenizer = from(b, "gemma4", "tokenizer.ggml.merges", new String[] {"\u2581 a"},
+                "tokenizer.ggml.pre", "gpt-2"); // the model's name decides the split, as in llama.cpp
+
+        assertThat(tokenizer.encode("a a")).containsExactly(b.id("a"), b.id("\u2581a"));
+    }
+
+    @Test
     void rejectsAnUnknownTokenizerModel() {
         assertThatThrownBy(() -> from(TinyVocabularies.spm(false), "bert"))
                 .isInstanceOf(UnsupportedModelException.class)
-                .hasMessage("tiny.gguf: tokenizer model 'bert' is not supported (supported: llama, gpt2)");
+                .hasMessage("tiny.gguf: tokenizer model 'bert' is not supported (supported: llama, gpt2, gemma4)");
     }
 
     @Test
