@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/// Splits text into words before byte-level BPE, so that merges never cross a word boundary. Which split a model
+/// Splits text into words before BPE, so that merges never cross a word boundary. Which split a model
 /// was trained with is named by `tokenizer.ggml.pre`; the names and what they mean follow llama.cpp
 /// (`llama-vocab.cpp`).
 ///
@@ -40,19 +40,19 @@ import java.util.regex.Pattern;
 /// The patterns are the published ones (`tokenizer.json`), with two changes that keep their meaning in Java's
 /// regex flavour: `\s` is spelled out as Unicode `White_Space` (Java's `\s` is ASCII only), and the
 /// case-insensitive contractions `(?i:'s|...)` are spelled `'[sS]|...` (ASCII only, as llama.cpp does; Java's
-/// Unicode case folding would also match `ſ` for `s`). Where llama.cpp itself
-/// rewrites a pattern because C++'s `std::regex` lacks `\p{Lu}` and friends (o200k and Tekken), the original is
-/// used instead: llama.cpp's rewrite drops `\p{M}`, so it cuts words at every combining vowel sign in Khmer,
-/// Devanagari or Thai, which the Hugging Face tokenizer (what the models were trained with) does not do.
+/// Unicode case folding would also match `ſ` for `s`). Where llama.cpp itself rewrites a pattern because C++'s
+/// `std::regex` lacks `\p{Lu}` and friends (o200k and Tekken), the original is used instead: llama.cpp's rewrite
+/// drops `\p{M}`, so it cuts words at every combining vowel sign in Khmer, Devanagari or Thai, which the Hugging
+/// Face tokenizer (what the models were trained with) does not do.
 ///
 /// No alternative nests a quantifier, and every alternative that can consume a long run does so in one linear
 /// scan (at worst once more backwards), so splitting costs time linear in the text: PreTokenizerTest checks runs
 /// of 200,000 characters.
 ///
-/// The last group, SentencePiece-style BPE (Gemma 3 and 4 when converted from `tokenizer.json`), is not byte-level
-/// at all: spaces become `▁` (U+2581), merges work on whole characters, a character outside the vocabulary is
-/// spelled with `<0xNN>` byte pieces, and only newlines split the text. [#byteLevel] tells [BytePairTokenizer]
-/// which kind it has.
+/// The last group, SentencePiece-style BPE (Gemma 4, and Gemma 3 converted from `tokenizer.json`), is not
+/// byte-level at all: spaces become `▁` (U+2581), merges work on whole characters, a character outside the
+/// vocabulary is spelled with `<0xNN>` byte pieces, and only newlines split the text. [#byteLevel] tells
+/// [BytePairTokenizer] which kind it has.
 final class PreTokenizer {
     /// Unicode White_Space, as a character-class body.
     private static final String WS =
@@ -99,6 +99,9 @@ final class PreTokenizer {
     private static final String TEKKEN = LEAD + "?" + UPPER + "*" + LOWER + "+|" + LEAD + "?" + UPPER + "+" + LOWER
             + "*|\\p{N}| ?" + OTHER + "+[\\r\\n/]*|" + SPACES;
 
+    /// Gemma: lines and runs of newlines, `[^\n]+|[\n]+`.
+    private static final String LINES = "[^\\n]+|\\n+";
+
     private static String llama3Like(String digits) {
         return CONTRACTIONS_ANY_CASE + "|" + LEAD + "?\\p{L}+|" + digits + "| ?" + OTHER + "+[\\r\\n]*|" + SPACES;
     }
@@ -107,27 +110,23 @@ final class PreTokenizer {
     private static final Map<String, PreTokenizer> BY_NAME = new LinkedHashMap<>();
 
     static {
-        PreTokenizer llama3 = new PreTokenizer(true, true, true, false, LLAMA3);
-        register(llama3, "llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-                "jina-v5-nano");
-        register(new PreTokenizer(true, false, false, false, LLAMA3), "dbrx", "smaug-bpe");
-        register(new PreTokenizer(true, false, false, false, QWEN2), "qwen2", "deepseek-r1-qwen", "megrez",
-                "stablelm2", "hunyuan", "kormo", "f2llmv2", "solar-open", "grok-2");
-        register(new PreTokenizer(true, false, false, false, O200K), "gpt-4o", "llama4", "minimax-m2", "kanana2",
-                "talkie");
-        register(new PreTokenizer(true, true, true, false, TEKKEN), "tekken");
-        register(new PreTokenizer(true, false, false, false, "\\p{N}", GPT2), "starcoder", "refact", "smollm",
-                "command-r", "codeshell", "exaone", "minerva-7b", "mellum2");
-        register(new PreTokenizer(true, false, false, false, GPT2), "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais",
-                "trillion", "granite-docling", "exaone4", "mellum");
+        register(byteLevel(LLAMA3).ignoringMerges().addingBos(), "llama-bpe", "llama3", "llama-v3", "falcon3",
+                "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano");
+        register(byteLevel(LLAMA3), "dbrx", "smaug-bpe");
+        register(byteLevel(QWEN2), "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "hunyuan", "kormo", "f2llmv2",
+                "solar-open", "grok-2");
+        register(byteLevel(O200K), "gpt-4o", "llama4", "minimax-m2", "kanana2", "talkie");
+        register(byteLevel(TEKKEN).ignoringMerges().addingBos(), "tekken");
+        register(byteLevel("\\p{N}", GPT2), "starcoder", "refact", "smollm", "command-r", "codeshell", "exaone",
+                "minerva-7b", "mellum2");
+        register(byteLevel(GPT2), "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "trillion", "granite-docling",
+                "exaone4", "mellum");
         // llama.cpp's fallback when a file names no pre-tokenizer: punctuation runs first, then GPT-2's pattern,
         // then numbers, then digit triples
-        register(new PreTokenizer(true, false, false, false, "[\\p{P}$+<=>^~|]+", GPT2, "\\p{N}+",
-                "[0-9][0-9][0-9]"), "default");
-        // Gemma 4 and Gemma 3 from tokenizer.json: merges see whole lines; only Gemma's own name keeps a run of
-        // newlines whole when it is a piece (llama.cpp's "fix for gemma 4")
-        register(new PreTokenizer(false, false, false, true, "[^\\n]+|\\n+"), "gemma4", "granite-embed-multi-311m");
-        register(new PreTokenizer(false, false, false, false, "[^\\n]+|\\n+"), "sarvam-moe");
+        register(byteLevel("[\\p{P}$+<=>^~|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]"), "default");
+        // only Gemma's own names keep a run of newlines whole when it is a piece (llama.cpp's "fix for gemma 4")
+        register(characterLevel(LINES).takingNewlineRunsWhole(), "gemma4", "granite-embed-multi-311m");
+        register(characterLevel(LINES), "sarvam-moe");
     }
 
     private static void register(PreTokenizer pre, String... names) {
@@ -142,21 +141,46 @@ final class PreTokenizer {
     private final boolean addsBos;
     private final boolean wholeNewlines;
 
-    private PreTokenizer(boolean byteLevel, boolean ignoreMerges, boolean addsBos, boolean wholeNewlines,
-                         String... patterns) {
+    private PreTokenizer(Pattern[] patterns, boolean byteLevel, boolean ignoreMerges, boolean addsBos,
+                         boolean wholeNewlines) {
+        this.patterns = patterns;
         this.byteLevel = byteLevel;
         this.ignoreMerges = ignoreMerges;
         this.addsBos = addsBos;
         this.wholeNewlines = wholeNewlines;
-        this.patterns = new Pattern[patterns.length];
+    }
+
+    private static PreTokenizer byteLevel(String... patterns) {
+        return new PreTokenizer(compile(patterns), true, false, false, false);
+    }
+
+    private static PreTokenizer characterLevel(String... patterns) {
+        return new PreTokenizer(compile(patterns), false, false, false, false);
+    }
+
+    private static Pattern[] compile(String... patterns) {
+        Pattern[] compiled = new Pattern[patterns.length];
         for (int i = 0; i < patterns.length; i++) {
-            this.patterns[i] = Pattern.compile(patterns[i]);
+            compiled[i] = Pattern.compile(patterns[i]);
         }
+        return compiled;
+    }
+
+    private PreTokenizer ignoringMerges() {
+        return new PreTokenizer(patterns, byteLevel, true, addsBos, wholeNewlines);
+    }
+
+    private PreTokenizer addingBos() {
+        return new PreTokenizer(patterns, byteLevel, ignoreMerges, true, wholeNewlines);
+    }
+
+    private PreTokenizer takingNewlineRunsWhole() {
+        return new PreTokenizer(patterns, byteLevel, ignoreMerges, addsBos, true);
     }
 
     /// The pre-tokenizer called `name` in `tokenizer.ggml.pre`.
     ///
-    /// @throws UnsupportedModelException for a name not in the table above
+    /// @throws UnsupportedModelException for a name not in the list above
     static PreTokenizer forName(String name, String source) throws UnsupportedModelException {
         PreTokenizer pre = BY_NAME.get(name);
         if (pre == null) {
