@@ -294,7 +294,7 @@ final class BatchCommand implements Callable<Integer> {
                         messages |= request.messages() != null;
                     }
                 } catch (PromptLine.Malformed e) {
-                    String message = input + " line " + line.number() + ": " + e.getMessage();
+                    String message = input + " line " + line.number() + ": " + ErrorHandler.describe(e);
                     if (strict) {
                         throw new IllegalArgumentException(message);
                     }
@@ -445,7 +445,7 @@ final class BatchCommand implements Callable<Integer> {
                 List<String> lineStops = p.fields().get("stop") != null ? p.stops() : stops;
                 c = session.generate(tokens, limit, Sampler.create(settings), lineStops, _ -> {});
             } catch (IllegalArgumentException e) {
-                String message = input + " line " + r.line() + " (id " + p.idKey() + "): " + e.getMessage();
+                String message = input + " line " + r.line() + " (id " + p.idKey() + "): " + ErrorHandler.describe(e);
                 if (strict) {
                     throw new IllegalArgumentException(message);
                 }

@@ -1,5 +1,6 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.ContextLengthException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -30,7 +31,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             case NoSuchFileException n -> n.getFile() + ": no such file";
             case AccessDeniedException a -> a.getFile() + ": permission denied";
             case IOException io -> io.getMessage();
-            case IllegalArgumentException iae -> iae.getMessage();
+            case IllegalArgumentException iae -> describe(iae);
             case IllegalStateException ise -> ise.getMessage();
             default -> "internal error: " + cause + (verbose ? "" : " (run with --verbose for details)");
         };
@@ -39,6 +40,15 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             cause.printStackTrace(err);
         }
         return CommandLine.ExitCode.SOFTWARE;
+    }
+
+    /// The message of a library exception, with the command-line option that fixes it where there is one.
+    static String describe(Throwable e) {
+        if (e instanceof ContextLengthException c) {
+            return c.getMessage() + (c.remedy() == ContextLengthException.Remedy.LONGER
+                    ? " (raise --context)" : " (lower --context)");
+        }
+        return e.getMessage();
     }
 
     @Override

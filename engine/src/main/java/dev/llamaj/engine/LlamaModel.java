@@ -38,7 +38,7 @@ public final class LlamaModel implements AutoCloseable {
         this.config = config;
         this.tokenizer = tokenizer;
         this.weights = weights;
-        this.transformer = new Transformer(config, weights, options);
+        this.transformer = new Transformer(config, weights, options, tokenizer.vocabulary().size());
         this.options = options;
     }
 
@@ -66,9 +66,11 @@ public final class LlamaModel implements AutoCloseable {
         try {
             ModelConfig config = ModelConfig.from(file.metadata());
             Tokenizer tokenizer = Tokenizer.from(file.metadata());
-            if (tokenizer.vocabulary().size() != config.vocabSize()) {
+            // The classifier may have more rows than the vocabulary has tokens (Qwen pads its matrices to a
+            // multiple of 128): those logits are never sampled. Fewer rows would leave tokens without an embedding.
+            if (tokenizer.vocabulary().size() > config.vocabSize()) {
                 throw new dev.llamaj.gguf.UnsupportedModelException(path + ": the vocabulary has "
-                        + tokenizer.vocabulary().size() + " tokens but the model " + config.vocabSize());
+                        + tokenizer.vocabulary().size() + " tokens but the model only " + config.vocabSize());
             }
             Weights weights = Weights.map(file, config, options);
             return new LlamaModel(file, config, tokenizer, weights, options);
@@ -158,9 +160,9 @@ public final class LlamaModel implements AutoCloseable {
         Runtime rt = Runtime.getRuntime();
         long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
         if (needed > available) {
-            throw new IllegalArgumentException("a context of " + contextLength + " tokens needs "
+            throw new ContextLengthException("a context of " + contextLength + " tokens needs "
                     + (needed >> 20) + " MiB for the key/value cache but only " + (available >> 20)
-                    + " MiB of heap is free (lower --context or raise -Xmx)");
+                    + " MiB of heap is free (or raise the heap limit, -Xmx)", ContextLengthException.Remedy.SHORTER);
         }
         return new Session(this, transformer, contextLength, options.threads());
     }

@@ -164,9 +164,9 @@ public final class Perplexity {
             throw new IllegalArgumentException("the number of chunks must be 1 or more (or negative for all)");
         }
         if (tokens.length < 2L * contextLength) {
-            throw new IllegalArgumentException("the text is " + tokens.length + " tokens but perplexity with a context of "
-                    + contextLength + " needs at least " + 2L * contextLength
-                    + " (lower --context or use a longer text)");
+            throw new ContextLengthException("the text is " + tokens.length + " tokens but perplexity with a context of "
+                    + contextLength + " needs at least " + 2L * contextLength + " (or a longer text)",
+                    ContextLengthException.Remedy.SHORTER);
         }
         if (reference != null) {
             checkSameVocabulary(model, reference);

@@ -97,8 +97,8 @@ public final class Session implements AutoCloseable {
         }
         int free = contextLength - position();
         if (prompt.length > free) {
-            throw new IllegalArgumentException("prompt is " + prompt.length + " tokens but only " + free
-                    + " fit in the context (raise --context)");
+            throw new ContextLengthException("prompt is " + prompt.length + " tokens but only " + free
+                    + " fit in the context", ContextLengthException.Remedy.LONGER);
         }
         cancelled = false;
         long start = System.nanoTime();
@@ -170,8 +170,8 @@ public final class Session implements AutoCloseable {
         checkOpen();
         int pending = pendingToken >= 0 ? 1 : 0;
         if (tokens.length + pending > contextLength - position) {
-            throw new IllegalArgumentException("prompt is " + (tokens.length + pending) + " tokens but only "
-                    + (contextLength - position) + " fit in the context (raise --context)");
+            throw new ContextLengthException("prompt is " + (tokens.length + pending) + " tokens but only "
+                    + (contextLength - position) + " fit in the context", ContextLengthException.Remedy.LONGER);
         }
         int vocab = model.config().vocabSize();
         for (int t : tokens) {

@@ -36,10 +36,13 @@ final class Transformer {
     /// Whether the query takes the attention scale (Gemma, Phi-3) rather than the scores.
     private final float queryScale;
     private final float scoreScale;
+    /// Tokens the tokenizer knows: logits from here to the classifier's last row (padding) are never chosen.
+    private final int tokens;
 
-    Transformer(ModelConfig config, Weights weights, LoadOptions options) {
+    Transformer(ModelConfig config, Weights weights, LoadOptions options, int tokens) {
         this.config = config;
         this.weights = weights;
+        this.tokens = tokens;
         this.maxBatch = Math.max(Kernels.TILE, options.batchSize() / Kernels.TILE * Kernels.TILE);
         this.minBatch = options.minBatch() > 0 ? options.minBatch() : minBatch(weights);
         boolean prescale = config.architecture().has(Architecture.Feature.QUERY_PRESCALE);
@@ -193,9 +196,11 @@ final class Transformer {
         s.residual(s.x, s.xb, dim, residual);
     }
 
-    /// The logit scale (Granite) and soft-cap (Gemma 2), in ggml's order: scale, then `cap · tanh(l / cap)`.
+    /// The logit scale (Granite) and soft-cap (Gemma 2), in ggml's order: scale, then `cap · tanh(l / cap)`;
+    /// padding rows of the classifier get `-∞`.
     private void finishLogits(float[] logits) {
         int vocab = config.vocabSize();
+        Arrays.fill(logits, tokens, vocab, Float.NEGATIVE_INFINITY);
         scaleInPlace(logits, vocab, config.scales().logit());
         float cap = config.scales().finalSoftcap();
         if (cap > 0) {

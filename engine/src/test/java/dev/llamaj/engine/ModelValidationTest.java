@@ -114,8 +114,11 @@ class ModelValidationTest {
                 UnsupportedModelException.class, "tensor 'token_embd.weight' has shape [64, 500], expected [64, 512]"),
         OUTPUT_ROWS_VS_VOCABULARY(m -> m.reshape("output.weight", 64, 511),
                 UnsupportedModelException.class, "tensor 'output.weight' has shape [64, 511], expected [64, 512]"),
-        VOCAB_SIZE_KEY_VS_TOKENS(m -> m.put("llama.vocab_size", ValueType.UINT32, 600),
-                UnsupportedModelException.class, "the vocabulary has 512 tokens but the model 600"),
+        VOCAB_SIZE_KEY_VS_TOKENS(m -> {
+            m.put("llama.vocab_size", ValueType.UINT32, 400);
+            m.reshape("token_embd.weight", 64, 400);
+            m.reshape("output.weight", 64, 400);
+        }, UnsupportedModelException.class, "the vocabulary has 512 tokens but the model only 400"),
         NORM_LENGTH(m -> m.reshape("blk.3.ffn_norm.weight", 32),
                 UnsupportedModelException.class, "tensor 'blk.3.ffn_norm.weight' has shape [32], expected [64]"),
         NORM_TYPE(m -> m.retype("blk.0.attn_norm.weight", GGMLType.F16, 64),
@@ -203,6 +206,27 @@ class ModelValidationTest {
             assertThat(model.config().headCount()).isEqualTo(8);
             assertThat(model.config().headCountKv()).isEqualTo(4);
             assertThat(model.config().vocabSize()).isEqualTo(512);
+        }
+    }
+
+    /// A classifier padded beyond the vocabulary (as Qwen's 151936 rows for 151665 tokens) loads, and its extra
+    /// rows can never be chosen.
+    @Test
+    void aClassifierPaddedBeyondTheVocabularyLoads() throws IOException {
+        Path p = copy("padded", m -> {
+            m.put("llama.vocab_size", ValueType.UINT32, 600);
+            m.reshape("token_embd.weight", 64, 600);
+            m.reshape("output.weight", 64, 600);
+        });
+        try (LlamaModel model = LlamaModel.load(p, 1); Session s = model.newSession(16)) {
+            assertThat(model.config().vocabSize()).isEqualTo(600);
+            s.ingest(1);
+            float[] logits = s.logits();
+            assertThat(logits).hasSize(600);
+            for (int i = 512; i < 600; i++) {
+                assertThat(logits[i]).isEqualTo(Float.NEGATIVE_INFINITY);
+            }
+            assertThat(logits[0]).isFinite();
         }
     }
 

@@ -247,7 +247,7 @@ class PerplexityTest {
     void rejectsWhatLlamaCppRejects() {
         assertThatThrownBy(() -> Perplexity.compute(model, text, 512, -1, null, _ -> {}))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("needs at least 1024").hasMessageContaining("lower --context");
+                .hasMessageContaining("needs at least 1024").isInstanceOf(ContextLengthException.class);
         assertThatThrownBy(() -> Perplexity.compute(model, text, 3, -1, null, _ -> {}))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("4 tokens or more");
         assertThatThrownBy(() -> Perplexity.compute(model, text, 64, 0, null, _ -> {}))
