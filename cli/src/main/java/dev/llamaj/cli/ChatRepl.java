@@ -4,7 +4,7 @@ import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
-import dev.llamaj.engine.template.Message;
+import dev.llamaj.template.Message;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;

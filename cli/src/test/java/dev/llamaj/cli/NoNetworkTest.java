@@ -25,12 +25,13 @@ import java.util.jar.JarFile;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
-/// No network, by construction: the classes of `gguf-loader`, `tokenizer` and `engine` (packages
-/// `dev.llamaj.gguf`, `dev.llamaj.tokenizer`, `dev.llamaj.engine` and below) must not refer to any networking
-/// API, and in `cli` only `serve` may. Every class of those modules is read from the built class directories or
-/// jars on the test class path with `java.lang.classfile`, and every entry of its constant pool is checked: class
-/// references, and the UTF-8 entries that hold field and method descriptors, generic signatures, annotation
-/// types and string constants (a class name for reflection). The checker itself is tested on generated classes.
+/// No network, by construction: the classes of `gguf-loader`, `tokenizer`, `chat-template` and `engine` (packages
+/// `dev.llamaj.gguf`, `dev.llamaj.tokenizer`, `dev.llamaj.template`, `dev.llamaj.engine` and below) must not
+/// refer to any networking API, and in `cli` only `serve` may. Every class of those modules is read from the
+/// built class directories or jars on the test class path with `java.lang.classfile`, and every entry of its
+/// constant pool is checked: class references, and the UTF-8 entries that hold field and method descriptors,
+/// generic signatures, annotation types and string constants (a class name for reflection). The checker itself
+/// is tested on generated classes.
 class NoNetworkTest {
     /// Packages (internal names) that are networking: sockets, URLs, HTTP, SSL, RMI, JNDI (LDAP, DNS).
     private static final List<String> NETWORK_PACKAGES = List.of("java/net/", "javax/net/", "jdk/net/", "sun/net/",
@@ -122,10 +123,11 @@ class NoNetworkTest {
     }
 
     @Test
-    void theLoaderTokenizerAndEngineDoNotUseTheNetwork() throws Exception {
+    void theLoaderTokenizerTemplatesAndEngineDoNotUseTheNetwork() throws Exception {
         Map<String, String> modules = Map.of(
                 "dev.llamaj.gguf.GGUFFile", "dev/llamaj/gguf/",
                 "dev.llamaj.tokenizer.Tokenizer", "dev/llamaj/tokenizer/",
+                "dev.llamaj.template.ChatTemplate", "dev/llamaj/template/",
                 "dev.llamaj.engine.LlamaModel", "dev/llamaj/engine/");
         int total = 0;
         List<String> violations = new ArrayList<>();
@@ -138,7 +140,7 @@ class NoNetworkTest {
             total += classes.size();
             violations.addAll(violations(classes, _ -> false));
         }
-        System.out.println("NoNetworkTest: " + total + " classes of gguf-loader, tokenizer and engine checked");
+        System.out.println("NoNetworkTest: " + total + " classes of gguf-loader, tokenizer, chat-template and engine checked");
         assertThat(total).isGreaterThan(50);
         assertThat(violations).as("classes that refer to a networking API").isEmpty();
     }

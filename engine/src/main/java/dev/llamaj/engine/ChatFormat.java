@@ -1,8 +1,8 @@
 package dev.llamaj.engine;
 
-import dev.llamaj.engine.template.ChatTemplate;
-import dev.llamaj.engine.template.Message;
-import dev.llamaj.engine.template.TemplateException;
+import dev.llamaj.template.ChatTemplate;
+import dev.llamaj.template.Message;
+import dev.llamaj.template.TemplateException;
 import dev.llamaj.tokenizer.Tokenizer;
 import dev.llamaj.tokenizer.Vocabulary;
 import java.util.Arrays;

@@ -3,7 +3,7 @@ package dev.llamaj.engine;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.llamaj.engine.template.Message;
+import dev.llamaj.template.Message;
 import dev.llamaj.gguf.GGUFFile;
 import dev.llamaj.gguf.SharedData;
 import dev.llamaj.tokenizer.Tokenizer;

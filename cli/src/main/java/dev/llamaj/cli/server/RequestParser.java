@@ -2,7 +2,7 @@ package dev.llamaj.cli.server;
 
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Sampler;
-import dev.llamaj.engine.template.Message;
+import dev.llamaj.template.Message;
 import dev.llamaj.tokenizer.Tokenizer;
 import dev.llamaj.tokenizer.Vocabulary;
 import java.math.BigDecimal;

@@ -11,7 +11,7 @@ import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
-import dev.llamaj.engine.template.Message;
+import dev.llamaj.template.Message;
 import java.io.InputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;

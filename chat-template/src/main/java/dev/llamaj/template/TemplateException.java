@@ -1,4 +1,4 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
 /// A chat template that cannot be parsed or that fails while rendering, with a one-line message.
 ///

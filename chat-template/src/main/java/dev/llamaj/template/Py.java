@@ -1,4 +1,4 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
 import java.math.BigDecimal;
 import java.util.AbstractList;

@@ -2,8 +2,8 @@
 /// to turn a conversation into the exact prompt they were trained on, rendered as Hugging Face `transformers`
 /// renders it (Python Jinja2 3.1, immutable sandbox, `trim_blocks`, `lstrip_blocks`, loop controls).
 ///
-/// [dev.llamaj.engine.template.ChatTemplate] is the entry point; [dev.llamaj.engine.template.Message] a turn;
-/// [dev.llamaj.engine.template.TemplateException] every failure. The rest is the interpreter: `Lexer` (text and
+/// [dev.llamaj.template.ChatTemplate] is the entry point; [dev.llamaj.template.Message] a turn;
+/// [dev.llamaj.template.TemplateException] every failure. The rest is the interpreter: `Lexer` (text and
 /// whitespace control), `Parser` to `Node` records, `Renderer` (scopes, loops, macros, limits), `Py` (Python
 /// values) and `Builtins` (filters, tests, methods, globals).
 ///
@@ -18,4 +18,4 @@
 /// `autoescape` and `Markup`, the `do` extension; filters `batch`, `groupby`, `slice`, `striptags`,
 /// `wordwrap`, `urlize`, `urlencode`, `xmlattr`, `pprint`, `random`, `filesizeformat` (refused when used);
 /// globals `cycler` and `lipsum`; integers beyond 64 bits (an error, where Python would grow them).
-package dev.llamaj.engine.template;
+package dev.llamaj.template;

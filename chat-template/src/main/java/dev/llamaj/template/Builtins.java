@@ -1,8 +1,8 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
-import dev.llamaj.engine.template.Py.Builtin;
-import dev.llamaj.engine.template.Py.Tuple;
-import dev.llamaj.engine.template.Py.Undefined;
+import dev.llamaj.template.Py.Builtin;
+import dev.llamaj.template.Py.Tuple;
+import dev.llamaj.template.Py.Undefined;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.time.ZonedDateTime;

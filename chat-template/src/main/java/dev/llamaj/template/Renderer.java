@@ -1,8 +1,8 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
-import dev.llamaj.engine.template.Node.Args;
-import dev.llamaj.engine.template.Node.Expr;
-import dev.llamaj.engine.template.Node.FilterCall;
+import dev.llamaj.template.Node.Args;
+import dev.llamaj.template.Node.Expr;
+import dev.llamaj.template.Node.FilterCall;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -1,4 +1,4 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

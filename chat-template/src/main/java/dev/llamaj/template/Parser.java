@@ -1,10 +1,10 @@
-package dev.llamaj.engine.template;
+package dev.llamaj.template;
 
-import dev.llamaj.engine.template.Lexer.Kind;
-import dev.llamaj.engine.template.Lexer.Token;
-import dev.llamaj.engine.template.Node.Args;
-import dev.llamaj.engine.template.Node.Expr;
-import dev.llamaj.engine.template.Node.FilterCall;
+import dev.llamaj.template.Lexer.Kind;
+import dev.llamaj.template.Lexer.Token;
+import dev.llamaj.template.Node.Args;
+import dev.llamaj.template.Node.Expr;
+import dev.llamaj.template.Node.FilterCall;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
