@@ -124,12 +124,44 @@ final class Builtins {
         return Py.toLong(v);
     }
 
+    /// A string argument that may not be request text: a separator, a pattern, a name, a format. Request text
+    /// there would choose how the template's own text is cut or rebuilt, so the render is refused.
     private static String strArg(String fn, Object v) {
         Py.defined(v);
+        if (v instanceof Marked) {
+            throw Marked.refuse("request text as the argument of " + fn + "()");
+        }
         if (!(v instanceof String s)) {
             throw Py.fail(fn + "() argument must be str, not " + Py.typeName(v));
         }
         return s;
+    }
+
+    /// A string argument that is only read (a substring to look for): request text is fine, its marks unneeded.
+    private static String readArg(String fn, Object v) {
+        Py.defined(v);
+        if (!Marked.isStr(v)) {
+            throw Py.fail(fn + "() argument must be str, not " + Py.typeName(v));
+        }
+        return Marked.plain(v);
+    }
+
+    /// A string argument that becomes part of the result (`replace`'s new text): a [String] or a [Marked].
+    private static Object textArg(String fn, Object v) {
+        Py.defined(v);
+        if (!Marked.isStr(v)) {
+            throw Py.fail(fn + "() argument must be str, not " + Py.typeName(v));
+        }
+        return v;
+    }
+
+    /// A format string (`%`, `format`): refused if it holds request text, which would place the template's
+    /// values (its own text) where the request chooses.
+    private static String formatString(Object v, String what) {
+        if (v instanceof Marked) {
+            throw Marked.refuse("request text as the format string of " + what);
+        }
+        return (String) v;
     }
 
     private static String optStr(String fn, Object v) {
@@ -143,8 +175,8 @@ final class Builtins {
     }
 
     private static Undefined noElement(Object obj, Object key) {
-        if (key instanceof String s) {
-            return noAttribute(obj, s);
+        if (Marked.isStr(key)) {
+            return noAttribute(obj, Marked.plain(key));
         }
         return new Undefined(Py.objectTypeRepr(obj) + " has no element " + Py.repr(key));
     }
@@ -169,7 +201,7 @@ final class Builtins {
         Py.defined(obj);
         if (key instanceof Py.Slice s) {
             // Jinja2 slices with Python's own subscript, so slicing anything but a sequence fails
-            if (!(obj instanceof String || obj instanceof List<?>)) {
+            if (!(Marked.isStr(obj) || obj instanceof List<?>)) {
                 throw Py.fail("'" + Py.typeName(obj) + "' object is not subscriptable");
             }
             return Py.slice(obj, s);
@@ -192,24 +224,16 @@ final class Builtins {
                     return i >= 0 && i < l.size() ? l.get((int) i) : noElement(obj, key);
                 }
             }
-            case String s -> {
-                if (Py.isInt(key)) {
-                    long n = s.codePointCount(0, s.length());
-                    long i = Py.toLong(key);
-                    if (i < 0) {
-                        i += n;
-                    }
-                    if (i < 0 || i >= n) {
-                        return noElement(obj, key);
-                    }
-                    int at = s.offsetByCodePoints(0, (int) i);
-                    return s.substring(at, s.offsetByCodePoints(at, 1));
-                }
+            case String str -> {
+                return stringItem(str, key);
+            }
+            case Marked str -> {
+                return stringItem(str, key);
             }
             case null, default -> { }
         }
-        if (key instanceof String name) {
-            Object v = attribute(obj, name);
+        if (Marked.isStr(key)) {
+            Object v = attribute(obj, Marked.plain(key));
             if (v != MISSING) {
                 return v;
             }
@@ -217,11 +241,36 @@ final class Builtins {
         return noElement(obj, key);
     }
 
+    /// `s[i]` (a character, keeping its mark), or the attribute for a string key.
+    private static Object stringItem(Object str, Object key) {
+        String s = Marked.plain(str);
+        if (Py.isInt(key)) {
+            long n = s.codePointCount(0, s.length());
+            long i = Py.toLong(key);
+            if (i < 0) {
+                i += n;
+            }
+            if (i < 0 || i >= n) {
+                return noElement(str, key);
+            }
+            int at = s.offsetByCodePoints(0, (int) i);
+            return Marked.sub(str, at, s.offsetByCodePoints(at, 1));
+        }
+        if (Marked.isStr(key)) {
+            Object v = attribute(str, Marked.plain(key));
+            if (v != MISSING) {
+                return v;
+            }
+        }
+        return noElement(str, key);
+    }
+
     /// The attribute `name` of `obj` (not its items), or MISSING.
     private static Object attribute(Object obj, String name) {
         return switch (obj) {
             case Undefined u -> throw Py.fail(u.message());
             case String s -> stringMethod(s, name);
+            case Marked s -> stringMethod(s, name);
             case Map<?, ?> m -> dictMethod(m, name);
             case List<?> l -> listMethod(l, name);
             case Py.Namespace ns -> ns.attrs.containsKey(name) ? ns.attrs.get(name) : MISSING;
@@ -296,19 +345,24 @@ final class Builtins {
 
     // ---- string methods
 
-    private static Object stringMethod(String s, String name) {
+    /// The methods of a string `self` (a [String] or a [Marked]): what they return keeps the marks of the
+    /// characters it came from; arguments that only are read (a prefix to test, a substring to find) may be request
+    /// text, but not those that would edit the string (a separator, a pattern to replace, characters to strip).
+    private static Object stringMethod(Object self, String name) {
+        String s = Marked.plain(self);
         Py.Callable fn = switch (name) {
             case "strip", "lstrip", "rstrip" -> (r, a, k) -> {
                 String chars = optStr(name, bind(name, a, k, "chars")[0]);
-                return name.equals("strip") ? Py.strip(s, chars) : name.equals("lstrip") ? Py.lstrip(s, chars) : Py.rstrip(s, chars);
+                return name.equals("strip") ? Py.strip(self, chars) : name.equals("lstrip") ? Py.lstrip(self, chars)
+                        : Py.rstrip(self, chars);
             };
             case "split", "rsplit" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "sep", "maxsplit");
-                return split(s, optStr(name, p[0]), p[1] == MISSING ? -1 : intArg(name, p[1]), name.equals("rsplit"));
+                return split(self, optStr(name, p[0]), p[1] == MISSING ? -1 : intArg(name, p[1]), name.equals("rsplit"));
             };
             case "splitlines" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "keepends");
-                return new ArrayList<Object>(splitlines(s, Py.truthy(or(p[0], false))));
+                return splitlines(self, Py.truthy(or(p[0], false)));
             };
             case "startswith", "endswith" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "prefix", "start", "end");
@@ -316,34 +370,35 @@ final class Builtins {
                 String sub = codePointRange(s, p[1], p[2]);
                 List<?> options = affix instanceof Tuple t ? t : List.of(affix);
                 for (Object o : options) {
-                    if (!(o instanceof String x)) {
+                    if (!Marked.isStr(o)) {
                         throw Py.fail(name + " first arg must be str or a tuple of str, not " + Py.typeName(o));
                     }
+                    String x = Marked.plain(o);
                     if (name.equals("startswith") ? sub.startsWith(x) : sub.endsWith(x)) {
                         return true;
                     }
                 }
                 return false;
             };
-            case "upper" -> (r, a, k) -> s.toUpperCase(Locale.ROOT);
-            case "lower" -> (r, a, k) -> s.toLowerCase(Locale.ROOT);
-            case "casefold" -> (r, a, k) -> s.toUpperCase(Locale.ROOT).toLowerCase(Locale.ROOT);
-            case "title" -> (r, a, k) -> pyTitle(s);
-            case "capitalize" -> (r, a, k) -> capitalize(s);
-            case "swapcase" -> (r, a, k) -> {
+            case "upper" -> (r, a, k) -> Marked.map(self, x -> x.toUpperCase(Locale.ROOT));
+            case "lower" -> (r, a, k) -> Marked.map(self, x -> x.toLowerCase(Locale.ROOT));
+            case "casefold" -> (r, a, k) -> Marked.map(self, x -> x.toUpperCase(Locale.ROOT).toLowerCase(Locale.ROOT));
+            case "title" -> (r, a, k) -> Marked.map(self, Builtins::pyTitle);
+            case "capitalize" -> (r, a, k) -> Marked.map(self, Builtins::capitalize);
+            case "swapcase" -> (r, a, k) -> Marked.map(self, x -> {
                 StringBuilder sb = new StringBuilder();
-                s.codePoints().forEach(c -> sb.append(Character.isUpperCase(c) ? Character.toString(c).toLowerCase(Locale.ROOT)
+                x.codePoints().forEach(c -> sb.append(Character.isUpperCase(c) ? Character.toString(c).toLowerCase(Locale.ROOT)
                         : Character.toString(c).toUpperCase(Locale.ROOT)));
                 return sb.toString();
-            };
+            });
             case "replace" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "old", "new", "count");
-                return replace(s, strArg(name, required(name, p[0], "old")), strArg(name, required(name, p[1], "new")),
+                return replace(self, strArg(name, required(name, p[0], "old")), textArg(name, required(name, p[1], "new")),
                         p[2] == MISSING ? -1 : intArg(name, p[2]));
             };
             case "find", "rfind", "index", "rindex", "count" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "sub", "start", "end");
-                String sub = strArg(name, required(name, p[0], "sub"));
+                String sub = readArg(name, required(name, p[0], "sub"));
                 long start = p[1] == MISSING || p[1] == null ? 0 : clampIndex(intArg(name, p[1]), s);
                 String hay = codePointRange(s, p[1], p[2]);
                 long len = s.codePointCount(0, s.length());
@@ -377,20 +432,20 @@ final class Builtins {
             case "join" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "iterable");
                 List<Object> parts = Py.iterate(required(name, p[0], "iterable"));
-                StringBuilder sb = new StringBuilder();
+                Marked.Builder sb = new Marked.Builder();
                 for (int i = 0; i < parts.size(); i++) {
-                    if (!(parts.get(i) instanceof String part)) {
+                    if (!Marked.isStr(parts.get(i))) {
                         throw Py.fail("sequence item " + i + ": expected str instance, " + Py.typeName(parts.get(i)) + " found");
                     }
                     if (i > 0) {
-                        sb.append(s);
+                        sb.appendText(self);
                     }
-                    sb.append(part);
+                    sb.appendText(parts.get(i));
                     Py.checkChars(sb.length());
                 }
-                return sb.toString();
+                return sb.build();
             };
-            case "format" -> (r, a, k) -> strFormat(s, a, k);
+            case "format" -> (r, a, k) -> strFormat(formatString(self, "str.format"), a, k);
             case "isdigit", "isdecimal", "isnumeric" -> (r, a, k) -> !s.isEmpty() && s.codePoints().allMatch(Character::isDigit);
             case "isalpha" -> (r, a, k) -> !s.isEmpty() && s.codePoints().allMatch(Character::isLetter);
             case "isalnum" -> (r, a, k) -> !s.isEmpty() && s.codePoints().allMatch(Character::isLetterOrDigit);
@@ -399,11 +454,11 @@ final class Builtins {
             case "isupper" -> (r, a, k) -> isUpper(s);
             case "removeprefix" -> (r, a, k) -> {
                 String x = strArg(name, required(name, bind(name, a, k, "prefix")[0], "prefix"));
-                return s.startsWith(x) ? s.substring(x.length()) : s;
+                return s.startsWith(x) ? Marked.sub(self, x.length(), s.length()) : self;
             };
             case "removesuffix" -> (r, a, k) -> {
                 String x = strArg(name, required(name, bind(name, a, k, "suffix")[0], "suffix"));
-                return s.endsWith(x) && !x.isEmpty() ? s.substring(0, s.length() - x.length()) : s;
+                return s.endsWith(x) && !x.isEmpty() ? Marked.sub(self, 0, s.length() - x.length()) : self;
             };
             case "center", "ljust", "rjust" -> (r, a, k) -> {
                 Object[] p = bind(name, a, k, "width", "fillchar");
@@ -411,18 +466,19 @@ final class Builtins {
                 if (fill.codePointCount(0, fill.length()) != 1) {
                     throw Py.fail("The fill character must be exactly one character long");
                 }
-                return pad(s, intArg(name, required(name, p[0], "width")), fill, name.equals("center") ? '^' : name.equals("ljust") ? '<' : '>');
+                return pad(self, intArg(name, required(name, p[0], "width")), fill, name.equals("center") ? '^' : name.equals("ljust") ? '<' : '>');
             };
             case "zfill" -> (r, a, k) -> {
                 long width = intArg(name, required(name, bind(name, a, k, "width")[0], "width"));
                 int len = s.codePointCount(0, s.length());
                 if (width <= len) {
-                    return s;
+                    return self;
                 }
                 Py.checkChars(width);
                 boolean sign = !s.isEmpty() && (s.charAt(0) == '+' || s.charAt(0) == '-');
                 String zeros = "0".repeat((int) (width - len));
-                return sign ? s.charAt(0) + zeros + s.substring(1) : zeros + s;
+                return sign ? Marked.concat(Marked.sub(self, 0, 1), Marked.concat(zeros, Marked.sub(self, 1, s.length())))
+                        : Marked.concat(zeros, self);
             };
             case "partition", "rpartition" -> (r, a, k) -> {
                 String sep = strArg(name, required(name, bind(name, a, k, "sep")[0], "sep"));
@@ -431,13 +487,14 @@ final class Builtins {
                 }
                 int at = name.equals("partition") ? s.indexOf(sep) : s.lastIndexOf(sep);
                 if (at < 0) {
-                    return name.equals("partition") ? new Tuple(s, "", "") : new Tuple("", "", s);
+                    return name.equals("partition") ? new Tuple(self, "", "") : new Tuple("", "", self);
                 }
-                return new Tuple(s.substring(0, at), sep, s.substring(at + sep.length()));
+                return new Tuple(Marked.sub(self, 0, at), Marked.sub(self, at, at + sep.length()),
+                        Marked.sub(self, at + sep.length(), s.length()));
             };
             default -> null;
         };
-        return fn == null ? MISSING : method(s, name, fn);
+        return fn == null ? MISSING : method(self, name, fn);
     }
 
     private static boolean isLower(String s) {
@@ -488,7 +545,9 @@ final class Builtins {
         return s.substring(from, s.offsetByCodePoints(from, (int) (e - b)));
     }
 
-    static List<Object> split(String s, String sep, long maxsplit, boolean fromRight) {
+    /// `str.split`/`rsplit` of a [String] or [Marked]: the parts keep their marks.
+    static List<Object> split(Object self, String sep, long maxsplit, boolean fromRight) {
+        String s = Marked.plain(self);
         List<Object> out = new ArrayList<>();
         if (maxsplit < 0) {
             maxsplit = Long.MAX_VALUE;
@@ -511,17 +570,17 @@ final class Builtins {
                 words.add(new int[] {start, i});
             }
             if (words.size() - 1 <= maxsplit) {
-                words.forEach(w -> out.add(s.substring(w[0], w[1])));
+                words.forEach(w -> out.add(Marked.sub(self, w[0], w[1])));
             } else if (!fromRight) {
                 for (int w = 0; w < maxsplit; w++) {
-                    out.add(s.substring(words.get(w)[0], words.get(w)[1]));
+                    out.add(Marked.sub(self, words.get(w)[0], words.get(w)[1]));
                 }
-                out.add(Py.rstrip(s.substring(words.get((int) maxsplit)[0]), null));
+                out.add(Py.rstrip(Marked.sub(self, words.get((int) maxsplit)[0], s.length()), null));
             } else {
                 int keep = (int) (words.size() - maxsplit);
-                out.add(Py.lstrip(s.substring(0, words.get(keep - 1)[1]), null));
+                out.add(Py.lstrip(Marked.sub(self, 0, words.get(keep - 1)[1]), null));
                 for (int w = keep; w < words.size(); w++) {
-                    out.add(s.substring(words.get(w)[0], words.get(w)[1]));
+                    out.add(Marked.sub(self, words.get(w)[0], words.get(w)[1]));
                 }
             }
             Py.checkItems(out.size());
@@ -533,24 +592,24 @@ final class Builtins {
         if (!fromRight) {
             int start = 0;
             for (int i = s.indexOf(sep); i >= 0 && out.size() < maxsplit; i = s.indexOf(sep, start)) {
-                out.add(s.substring(start, i));
+                out.add(Marked.sub(self, start, i));
                 start = i + sep.length();
                 Py.checkItems(out.size());
             }
-            out.add(s.substring(start));
+            out.add(Marked.sub(self, start, s.length()));
             return out;
         }
         int end = s.length();
         List<Object> rev = new ArrayList<>();
         for (int i = s.lastIndexOf(sep, end - sep.length()); i >= 0 && rev.size() < maxsplit; i = s.lastIndexOf(sep, end - sep.length())) {
-            rev.add(s.substring(i + sep.length(), end));
+            rev.add(Marked.sub(self, i + sep.length(), end));
             end = i;
             Py.checkItems(rev.size());
             if (end - sep.length() < 0) {
                 break;
             }
         }
-        rev.add(s.substring(0, end));
+        rev.add(Marked.sub(self, 0, end));
         for (int i = rev.size() - 1; i >= 0; i--) {
             out.add(rev.get(i));
         }
@@ -558,8 +617,9 @@ final class Builtins {
     }
 
     /// Python's `str.splitlines`: every line boundary Python knows, `\r\n` as one.
-    static List<String> splitlines(String s, boolean keepEnds) {
-        List<String> out = new ArrayList<>();
+    static List<Object> splitlines(Object self, boolean keepEnds) {
+        String s = Marked.plain(self);
+        List<Object> out = new ArrayList<>();
         int start = 0;
         int i = 0;
         while (i < s.length()) {
@@ -574,50 +634,52 @@ final class Builtins {
                 i++;
                 continue;
             }
-            out.add(s.substring(start, keepEnds ? i + eol : i));
+            out.add(Marked.sub(self, start, keepEnds ? i + eol : i));
             i += eol;
             start = i;
         }
         if (start < s.length()) {
-            out.add(s.substring(start));
+            out.add(Marked.sub(self, start, s.length()));
         }
         Py.checkItems(out.size());
         return out;
     }
 
-    static String replace(String s, String old, String now, long count) {
+    /// `str.replace` of a [String] or [Marked]: kept characters keep their marks, `now` brings its own.
+    static Object replace(Object self, String old, Object now, long count) {
+        String s = Marked.plain(self);
         if (count < 0) {
             count = Long.MAX_VALUE;
         }
-        StringBuilder sb = new StringBuilder();
+        Marked.Builder sb = new Marked.Builder();
         if (old.isEmpty()) {
             // Python inserts `now` before every character and at the end
-            List<Object> chars = Py.chars(s);
+            List<Object> chars = Py.chars(self);
             long done = 0;
             for (Object c : chars) {
                 if (done++ < count) {
-                    sb.append(now);
+                    sb.appendText(now);
                 }
-                sb.append((String) c);
+                sb.appendText(c);
                 Py.checkChars(sb.length());
             }
             if (done < count) {
-                sb.append(now);
+                sb.appendText(now);
             }
             Py.checkChars(sb.length());
-            return sb.toString();
+            return sb.build();
         }
         int start = 0;
         long done = 0;
         for (int i = s.indexOf(old); i >= 0 && done < count; i = s.indexOf(old, start)) {
-            sb.append(s, start, i).append(now);
+            sb.append(self, start, i).appendText(now);
             Py.checkChars(sb.length());
             start = i + old.length();
             done++;
         }
-        sb.append(s, start, s.length());
+        sb.append(self, start, s.length());
         Py.checkChars(sb.length());
-        return sb.toString();
+        return sb.build();
     }
 
     /// Python's `str.title`: a letter after a cased letter is lowered, any other letter upper-cased.
@@ -649,10 +711,11 @@ final class Builtins {
     }
 
     /// Pads to `width` code points; `align` is `<`, `>`, `^` (centred as Python's `str.center`).
-    private static String pad(String s, long width, String fill, char align) {
+    private static Object pad(Object self, long width, String fill, char align) {
+        String s = Marked.plain(self);
         long len = s.codePointCount(0, s.length());
         if (width <= len) {
-            return s;
+            return self;
         }
         Py.checkChars(width);
         int marg = (int) (width - len);
@@ -661,13 +724,13 @@ final class Builtins {
             case '>' -> marg;
             default -> marg / 2 + (marg & (int) width & 1);
         };
-        return fill.repeat(left) + s + fill.repeat(marg - left);
+        return Marked.concat(fill.repeat(left), Marked.concat(self, fill.repeat(marg - left)));
     }
 
     // ---- formatting: `%` and str.format
 
     /// Python's `fmt % args`: `%s %r %d %i %x %X %o %f %e %c %%`, with flags, width, precision and `%(key)s`.
-    static String percentFormat(String fmt, Object args) {
+    static Object percentFormat(String fmt, Object args) {
         List<Object> positional;
         Map<?, ?> mapping = null;
         if (args instanceof Tuple t) {
@@ -678,13 +741,13 @@ final class Builtins {
         } else {
             positional = List.of(args == null ? MISSING : args);
         }
-        StringBuilder sb = new StringBuilder();
+        Marked.Builder sb = new Marked.Builder();
         int next = 0;
         int i = 0;
         while (i < fmt.length()) {
             char c = fmt.charAt(i);
             if (c != '%') {
-                sb.append(c);
+                sb.append(c, false);
                 i++;
                 continue;
             }
@@ -727,7 +790,7 @@ final class Builtins {
             }
             char type = fmt.charAt(i++);
             if (type == '%') {
-                sb.append('%');
+                sb.append("%");
                 continue;
             }
             if (!haveValue) {
@@ -739,7 +802,7 @@ final class Builtins {
                     value = null;
                 }
             }
-            sb.append(formatOne(value, type, flags, width, precision));
+            sb.appendText(formatOne(value, type, flags, width, precision));
             Py.checkChars(sb.length());
         }
         // like Python, unused arguments are only an error when they came as a tuple or a single non-container
@@ -747,20 +810,22 @@ final class Builtins {
         if (!container && next < positional.size()) {
             throw Py.fail("not all arguments converted during string formatting");
         }
-        return sb.toString();
+        return sb.build();
     }
 
-    private static String formatOne(Object v, char type, String flags, int width, int precision) {
+    /// One `%` conversion: a [String], or a [Marked] for request text (`%s` of a message's content).
+    private static Object formatOne(Object v, char type, String flags, int width, int precision) {
+        if (type == 's' || type == 'r' || type == 'a' || (type == 'c' && v instanceof Marked)) {
+            Object body = type == 'r' || type == 'a' ? Py.reprText(v) : Py.text(v);
+            String text = Marked.plain(body);
+            if (type != 'c' && precision >= 0 && precision < text.codePointCount(0, text.length())) {
+                body = Marked.sub(body, 0, text.offsetByCodePoints(0, precision));
+            }
+            return pad(body, width, " ", flags.contains("-") ? '<' : '>');
+        }
         String body;
         boolean numeric = true;
         switch (type) {
-            case 's', 'r', 'a' -> {
-                body = type == 's' ? Py.str(v) : Py.repr(v);
-                if (precision >= 0 && precision < body.codePointCount(0, body.length())) {
-                    body = body.substring(0, body.offsetByCodePoints(0, precision));
-                }
-                numeric = false;
-            }
             case 'd', 'i', 'u', 'x', 'X', 'o' -> {
                 Py.defined(v);
                 if (!Py.isNumber(v) || ((type == 'x' || type == 'X' || type == 'o') && v instanceof Double)) {
@@ -840,27 +905,27 @@ final class Builtins {
 
     /// Python's `str.format`: `{}`, `{0}`, `{name}`, `{{`/`}}`, `!r`/`!s`, and specs of the form
     /// `[[fill]align][sign][0][width][,][.precision][type]`.
-    static String strFormat(String fmt, List<Object> args, Map<String, Object> kwargs) {
-        StringBuilder sb = new StringBuilder();
+    static Object strFormat(String fmt, List<Object> args, Map<String, Object> kwargs) {
+        Marked.Builder sb = new Marked.Builder();
         int auto = 0;
         int i = 0;
         while (i < fmt.length()) {
             char c = fmt.charAt(i);
             if (c == '}' ) {
                 if (i + 1 < fmt.length() && fmt.charAt(i + 1) == '}') {
-                    sb.append('}');
+                    sb.append("}");
                     i += 2;
                     continue;
                 }
                 throw Py.fail("Single '}' encountered in format string");
             }
             if (c != '{') {
-                sb.append(c);
+                sb.append(c, false);
                 i++;
                 continue;
             }
             if (i + 1 < fmt.length() && fmt.charAt(i + 1) == '{') {
-                sb.append('{');
+                sb.append("{");
                 i += 2;
                 continue;
             }
@@ -900,21 +965,21 @@ final class Builtins {
                 throw Py.fail("KeyError: " + Py.repr(field));
             }
             if (conversion == 'r' || conversion == 'a') {
-                value = Py.repr(value);
+                value = Py.reprText(value);
             } else if (conversion == 's') {
-                value = Py.str(value);
+                value = Py.text(value);
             } else if (conversion != 0) {
                 throw Py.fail("Unknown conversion specifier " + conversion);
             }
-            sb.append(formatSpec(value, spec));
+            sb.appendText(formatSpec(value, spec));
             Py.checkChars(sb.length());
         }
-        return sb.toString();
+        return sb.build();
     }
 
-    private static String formatSpec(Object v, String spec) {
+    private static Object formatSpec(Object v, String spec) {
         if (spec.isEmpty()) {
-            return Py.str(v);
+            return Py.text(v);
         }
         int i = 0;
         String fill = " ";
@@ -961,12 +1026,18 @@ final class Builtins {
             throw Py.fail("Invalid format specifier '" + spec + "'");
         }
         String body;
-        boolean numeric = Py.isNumber(v) && !(v instanceof String);
-        if (v instanceof String || type == 's') {
-            if (!(v instanceof String s)) {
+        boolean numeric = Py.isNumber(v);
+        if (Marked.isStr(v) || type == 's') {
+            if (!Marked.isStr(v)) {
                 throw Py.fail("Unknown format code 's' for object of type '" + Py.typeName(v) + "'");
             }
-            body = precision >= 0 && precision < s.codePointCount(0, s.length()) ? s.substring(0, s.offsetByCodePoints(0, precision)) : s;
+            String s = Marked.plain(v);
+            Object text = precision >= 0 && precision < s.codePointCount(0, s.length())
+                    ? Marked.sub(v, 0, s.offsetByCodePoints(0, precision)) : v;
+            if (text instanceof Marked) {
+                return pad(text, width, fill, align == 0 || align == '=' ? '<' : align);
+            }
+            body = (String) text;
             numeric = false;
         } else if (numeric && (type == 'd' || (type == 0 && Py.isInt(v)))) {
             if (v instanceof Double) {
@@ -1107,8 +1178,8 @@ final class Builtins {
             Object v = item;
             if (attribute != null && attribute != MISSING) {
                 List<Object> parts = new ArrayList<>();
-                if (attribute instanceof String s) {
-                    for (String p : s.split("\\.", -1)) {
+                if (Marked.isStr(attribute)) {
+                    for (String p : Marked.plain(attribute).split("\\.", -1)) {
                         parts.add(!p.isEmpty() && p.chars().allMatch(Character::isDigit) ? (Object) Long.parseLong(p) : p);
                     }
                 } else {
@@ -1121,7 +1192,8 @@ final class Builtins {
                     v = dflt;
                 }
             }
-            return lower && v instanceof String s ? s.toLowerCase(Locale.ROOT) : v;
+            // a lowered value is only a sort or comparison key, never output: its marks are not needed
+            return lower && Marked.isStr(v) ? Marked.plain(v).toLowerCase(Locale.ROOT) : v;
         };
     }
 
@@ -1204,8 +1276,8 @@ final class Builtins {
     /// Jinja2's `int` filter: `int(value, base)` for strings, `int(value)` otherwise, then `int(float(value))`,
     /// then the default. The base only matters for strings.
     private static Object toInt(Object v, Object dflt, Object base) {
-        if (v instanceof String s) {
-            String t = Py.strip(s, null).replace("_", "");
+        if (Marked.isStr(v)) {
+            String t = Py.strip(Marked.plain(v), null).replace("_", "");
             try {
                 if (Py.isInt(base) && Py.toLong(base) >= 2 && Py.toLong(base) <= 36) {
                     return Long.parseLong(t.startsWith("+") ? t.substring(1) : t, (int) Py.toLong(base));
@@ -1227,8 +1299,8 @@ final class Builtins {
         if (Py.isNumber(v)) {
             return Py.toDouble(v);
         }
-        if (v instanceof String s) {
-            String t = Py.strip(s, null).replace("_", "").toLowerCase(Locale.ROOT);
+        if (Marked.isStr(v)) {
+            String t = Py.strip(Marked.plain(v), null).replace("_", "").toLowerCase(Locale.ROOT);
             if (t.matches("[+-]?(inf|infinity|nan)")) {
                 return t.contains("nan") ? Double.NaN : t.startsWith("-") ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
             }
@@ -1239,27 +1311,35 @@ final class Builtins {
         return dflt;
     }
 
-    private static String indent(String s, Object widthArg, boolean first, boolean blank) {
-        String indention = widthArg instanceof String w ? w : " ".repeat((int) Math.max(0, Math.min(intArg("indent", widthArg), Py.MAX_CHARS)));
-        List<String> lines = splitlines(s + "\n", false);
-        StringBuilder sb = new StringBuilder();
+    /// Jinja2's `indent` of a [String] or [Marked]; the lines keep their marks, the indentation brings its own.
+    private static Object indent(Object s, Object widthArg, boolean first, boolean blank) {
+        Object indention = Marked.isStr(widthArg) ? widthArg
+                : " ".repeat((int) Math.max(0, Math.min(intArg("indent", widthArg), Py.MAX_CHARS)));
+        List<Object> lines = splitlines(Marked.concat(s, "\n"), false);
+        Marked.Builder sb = new Marked.Builder();
+        if (first) {
+            sb.appendText(indention);
+        }
         if (blank) {
             for (int i = 0; i < lines.size(); i++) {
-                sb.append(i == 0 ? "" : "\n" + indention).append(lines.get(i));
+                if (i > 0) {
+                    sb.append("\n").appendText(indention);
+                }
+                sb.appendText(lines.get(i));
                 Py.checkChars(sb.length());
             }
         } else {
-            sb.append(lines.isEmpty() ? "" : lines.getFirst());
+            sb.appendText(lines.isEmpty() ? "" : lines.getFirst());
             for (int i = 1; i < lines.size(); i++) {
-                sb.append('\n');
-                if (!lines.get(i).isEmpty()) {
-                    sb.append(indention);
+                sb.append("\n");
+                if (!Marked.plain(lines.get(i)).isEmpty()) {
+                    sb.appendText(indention);
                 }
-                sb.append(lines.get(i));
+                sb.appendText(lines.get(i));
                 Py.checkChars(sb.length());
             }
         }
-        return first ? indention + sb : sb.toString();
+        return sb.build();
     }
 
     /// Jinja2's `title` filter: capitalizes each word, words starting after `-`, whitespace or `( { [ <`.
@@ -1282,20 +1362,24 @@ final class Builtins {
         return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || Py.isSpace(c);
     }
 
-    private static String escapeHtml(String s) {
-        StringBuilder sb = new StringBuilder();
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '&' -> sb.append("&amp;");
-                case '<' -> sb.append("&lt;");
-                case '>' -> sb.append("&gt;");
-                case '"' -> sb.append("&#34;");
-                case '\'' -> sb.append("&#39;");
-                default -> sb.append(c);
-            }
+    /// HTML escaping; an escaped request character stays marked.
+    private static Object escapeHtml(Object str) {
+        String s = Marked.plain(str);
+        Marked.Builder sb = new Marked.Builder();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            String out = switch (c) {
+                case '&' -> "&amp;";
+                case '<' -> "&lt;";
+                case '>' -> "&gt;";
+                case '"' -> "&#34;";
+                case '\'' -> "&#39;";
+                default -> String.valueOf(c);
+            };
+            sb.append(out, str instanceof Marked m && m.marked(i));
         }
         Py.checkChars(sb.length());
-        return sb.toString();
+        return sb.build();
     }
 
     private static Object round(Object value, Object[] p) {
@@ -1330,8 +1414,8 @@ final class Builtins {
         boolean lower = !Py.truthy(or(p[1], false));
         Object attribute = or(p[2], null);
         List<java.util.function.Function<Object, Object>> keys = new ArrayList<>();
-        if (attribute instanceof String s) {
-            for (String part : s.split(",", -1)) {
+        if (Marked.isStr(attribute)) {
+            for (String part : Marked.plain(attribute).split(",", -1)) {
                 keys.add(attrGetter(part, null, lower));
             }
         } else {
@@ -1360,7 +1444,7 @@ final class Builtins {
             double d = Py.toDouble(v);
             return d == Math.rint(d) && !Double.isInfinite(d) ? (Object) (long) d : (Object) d;
         }
-        return v;
+        return Marked.isStr(v) ? Marked.plain(v) : v;
     }
 
     static {
@@ -1384,11 +1468,11 @@ final class Builtins {
         });
         f.put("capitalize", (r, v, a, k) -> {
             bind("capitalize", a, k);
-            return capitalize(Py.str(v));
+            return Marked.map(Py.text(v), Builtins::capitalize);
         });
         f.put("center", (r, v, a, k) -> {
             Object[] p = bind("center", a, k, "width");
-            return pad(Py.str(v), p[0] == MISSING ? 80 : intArg("center", p[0]), " ", '^');
+            return pad(Py.text(v), p[0] == MISSING ? 80 : intArg("center", p[0]), " ", '^');
         });
         Filter length = (r, v, a, k) -> {
             bind("length", a, k);
@@ -1418,7 +1502,7 @@ final class Builtins {
         });
         Filter escape = (r, v, a, k) -> {
             bind("escape", a, k);
-            return escapeHtml(Py.str(v));
+            return escapeHtml(Py.text(v));
         };
         f.put("escape", escape);
         f.put("e", escape);
@@ -1443,15 +1527,15 @@ final class Builtins {
             if (!a.isEmpty() && !k.isEmpty()) {
                 throw Py.fail("can't handle positional and keyword arguments at the same time");
             }
-            return percentFormat(Py.str(v), k.isEmpty() ? new Tuple(a) : new LinkedHashMap<Object, Object>(k));
+            return percentFormat(formatString(Py.text(v), "the format filter"), k.isEmpty() ? new Tuple(a) : new LinkedHashMap<Object, Object>(k));
         });
         f.put("indent", (r, v, a, k) -> {
             Object[] p = bind("indent", a, k, "width", "first", "blank");
             Py.defined(v);
-            if (!(v instanceof String s)) {
+            if (!Marked.isStr(v)) {
                 throw Py.fail("unsupported operand type(s) for +=: '" + Py.typeName(v) + "' and 'str'");
             }
-            return indent(s, or(p[0], 4L), Py.truthy(or(p[1], false)), Py.truthy(or(p[2], false)));
+            return indent(v, or(p[0], 4L), Py.truthy(or(p[1], false)), Py.truthy(or(p[2], false)));
         });
         f.put("items", (r, v, a, k) -> {
             bind("items", a, k);
@@ -1467,19 +1551,19 @@ final class Builtins {
         });
         f.put("join", (r, v, a, k) -> {
             Object[] p = bind("join", a, k, "d", "attribute");
-            String sep = Py.str(or(p[0], ""));
+            Object sep = Py.text(or(p[0], ""));
             var get = attrGetter(p[1], null, false);
-            StringBuilder sb = new StringBuilder();
+            Marked.Builder sb = new Marked.Builder();
             boolean first = true;
             for (Object item : Py.iterate(v)) {
                 if (!first) {
-                    sb.append(sep);
+                    sb.appendText(sep);
                 }
                 first = false;
-                sb.append(Py.str(get.apply(item)));
+                sb.appendText(Py.text(get.apply(item)));
                 Py.checkChars(sb.length());
             }
-            return sb.toString();
+            return sb.build();
         });
         f.put("list", (r, v, a, k) -> {
             bind("list", a, k);
@@ -1487,11 +1571,11 @@ final class Builtins {
         });
         f.put("lower", (r, v, a, k) -> {
             bind("lower", a, k);
-            return Py.str(v).toLowerCase(Locale.ROOT);
+            return Marked.map(Py.text(v), x -> x.toLowerCase(Locale.ROOT));
         });
         f.put("upper", (r, v, a, k) -> {
             bind("upper", a, k);
-            return Py.str(v).toUpperCase(Locale.ROOT);
+            return Marked.map(Py.text(v), x -> x.toUpperCase(Locale.ROOT));
         });
         f.put("map", (r, v, a, k) -> {
             if (a.isEmpty() && !k.containsKey("attribute")) {
@@ -1507,13 +1591,21 @@ final class Builtins {
         f.put("rejectattr", (r, v, a, k) -> selectOrReject(r, v, a, true, false));
         f.put("replace", (r, v, a, k) -> {
             Object[] p = bind("replace", a, k, "old", "new", "count");
-            return replace(Py.str(v), Py.str(required("replace", p[0], "old")), Py.str(required("replace", p[1], "new")),
-                    p[2] == MISSING || p[2] == null ? -1 : intArg("replace", p[2]));
+            return replace(Py.text(v), strArg("replace", Py.text(required("replace", p[0], "old"))),
+                    Py.text(required("replace", p[1], "new")), p[2] == MISSING || p[2] == null ? -1 : intArg("replace", p[2]));
         });
         f.put("reverse", (r, v, a, k) -> {
             bind("reverse", a, k);
             if (v instanceof String s) {
                 return new StringBuilder(s).reverse().toString();
+            }
+            if (v instanceof Marked s) {
+                List<Object> chars = Py.chars(s);
+                Marked.Builder sb = new Marked.Builder();
+                for (int i = chars.size() - 1; i >= 0; i--) {
+                    sb.appendText(chars.get(i));
+                }
+                return sb.build();
             }
             List<Object> out = new ArrayList<>(Py.iterate(v));
             java.util.Collections.reverse(out);
@@ -1528,7 +1620,7 @@ final class Builtins {
         f.put("sort", (r, v, a, k) -> sorted(v, bind("sort", a, k, "reverse", "case_sensitive", "attribute")));
         f.put("string", (r, v, a, k) -> {
             bind("string", a, k);
-            return Py.str(v);
+            return Py.text(v);
         });
         f.put("sum", (r, v, a, k) -> {
             Object[] p = bind("sum", a, k, "attribute", "start");
@@ -1541,7 +1633,7 @@ final class Builtins {
         });
         f.put("title", (r, v, a, k) -> {
             bind("title", a, k);
-            return jinjaTitle(Py.str(v));
+            return Marked.map(Py.text(v), Builtins::jinjaTitle);
         });
         f.put("tojson", (r, v, a, k) -> {
             // transformers replaces Jinja2's HTML-escaping tojson with plain json.dumps(ensure_ascii=False)
@@ -1563,27 +1655,29 @@ final class Builtins {
         });
         f.put("trim", (r, v, a, k) -> {
             String chars = optStr("trim", bind("trim", a, k, "chars")[0]);
-            return Py.strip(Py.str(v), chars);
+            return Py.strip(Py.text(v), chars);
         });
         f.put("truncate", (r, v, a, k) -> {
             Object[] p = bind("truncate", a, k, "length", "killwords", "end", "leeway");
-            String s = Py.str(v);
+            Object self = Py.text(v);
+            String s = Marked.plain(self);
             long len = p[0] == MISSING ? 255 : intArg("truncate", p[0]);
-            String end = p[2] == MISSING ? "..." : Py.str(p[2]);
+            Object end = p[2] == MISSING ? "..." : Py.text(p[2]);
+            int endLength = Marked.plain(end).length();
             long leeway = p[3] == MISSING || p[3] == null ? 5 : intArg("truncate", p[3]);
             int n = s.codePointCount(0, s.length());
-            if (len < end.length() || leeway < 0) {
-                throw Py.fail("expected length >= " + end.length() + ", got " + len);
+            if (len < endLength || leeway < 0) {
+                throw Py.fail("expected length >= " + endLength + ", got " + len);
             }
             if (n <= len + leeway) {
-                return s;
+                return self;
             }
-            String cut = s.substring(0, s.offsetByCodePoints(0, (int) (len - end.length())));
+            int cut = s.offsetByCodePoints(0, (int) (len - endLength));
             if (Py.truthy(or(p[1], false))) {
-                return cut + end;
+                return Marked.concat(Marked.sub(self, 0, cut), end);
             }
-            int space = cut.lastIndexOf(' ');
-            return (space >= 0 ? cut.substring(0, space) : cut) + end;
+            int space = s.substring(0, cut).lastIndexOf(' ');
+            return Marked.concat(Marked.sub(self, 0, space >= 0 ? space : cut), end);
         });
         f.put("unique", (r, v, a, k) -> {
             Object[] p = bind("unique", a, k, "case_sensitive", "attribute");
@@ -1601,7 +1695,7 @@ final class Builtins {
         });
         f.put("wordcount", (r, v, a, k) -> {
             bind("wordcount", a, k);
-            String s = Py.str(v);
+            String s = Marked.plain(Py.text(v));
             long n = 0;
             boolean in = false;
             for (int i = 0; i < s.length(); ) {
@@ -1626,12 +1720,12 @@ final class Builtins {
         t.put("integer", (r, v, a) -> v instanceof Long);
         t.put("float", (r, v, a) -> v instanceof Double);
         t.put("number", (r, v, a) -> Py.isNumber(v));
-        t.put("string", (r, v, a) -> v instanceof String);
+        t.put("string", (r, v, a) -> Marked.isStr(v));
         t.put("mapping", (r, v, a) -> v instanceof Map<?, ?>);
         // Jinja2's default Undefined is iterable and a sequence (it defines __iter__, __len__ and __getitem__)
-        t.put("iterable", (r, v, a) -> v instanceof List<?> || v instanceof Map<?, ?> || v instanceof String || v instanceof Undefined
+        t.put("iterable", (r, v, a) -> v instanceof List<?> || v instanceof Map<?, ?> || Marked.isStr(v) || v instanceof Undefined
                 || v instanceof Py.Generator);
-        t.put("sequence", (r, v, a) -> v instanceof List<?> || v instanceof Map<?, ?> || v instanceof String || v instanceof Undefined);
+        t.put("sequence", (r, v, a) -> v instanceof List<?> || v instanceof Map<?, ?> || Marked.isStr(v) || v instanceof Undefined);
         t.put("callable", (r, v, a) -> v instanceof Py.Callable || v instanceof Undefined);
         t.put("sameas", (r, v, a) -> {
             Object o = one("sameas", a);
@@ -1665,10 +1759,10 @@ final class Builtins {
         t.put("even", (r, v, a) -> Py.eq(Py.mod(v, 2L), 0L));
         t.put("odd", (r, v, a) -> Py.eq(Py.mod(v, 2L), 1L));
         t.put("divisibleby", (r, v, a) -> Py.eq(Py.mod(v, one("divisibleby", a)), 0L));
-        t.put("lower", (r, v, a) -> isLower(Py.str(v)));
-        t.put("upper", (r, v, a) -> isUpper(Py.str(v)));
-        t.put("filter", (r, v, a) -> v instanceof String s && hasFilter(s));
-        t.put("test", (r, v, a) -> v instanceof String s && TESTS.containsKey(s));
+        t.put("lower", (r, v, a) -> isLower(Marked.plain(Py.text(v))));
+        t.put("upper", (r, v, a) -> isUpper(Marked.plain(Py.text(v))));
+        t.put("filter", (r, v, a) -> Marked.isStr(v) && hasFilter(Marked.plain(v)));
+        t.put("test", (r, v, a) -> Marked.isStr(v) && TESTS.containsKey(Marked.plain(v)));
         t.put("escaped", (r, v, a) -> false);
 
         Map<String, Object> g = GLOBALS;
@@ -1714,7 +1808,7 @@ final class Builtins {
             return ns;
         }));
         g.put("joiner", new Builtin("joiner", (r, a, k) -> {
-            String sep = Py.str(or(bind("joiner", a, k, "sep")[0], ", "));
+            Object sep = Py.text(or(bind("joiner", a, k, "sep")[0], ", "));
             boolean[] used = {false};
             return new Builtin("joiner", (r2, a2, k2) -> {
                 if (!used[0]) {
@@ -1726,7 +1820,8 @@ final class Builtins {
         }));
         g.put("raise_exception", new Builtin("raise_exception", (r, a, k) -> {
             Object msg = required("raise_exception", bind("raise_exception", a, k, "message")[0], "message");
-            throw new Py.Failure(Py.str(msg), true);
+            // an error message, not prompt text: request text in it needs no mark
+            throw new Py.Failure(Marked.plain(Py.text(msg)), true);
         }));
         g.put("strftime_now", new Builtin("strftime_now", (r, a, k) -> {
             String fmt = strArg("strftime_now", required("strftime_now", bind("strftime_now", a, k, "format")[0], "format"));

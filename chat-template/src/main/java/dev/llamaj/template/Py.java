@@ -11,7 +11,7 @@ import java.util.RandomAccess;
 
 /// Python's object model as chat templates observe it, on plain Java values: `None` is `null`, `bool` is
 /// [Boolean], `int` is [Long], `float` is [Double], `str` is [String], `list` is [List] ([Tuple] for tuples),
-/// `dict` is a [Map] keeping insertion order. Templates see Python semantics: truthiness (empty is false),
+/// `dict` is a [Map] keeping insertion order; a `str` holding request text is a [Marked]. Templates see Python semantics: truthiness (empty is false),
 /// `str()` and `repr()` formatting (`True`, `None`, `['a', 1]`, shortest round-trip floats), `==` across int
 /// and float, floor division and modulo, strings indexed by code point, and `json.dumps` output.
 ///
@@ -201,6 +201,7 @@ final class Py {
             case Long l -> "int";
             case Double d -> "float";
             case String s -> "str";
+            case Marked m -> "str";
             case Tuple t -> "tuple";
             case View w -> w.name;
             case Range g -> "range";
@@ -245,6 +246,7 @@ final class Py {
             case Long l -> l != 0;
             case Double d -> d != 0.0;
             case String s -> !s.isEmpty();
+            case Marked m -> m.length() > 0;
             case List<?> l -> !l.isEmpty();
             case Map<?, ?> m -> !m.isEmpty();
             case Undefined u -> false;
@@ -252,55 +254,72 @@ final class Py {
         };
     }
 
+    /// `str(v)` where the result must be template text: refused if it would hold request text (use [#text]
+    /// wherever the result can be request text).
     static String str(Object v) {
+        if (text(v) instanceof String s) {
+            return s;
+        }
+        throw Marked.refuse("request text where this interpreter only supports template text");
+    }
+
+    /// `str(v)` keeping marks: a [String] or a [Marked].
+    static Object text(Object v) {
         return switch (v) {
             case String s -> s;
+            case Marked m -> m;
             case Undefined u -> "";
-            case null, default -> repr(v);
+            case null, default -> reprText(v);
         };
     }
 
+    /// `repr(v)` as plain text, for error messages.
     static String repr(Object v) {
-        StringBuilder sb = new StringBuilder();
-        repr(v, sb, 0);
-        return sb.toString();
+        return Marked.plain(reprText(v));
     }
 
-    private static void repr(Object v, StringBuilder sb, int depth) {
+    /// `repr(v)` keeping the marks of the request text in it (a list of messages printed whole).
+    static Object reprText(Object v) {
+        Marked.Builder sb = new Marked.Builder();
+        repr(v, sb, 0);
+        return sb.build();
+    }
+
+    private static void repr(Object v, Marked.Builder sb, int depth) {
         if (depth > 100 || sb.length() > MAX_CHARS) {
             throw fail("value too large or too deeply nested to print");
         }
         switch (v) {
             case null -> sb.append("None");
             case Boolean b -> sb.append(b ? "True" : "False");
-            case Long l -> sb.append(l);
+            case Long l -> sb.append(l.toString());
             case Double d -> sb.append(floatRepr(d));
             case String s -> quote(s, sb);
+            case Marked m -> quote(m, sb);
             case Tuple t -> {
-                sb.append('(');
+                sb.append("(");
                 for (int i = 0; i < t.size(); i++) {
                     sb.append(i == 0 ? "" : ", ");
                     repr(t.get(i), sb, depth + 1);
                 }
                 sb.append(t.size() == 1 ? ",)" : ")");
             }
-            case Range g -> sb.append("range(").append(g.start).append(", ").append(g.stop)
-                    .append(g.step == 1 ? "" : ", " + g.step).append(')');
+            case Range g -> sb.append("range(" + g.start + ", " + g.stop + (g.step == 1 ? "" : ", " + g.step) + ")");
             case View w -> {
-                sb.append(w.name).append('(');
+                sb.append(w.name + "(");
                 repr(new ArrayList<>(w), sb, depth + 1);
-                sb.append(')');
+                sb.append(")");
             }
             case List<?> l -> {
-                sb.append('[');
+                sb.append("[");
                 for (int i = 0; i < l.size(); i++) {
                     sb.append(i == 0 ? "" : ", ");
                     repr(l.get(i), sb, depth + 1);
                 }
-                sb.append(']');
+                sb.append("]");
             }
             case Map<?, ?> m -> {
-                sb.append('{');
+                sb.append("{");
                 boolean first = true;
                 for (Map.Entry<?, ?> e : m.entrySet()) {
                     sb.append(first ? "" : ", ");
@@ -309,51 +328,57 @@ final class Py {
                     sb.append(": ");
                     repr(e.getValue(), sb, depth + 1);
                 }
-                sb.append('}');
+                sb.append("}");
             }
             case Undefined u -> sb.append("Undefined");
             case Namespace ns -> {
                 sb.append("<Namespace ");
                 repr(ns.attrs, sb, depth + 1);
-                sb.append('>');
+                sb.append(">");
             }
-            case Renderer.Macro m -> sb.append("<Macro '").append(m.def().name()).append("'>");
-            case Renderer.Loop l -> sb.append("<LoopContext ").append(l.index0 + 1).append('/').append(l.items.size()).append('>');
-            case Builtin b -> sb.append("<built-in method ").append(b.name()).append('>');
-            case Generator g -> sb.append("<").append(g.name).append(" object>");
-            default -> sb.append('<').append(typeName(v)).append('>');
+            case Renderer.Macro m -> sb.append("<Macro '" + m.def().name() + "'>");
+            case Renderer.Loop l -> sb.append("<LoopContext " + (l.index0 + 1) + "/" + l.items.size() + ">");
+            case Builtin b -> sb.append("<built-in method " + b.name() + ">");
+            case Generator g -> sb.append("<" + g.name + " object>");
+            default -> sb.append("<" + typeName(v) + ">");
         }
     }
 
-    /// Python's `repr` of a string: single quotes unless it contains `'` and no `"`, escapes for the rest.
-    private static void quote(String s, StringBuilder sb) {
+    /// Python's `repr` of a string: single quotes unless it contains `'` and no `"`, escapes for the rest. What a
+    /// request character becomes (itself or its escape) stays marked.
+    private static void quote(Object str, Marked.Builder sb) {
+        String s = Marked.plain(str);
+        Marked m = str instanceof Marked x ? x : null;
         char q = s.indexOf('\'') >= 0 && s.indexOf('"') < 0 ? '"' : '\'';
-        sb.append(q);
+        sb.append(String.valueOf(q));
         for (int i = 0; i < s.length(); ) {
             int c = s.codePointAt(i);
+            boolean marked = m != null && m.marked(i);
             i += Character.charCount(c);
+            String out;
             if (c == q || c == '\\') {
-                sb.append('\\').appendCodePoint(c);
+                out = "\\" + Character.toString(c);
             } else if (c == '\n') {
-                sb.append("\\n");
+                out = "\\n";
             } else if (c == '\r') {
-                sb.append("\\r");
+                out = "\\r";
             } else if (c == '\t') {
-                sb.append("\\t");
+                out = "\\t";
             } else if (!printable(c)) {
                 String hex = Integer.toHexString(c);
                 if (c <= 0xff) {
-                    sb.append("\\x").append("0".repeat(2 - hex.length())).append(hex);
+                    out = "\\x" + "0".repeat(2 - hex.length()) + hex;
                 } else if (c <= 0xffff) {
-                    sb.append("\\u").append("0".repeat(4 - hex.length())).append(hex);
+                    out = "\\u" + "0".repeat(4 - hex.length()) + hex;
                 } else {
-                    sb.append("\\U").append("0".repeat(8 - hex.length())).append(hex);
+                    out = "\\U" + "0".repeat(8 - hex.length()) + hex;
                 }
             } else {
-                sb.appendCodePoint(c);
+                out = Character.toString(c);
             }
+            sb.append(out, marked);
         }
-        sb.append(q);
+        sb.append(String.valueOf(q));
     }
 
     /// Python's `str.isprintable` for one code point: not a control, format, separator (but space), surrogate,
@@ -415,6 +440,9 @@ final class Py {
         if (a == null || b == null) {
             return false;
         }
+        if (Marked.isStr(a) || Marked.isStr(b)) {
+            return Marked.isStr(a) && Marked.isStr(b) && Marked.plain(a).equals(Marked.plain(b));
+        }
         if (isNumber(a) && isNumber(b)) {
             if (isInt(a) && isInt(b)) {
                 return toLong(a) == toLong(b);
@@ -447,7 +475,7 @@ final class Py {
         if (a instanceof Undefined && b instanceof Undefined) {
             return true;
         }
-        if (a instanceof String || a instanceof Undefined) {
+        if (a instanceof Undefined) {
             return a.equals(b);
         }
         return false;
@@ -465,8 +493,8 @@ final class Py {
             double y = toDouble(b);
             return x < y ? -1 : x > y ? 1 : 0;      // NaN compares as neither, like Python
         }
-        if (a instanceof String x && b instanceof String y) {
-            return compareStrings(x, y);
+        if (Marked.isStr(a) && Marked.isStr(b)) {
+            return compareStrings(Marked.plain(a), Marked.plain(b));
         }
         if (a instanceof List<?> x && b instanceof List<?> y && (x instanceof Tuple) == (y instanceof Tuple)) {
             for (int i = 0; i < Math.min(x.size(), y.size()); i++) {
@@ -512,6 +540,10 @@ final class Py {
         if (m.containsKey(key)) {
             return m.get(key);
         }
+        // a key of request text is a Marked: a plain String finds it by its text
+        if (key instanceof String s && m.containsKey(Marked.probe(s))) {
+            return m.get(Marked.probe(s));
+        }
         Object alt = null;
         if (key instanceof Boolean b) {
             alt = b ? 1L : 0L;
@@ -533,20 +565,23 @@ final class Py {
             }
             case Map<?, ?> m -> new ArrayList<>(m.keySet());
             case String s -> chars(s);
+            case Marked s -> chars(s);
             case Undefined u -> List.of();
             case Generator g -> g.drain();
             case null, default -> throw fail("'" + typeName(v) + "' object is not iterable");
         };
     }
 
-    static List<Object> chars(String s) {
+    /// The characters (code points) of a string, each keeping its mark.
+    static List<Object> chars(Object str) {
+        String s = Marked.plain(str);
         int count = s.codePointCount(0, s.length());
         checkItems(count);
         List<Object> out = new ArrayList<>(count);
         for (int i = 0; i < s.length(); ) {
             int c = s.codePointAt(i);
             int next = i + Character.charCount(c);
-            out.add(s.substring(i, next));
+            out.add(Marked.sub(str, i, next));
             i = next;
         }
         return out;
@@ -555,6 +590,7 @@ final class Py {
     static long len(Object v) {
         return switch (v) {
             case String s -> s.codePointCount(0, s.length());
+            case Marked m -> m.text.codePointCount(0, m.length());
             case List<?> l -> l.size();
             case Map<?, ?> m -> m.size();
             case Undefined u -> 0;
@@ -565,10 +601,10 @@ final class Py {
     static boolean contains(Object container, Object item) {
         switch (container) {
             case String s -> {
-                if (!(item instanceof String sub)) {
-                    throw fail("'in <string>' requires string as left operand, not " + typeName(item));
-                }
-                return s.contains(sub);
+                return containsText(s, item);
+            }
+            case Marked s -> {
+                return containsText(s.text, item);
             }
             case List<?> l -> {
                 for (Object o : l) {
@@ -597,6 +633,13 @@ final class Py {
         }
     }
 
+    private static boolean containsText(String s, Object item) {
+        if (!Marked.isStr(item)) {
+            throw fail("'in <string>' requires string as left operand, not " + typeName(item));
+        }
+        return s.contains(Marked.plain(item));
+    }
+
     static void checkChars(long n) {
         if (n > MAX_CHARS) {
             throw fail("string longer than the limit of " + MAX_CHARS + " characters");
@@ -612,9 +655,9 @@ final class Py {
     /// `seq[slice]` for lists and strings, with Python's clamping and negative steps.
     static Object slice(Object seq, Slice s) {
         List<Object> items;
-        boolean string = seq instanceof String;
-        if (seq instanceof String str) {
-            items = chars(str);
+        boolean string = Marked.isStr(seq);
+        if (string) {
+            items = chars(seq);
         } else if (seq instanceof List<?> l) {
             @SuppressWarnings("unchecked")
             List<Object> li = (List<Object>) l;
@@ -641,9 +684,9 @@ final class Py {
             out.add(items.get((int) i));
         }
         if (string) {
-            StringBuilder sb = new StringBuilder();
-            out.forEach(c -> sb.append((String) c));
-            return sb.toString();
+            Marked.Builder sb = new Marked.Builder();
+            out.forEach(sb::appendText);
+            return sb.build();
         }
         return seq instanceof Tuple ? new Tuple(out) : out;
     }
@@ -688,12 +731,12 @@ final class Py {
             }
             return toDouble(a) + toDouble(b);
         }
-        if (a instanceof String x) {
-            if (!(b instanceof String y)) {
+        if (Marked.isStr(a)) {
+            if (!Marked.isStr(b)) {
                 throw fail("can only concatenate str (not \"" + typeName(b) + "\") to str");
             }
-            checkChars((long) x.length() + y.length());
-            return x + y;
+            checkChars((long) Marked.plain(a).length() + Marked.plain(b).length());
+            return Marked.concat(a, b);
         }
         if (a instanceof List<?> x) {
             if (!(b instanceof List<?> y) || (x instanceof Tuple) != (y instanceof Tuple)) {
@@ -736,10 +779,10 @@ final class Py {
             }
             return toDouble(a) * toDouble(b);
         }
-        if (isInt(b) && (a instanceof String || a instanceof List<?>)) {
+        if (isInt(b) && (Marked.isStr(a) || a instanceof List<?>)) {
             return repeat(a, toLong(b));
         }
-        if (isInt(a) && (b instanceof String || b instanceof List<?>)) {
+        if (isInt(a) && (Marked.isStr(b) || b instanceof List<?>)) {
             return repeat(b, toLong(a));
         }
         throw operandError("*", a, b);
@@ -750,6 +793,14 @@ final class Py {
         if (seq instanceof String s) {
             checkChars(s.length() * Math.min(times, MAX_CHARS + 1L));
             return s.repeat((int) times);
+        }
+        if (seq instanceof Marked s) {
+            checkChars(s.length() * Math.min(times, MAX_CHARS + 1L));
+            Marked.Builder sb = new Marked.Builder();
+            for (long i = 0; i < times; i++) {
+                sb.appendText(s);
+            }
+            return sb.build();
         }
         List<?> l = (List<?>) seq;
         checkItems(l.size() * Math.min(times, MAX_ITEMS + 1L));
@@ -800,6 +851,9 @@ final class Py {
         defined(b);
         if (a instanceof String s) {
             return Builtins.percentFormat(s, b);
+        }
+        if (a instanceof Marked) {
+            throw Marked.refuse("request text as a '%' format string");
         }
         if (isNumber(a) && isNumber(b)) {
             if (isInt(a) && isInt(b)) {
@@ -896,35 +950,51 @@ final class Py {
     }
 
     static String lstrip(String s, String chars) {
+        return (String) lstrip((Object) s, chars);
+    }
+
+    static String rstrip(String s, String chars) {
+        return (String) rstrip((Object) s, chars);
+    }
+
+    static String strip(String s, String chars) {
+        return (String) strip((Object) s, chars);
+    }
+
+    /// `str.lstrip` of a [String] or [Marked]; what is left keeps its marks.
+    static Object lstrip(Object str, String chars) {
+        String s = Marked.plain(str);
         int i = 0;
         while (i < s.length() && strips(s.charAt(i), chars)) {
             i++;
         }
-        return s.substring(i);
+        return Marked.sub(str, i, s.length());
     }
 
-    static String rstrip(String s, String chars) {
+    static Object rstrip(Object str, String chars) {
+        String s = Marked.plain(str);
         int e = s.length();
         while (e > 0 && strips(s.charAt(e - 1), chars)) {
             e--;
         }
-        return s.substring(0, e);
+        return Marked.sub(str, 0, e);
     }
 
-    static String strip(String s, String chars) {
+    static Object strip(Object s, String chars) {
         return lstrip(rstrip(s, chars), chars);
     }
 
     // ---- JSON
 
-    /// Python's `json.dumps(v, ensure_ascii, indent, separators, sort_keys)`.
-    static String json(Object v, boolean ensureAscii, String indent, String itemSep, String keySep, boolean sortKeys) {
-        StringBuilder sb = new StringBuilder();
+    /// Python's `json.dumps(v, ensure_ascii, indent, separators, sort_keys)`: a [String], or a [Marked] when it
+    /// holds request text (a request character and its escape stay marked, keys included).
+    static Object json(Object v, boolean ensureAscii, String indent, String itemSep, String keySep, boolean sortKeys) {
+        Marked.Builder sb = new Marked.Builder();
         json(v, sb, ensureAscii, indent, itemSep, keySep, sortKeys, 0);
-        return sb.toString();
+        return sb.build();
     }
 
-    private static void json(Object v, StringBuilder sb, boolean ascii, String indent, String itemSep, String keySep,
+    private static void json(Object v, Marked.Builder sb, boolean ascii, String indent, String itemSep, String keySep,
                              boolean sortKeys, int level) {
         if (level > 100) {
             throw fail("value too deeply nested for tojson");
@@ -932,17 +1002,18 @@ final class Py {
         checkChars(sb.length());
         switch (v) {
             case null -> sb.append("null");
-            case Boolean b -> sb.append(b);
-            case Long l -> sb.append(l);
+            case Boolean b -> sb.append(b.toString());
+            case Long l -> sb.append(l.toString());
             case Double d -> sb.append(Double.isNaN(d) ? "NaN" : Double.isInfinite(d) ? (d > 0 ? "Infinity" : "-Infinity")
                     : floatRepr(d));
             case String s -> jsonString(s, sb, ascii);
+            case Marked s -> jsonString(s, sb, ascii);
             case List<?> l -> {
                 if (l.isEmpty()) {
                     sb.append("[]");
                     return;
                 }
-                sb.append('[');
+                sb.append("[");
                 for (int i = 0; i < l.size(); i++) {
                     if (i > 0) {
                         sb.append(itemSep);
@@ -951,18 +1022,20 @@ final class Py {
                     json(l.get(i), sb, ascii, indent, itemSep, keySep, sortKeys, level + 1);
                 }
                 newline(sb, indent, level);
-                sb.append(']');
+                sb.append("]");
             }
             case Map<?, ?> m -> {
                 if (m.isEmpty()) {
                     sb.append("{}");
                     return;
                 }
-                List<Map.Entry<String, Object>> entries = new ArrayList<>();
+                // keys are strings (a String or a Marked) once converted as json.dumps converts them
+                List<Map.Entry<Object, Object>> entries = new ArrayList<>();
                 for (Map.Entry<?, ?> e : m.entrySet()) {
                     Object k = e.getKey();
-                    String key = switch (k) {
+                    Object key = switch (k) {
                         case String s -> s;
+                        case Marked s -> s;
                         case null -> "null";
                         case Boolean b -> b.toString();
                         case Long l -> l.toString();
@@ -972,11 +1045,11 @@ final class Py {
                     entries.add(Map.entry(key, e.getValue() == null ? MISSING : e.getValue()));
                 }
                 if (sortKeys) {
-                    entries.sort((x, y) -> compareStrings(x.getKey(), y.getKey()));
+                    entries.sort((x, y) -> compareStrings(Marked.plain(x.getKey()), Marked.plain(y.getKey())));
                 }
-                sb.append('{');
+                sb.append("{");
                 boolean first = true;
-                for (Map.Entry<String, Object> e : entries) {
+                for (Map.Entry<Object, Object> e : entries) {
                     if (!first) {
                         sb.append(itemSep);
                     }
@@ -987,15 +1060,15 @@ final class Py {
                     json(e.getValue() == MISSING ? null : e.getValue(), sb, ascii, indent, itemSep, keySep, sortKeys, level + 1);
                 }
                 newline(sb, indent, level);
-                sb.append('}');
+                sb.append("}");
             }
             default -> throw fail("Object of type " + typeName(v) + " is not JSON serializable");
         }
     }
 
-    private static void newline(StringBuilder sb, String indent, int level) {
+    private static void newline(Marked.Builder sb, String indent, int level) {
         if (indent != null) {
-            sb.append('\n');
+            sb.append("\n");
             for (int i = 0; i < level; i++) {
                 sb.append(indent);
             }
@@ -1003,28 +1076,25 @@ final class Py {
         }
     }
 
-    private static void jsonString(String s, StringBuilder sb, boolean ascii) {
-        sb.append('"');
+    private static void jsonString(Object str, Marked.Builder sb, boolean ascii) {
+        String s = Marked.plain(str);
+        Marked m = str instanceof Marked x ? x : null;
+        sb.append("\"");
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    if (c < 0x20 || (ascii && c > 0x7e)) {
-                        // with ensure_ascii, Python escapes each UTF-16 unit: surrogate pairs come out as two escapes
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
+            String out = switch (c) {
+                case '"' -> "\\\"";
+                case '\\' -> "\\\\";
+                case '\n' -> "\\n";
+                case '\r' -> "\\r";
+                case '\t' -> "\\t";
+                case '\b' -> "\\b";
+                case '\f' -> "\\f";
+                // with ensure_ascii, Python escapes each UTF-16 unit: surrogate pairs come out as two escapes
+                default -> c < 0x20 || (ascii && c > 0x7e) ? String.format("\\u%04x", (int) c) : String.valueOf(c);
+            };
+            sb.append(out, m != null && m.marked(i));
         }
-        sb.append('"');
+        sb.append("\"");
     }
 }

@@ -19,6 +19,9 @@ import java.util.Map;
 /// depth limit, output and every string value have a size limit, and the characters of computed values have a
 /// total budget, so a hostile template from a model file can neither hang nor exhaust memory. A renderer is used
 /// once, by one thread.
+///
+/// Output is built with the marks of the request text in it ([Marked]): a render's result is a [String] when
+/// nothing in it came from the request, a [Marked] otherwise, and so are macro results and captured blocks.
 final class Renderer {
     static final long MAX_STEPS = 1_000_000;
     static final int MAX_DEPTH = 100;
@@ -57,14 +60,15 @@ final class Renderer {
         }
     }
 
-    String render(List<Node> body, Map<String, Object> context) {
+    /// The output: a [String], or a [Marked] if it holds request text.
+    Object render(List<Node> body, Map<String, Object> context) {
         Scope globals = new Scope(null);
         globals.vars.putAll(Builtins.globals());
         Scope top = new Scope(globals);
         top.vars.putAll(context);
-        StringBuilder out = new StringBuilder();
+        Marked.Builder out = new Marked.Builder();
         exec(body, top, out);
-        return out.toString();
+        return out.build();
     }
 
     // ---- limits
@@ -83,29 +87,30 @@ final class Renderer {
 
     /// Counts a computed value against the budget, so building many large values cannot exhaust memory.
     Object charge(Object v) {
-        long size = v instanceof String s ? s.length() : v instanceof List<?> l ? l.size() : v instanceof Map<?, ?> m ? m.size() : 0;
+        long size = Marked.isStr(v) ? Marked.plain(v).length() : v instanceof List<?> l ? l.size() : v instanceof Map<?, ?> m ? m.size() : 0;
         if (size > 0 && (computed += size) > MAX_COMPUTED) {
             throw Py.fail("the template exceeded the limit of " + MAX_COMPUTED + " characters of computed values");
         }
         return v;
     }
 
-    private static void append(StringBuilder out, String s) {
-        if ((long) out.length() + s.length() > Py.MAX_CHARS) {
+    /// Appends a [String] or a [Marked] (with its marks).
+    private static void append(Marked.Builder out, Object s) {
+        if ((long) out.length() + Marked.plain(s).length() > Py.MAX_CHARS) {
             throw Py.fail("the template output exceeded the limit of " + Py.MAX_CHARS + " characters");
         }
-        out.append(s);
+        out.appendText(s);
     }
 
     // ---- statements
 
-    private Flow exec(List<Node> body, Scope scope, StringBuilder out) {
+    private Flow exec(List<Node> body, Scope scope, Marked.Builder out) {
         for (Node node : body) {
             switch (node) {
                 case Node.Text t -> append(out, t.text());
                 case Node.Output o -> {
                     line = o.line();
-                    append(out, Py.str(eval(o.expr(), scope)));
+                    append(out, Py.text(eval(o.expr(), scope)));
                 }
                 case Node.If f -> {
                     List<Node> chosen = f.orElse();
@@ -134,16 +139,16 @@ final class Renderer {
                 }
                 case Node.SetBlock s -> {
                     line = s.line();
-                    StringBuilder captured = new StringBuilder();
+                    Marked.Builder captured = new Marked.Builder();
                     exec(s.body(), new Scope(scope), captured);
                     line = s.line();
-                    assign(s.target(), applyFilters(captured.toString(), s.filters(), scope), scope);
+                    assign(s.target(), applyFilters(captured.build(), s.filters(), scope), scope);
                 }
                 case Node.FilterBlock fb -> {
-                    StringBuilder captured = new StringBuilder();
+                    Marked.Builder captured = new Marked.Builder();
                     exec(fb.body(), new Scope(scope), captured);
                     line = fb.line();
-                    append(out, Py.str(applyFilters(captured.toString(), fb.filters(), scope)));
+                    append(out, Py.text(applyFilters(captured.build(), fb.filters(), scope)));
                 }
                 case Node.With w -> {
                     line = w.line();
@@ -177,7 +182,7 @@ final class Renderer {
 
     /// Runs a `for` loop over `iterable`: filtered first (so `loop.length` counts kept items), each iteration in
     /// a fresh scope; `else` runs when nothing was kept.
-    private Flow loop(Node.For f, Scope scope, StringBuilder out, Object iterable, int loopDepth) {
+    private Flow loop(Node.For f, Scope scope, Marked.Builder out, Object iterable, int loopDepth) {
         List<Object> items = Py.iterate(iterable);
         if (f.filter() != null) {
             List<Object> kept = new ArrayList<>();
@@ -339,10 +344,10 @@ final class Renderer {
                     case "%" -> Py.mod(left, right);
                     case "**" -> Py.pow(left, right);
                     case "~" -> {
-                        String l = Py.str(left);
-                        String r = Py.str(right);
-                        Py.checkChars((long) l.length() + r.length());
-                        yield l + r;
+                        Object l = Py.text(left);
+                        Object r = Py.text(right);
+                        Py.checkChars((long) Marked.plain(l).length() + Marked.plain(r).length());
+                        yield Marked.concat(l, r);
                     }
                     default -> throw Py.fail("unknown operator " + b.op());
                 });
@@ -384,6 +389,9 @@ final class Renderer {
                 throw Py.fail("argument after ** must be a mapping, not " + Py.typeName(m));
             }
             for (Map.Entry<?, ?> en : map.entrySet()) {
+                if (en.getKey() instanceof Marked) {
+                    throw Marked.refuse("request text as keyword argument names");
+                }
                 if (!(en.getKey() instanceof String k)) {
                     throw Py.fail("keywords must be strings");
                 }
@@ -448,11 +456,11 @@ final class Renderer {
             if (m.catchKwargs()) {
                 s.vars.put("kwargs", extra.isEmpty() ? new LinkedHashMap<>() : extra);
             }
-            StringBuilder out = new StringBuilder();
+            Marked.Builder out = new Marked.Builder();
             r.exec(m.body(), s, out);
             r.depth--;
             r.line = callerLine;
-            return out.toString();
+            return out.build();
         }
     }
 
@@ -513,12 +521,12 @@ final class Renderer {
                 throw Py.fail("loop() takes exactly one argument");
             }
             r.enter();
-            StringBuilder out = new StringBuilder();
+            Marked.Builder out = new Marked.Builder();
             int callerLine = r.line;
             r.loop(node, scope, out, args.getFirst(), depth0 + 1);
             r.depth--;
             r.line = callerLine;
-            return out.toString();
+            return out.build();
         }
     }
 }

@@ -5,7 +5,9 @@
 /// [dev.llamaj.template.ChatTemplate] is the entry point; [dev.llamaj.template.Message] a turn;
 /// [dev.llamaj.template.TemplateException] every failure. The rest is the interpreter: `Lexer` (text and
 /// whitespace control), `Parser` to `Node` records, `Renderer` (scopes, loops, macros, limits), `Py` (Python
-/// values) and `Builtins` (filters, tests, methods, globals).
+/// values) and `Builtins` (filters, tests, methods, globals); `Marked` carries the provenance of request text
+/// through all of them (see [dev.llamaj.template.ChatTemplate#renderRequest]) and `Roles` finds the role names a
+/// template handles.
 ///
 /// Supported: `{{ }}`, `{% %}`, `{# #}`, `-`/`+` whitespace control, `raw`; `if`/`elif`/`else`, `for` (loop
 /// variables, inline `if`, `else`, `recursive`, `loop.cycle`/`changed`), `break`/`continue`, `set` (names,

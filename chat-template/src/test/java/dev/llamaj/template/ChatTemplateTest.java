@@ -21,7 +21,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /// Every rendering in `chat-templates/renderings.json` (made by Python's Jinja2 the way Hugging Face renders chat
-/// templates) must come out character for character, or fail with exactly the expected message.
+/// templates) must come out character for character, or fail with exactly the expected message, also when the
+/// messages are rendered as request text (marked, so that no control token can come from them).
 class ChatTemplateTest {
     /// The reference renderings fixed `strftime_now` to this date.
     static final Clock FEB_23_2026 = Clock.fixed(Instant.parse("2026-02-23T12:00:00Z"), ZoneOffset.UTC);
@@ -74,8 +75,21 @@ class ChatTemplateTest {
             assertThatThrownBy(() -> template.render(c.messages(), c.addGenerationPrompt(), extra))
                     .isInstanceOf(TemplateException.class)
                     .hasMessage(c.expectedError());
+            assertThatThrownBy(() -> template.renderRequest(c.messages(), c.addGenerationPrompt(), extra))
+                    .isInstanceOf(TemplateException.class)
+                    .hasMessage(c.expectedError());
         } else {
             assertThat(template.render(c.messages(), c.addGenerationPrompt(), extra)).isEqualTo(c.expected());
+            ChatTemplate.Rendering r = template.renderRequest(c.messages(), c.addGenerationPrompt(), extra);
+            assertThat(r.text()).isEqualTo(c.expected());
+            // every non-empty content is somewhere in the marked text
+            StringBuilder marked = new StringBuilder();
+            for (int i = 0; i < r.requestSpans().length; i += 2) {
+                marked.append(r.text(), r.requestSpans()[i], r.requestSpans()[i + 1]).append('\u0000');
+            }
+            for (Message m : c.messages()) {
+                assertThat(marked.toString()).contains(m.content().strip());
+            }
         }
     }
 }
