@@ -5,7 +5,6 @@ import dev.llamaj.template.Message;
 import dev.llamaj.template.TemplateException;
 import dev.llamaj.tokenizer.Tokenizer;
 import dev.llamaj.tokenizer.Vocabulary;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,11 +12,36 @@ import java.util.Map;
 /// Turns a conversation into prompt tokens with the model's own chat template.
 ///
 /// The template (Jinja, from `tokenizer.chat_template`) renders the messages to text, exactly as Hugging Face
-/// does. The text is then tokenized in pieces: what the template wrote (headers like `<|start_header_id|>`) is
-/// parsed for control tokens, but the messages' own contents are not, so a user who types `<|eot_id|>` gets
-/// those characters, not an end of turn (no prompt injection). The contents are found in the rendering in
-/// message order; a content the template changed (trimmed, say) is matched in its trimmed form.
+/// does. What the template wrote itself (headers like `<|start_header_id|>`) is parsed for control tokens; text
+/// that came from the messages (contents and roles) never is, whatever the template did with it (trimmed, split,
+/// concatenated...): the renderer tracks which characters came from the messages
+/// ([ChatTemplate#renderRequest]), and the tokenizer reads those as ordinary text. So a user who types
+/// `<|eot_id|>` gets those characters, not an end of turn. A role the template does not handle
+/// ([ChatTemplate#roles]) is refused with an [InvalidMessageException], and so is a conversation the template
+/// would render in a way that cannot keep message text apart from its own (an [IllegalArgumentException]).
 public final class ChatFormat {
+    /// A message the template cannot take: `index` is its position in the conversation, `field` what is wrong
+    /// with it (`role`).
+    public static final class InvalidMessageException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+        private final int index;
+        private final String field;
+
+        InvalidMessageException(int index, String field, String message) {
+            super(message);
+            this.index = index;
+            this.field = field;
+        }
+
+        public int index() {
+            return index;
+        }
+
+        public String field() {
+            return field;
+        }
+    }
+
     static final String TEMPLATE_KEY = "tokenizer.chat_template";
 
     private final ChatTemplate template;
@@ -85,38 +109,21 @@ public final class ChatFormat {
 
     /// The conversation as text.
     ///
+    /// @throws InvalidMessageException if a role is not one the template handles
     /// @throws IllegalArgumentException if the template fails (for example `raise_exception` on a role it refuses)
     public String renderText(List<Message> messages, boolean addGenerationPrompt) {
-        try {
-            return template.render(messages, addGenerationPrompt, variables);
-        } catch (TemplateException e) {
-            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
-        }
+        return rendering(messages, addGenerationPrompt).text();
     }
 
     /// The conversation as prompt tokens, with BOS first when the vocabulary wants one and the template did not
-    /// write it.
+    /// write it. Text from the messages is tokenized as ordinary text: only the template's own text can make a
+    /// control token.
     ///
+    /// @throws InvalidMessageException if a role is not one the template handles
     /// @throws IllegalArgumentException if the template fails
     public int[] render(List<Message> messages, boolean addGenerationPrompt) {
-        String text = renderText(messages, addGenerationPrompt);
-        int[] spans = new int[2 * messages.size()];
-        int count = 0;
-        int cursor = 0;
-        for (Message m : messages) {
-            String content = m.content();
-            int at = content.isEmpty() ? -1 : text.indexOf(content, cursor);
-            if (at < 0 && !content.strip().isEmpty()) {
-                content = content.strip();
-                at = text.indexOf(content, cursor);
-            }
-            if (at >= 0) {
-                spans[count++] = at;
-                spans[count++] = at + content.length();
-                cursor = at + content.length();
-            }
-        }
-        int[] tokens = tokenizer.encode(text, Arrays.copyOf(spans, count));
+        ChatTemplate.Rendering rendering = rendering(messages, addGenerationPrompt);
+        int[] tokens = tokenizer.encode(rendering.text(), rendering.requestSpans());
         Vocabulary v = tokenizer.vocabulary();
         if (v.addBos() && v.bos() >= 0 && (tokens.length == 0 || tokens[0] != v.bos())) {
             int[] withBos = new int[tokens.length + 1];
@@ -125,5 +132,19 @@ public final class ChatFormat {
             tokens = withBos;
         }
         return tokens;
+    }
+
+    private ChatTemplate.Rendering rendering(List<Message> messages, boolean addGenerationPrompt) {
+        for (int i = 0; i < messages.size(); i++) {
+            String role = messages.get(i).role();
+            if (!template.roles().contains(role)) {
+                throw new InvalidMessageException(i, "role", "messages[" + i + "]: " + template.roleError(role));
+            }
+        }
+        try {
+            return template.renderRequest(messages, addGenerationPrompt, variables);
+        } catch (TemplateException e) {
+            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
+        }
     }
 }

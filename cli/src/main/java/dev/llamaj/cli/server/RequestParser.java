@@ -241,6 +241,8 @@ final class RequestParser {
         }
         try {
             return chatFormat.render(messages, true);
+        } catch (ChatFormat.InvalidMessageException e) {
+            throw ApiException.invalid("messages[" + e.index() + "]." + e.field(), "invalid_value", e.getMessage());
         } catch (IllegalArgumentException e) {
             // the template refused the conversation (raise_exception) or failed: its message is about the input
             throw ApiException.invalid("messages", "invalid_prompt", String.valueOf(e.getMessage()));
