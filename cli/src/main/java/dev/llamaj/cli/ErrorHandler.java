@@ -1,5 +1,6 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.ContextLengthException;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -47,6 +48,9 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
         if (e instanceof ContextLengthException c) {
             return c.getMessage() + (c.remedy() == ContextLengthException.Remedy.LONGER
                     ? " (raise --context)" : " (lower --context)");
+        }
+        if (e instanceof ChatFormat.NoTemplateException) {
+            return e.getMessage() + " (give one with --chat-template FILE)";
         }
         return e.getMessage();
     }

@@ -58,14 +58,23 @@ public final class ChatFormat {
         this.variables = Map.copyOf(vars);
     }
 
+    /// The model has no chat template (`tokenizer.chat_template`): a base model, or a file converted without one.
+    /// Front ends say how to give one ([#named] or a template file).
+    public static final class NoTemplateException extends IllegalArgumentException {
+        NoTemplateException(String message) {
+            super(message);
+        }
+    }
+
     /// The model's own template.
     ///
-    /// @throws IllegalArgumentException if the model has no chat template or it does not parse
+    /// @throws NoTemplateException      if the model has no chat template
+    /// @throws IllegalArgumentException if it does not parse
     public static ChatFormat of(LlamaModel model) {
         String source = model.file().metadata().find(TEMPLATE_KEY)
                 .filter(String.class::isInstance).map(String.class::cast)
-                .orElseThrow(() -> new IllegalArgumentException(model.file().path()
-                        + ": the model has no chat template (give one with --chat-template FILE)"));
+                .orElseThrow(() -> new NoTemplateException(model.file().path()
+                        + ": the model has no chat template"));
         return of(model, source);
     }
 
