@@ -215,7 +215,8 @@ final class ServeCommand implements Callable<Integer> {
             try {
                 return ChatFormat.of(model);
             } catch (IllegalArgumentException e) {
-                parent.err.println("llama: warning: " + ErrorHandler.describe(e) + "; /v1/chat/completions will answer 400");
+                parent.err.println("llama: warning: " + ErrorHandler.describe(e)
+                        + "; /v1/chat/completions will answer 400");
                 return null;
             }
         }
