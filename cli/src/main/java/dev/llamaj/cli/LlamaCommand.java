@@ -16,8 +16,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -69,6 +72,10 @@ final class LlamaCommand implements Callable<Integer> {
             description = "Jinja chat template file, or a built-in one: chatml, llama3, plain (default: the model's)")
     String chatTemplate;
 
+    @Option(names = "--json", description = "print one JSON object (prompt and generated token ids, text, stop "
+            + "reason, timings) instead of streaming the text")
+    boolean json;
+
     LlamaCommand(PrintStream out, PrintStream err) {
         this.out = out;
         this.err = err;
@@ -76,6 +83,9 @@ final class LlamaCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (chat && json) {
+            throw new IllegalArgumentException("--json does not apply to --chat");
+        }
         String text = chat ? null : readPrompt();
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
@@ -109,11 +119,19 @@ final class LlamaCommand implements Callable<Integer> {
                     return true;
                 })) {
                     c = session.generate(tokens, limit, Sampler.create(settings), stops, piece -> {
-                        out.print(piece);
-                        out.flush();
+                        if (!json) {
+                            out.print(piece);
+                            out.flush();
+                        }
                     });
                 }
-                out.println();
+                if (json) {
+                    int[] all = session.tokens();
+                    out.println(Json.write(jsonResult(text, tokens, Arrays.copyOfRange(all, tokens.length, all.length),
+                            c, loadNanos, seedValue)));
+                } else {
+                    out.println();
+                }
                 out.flush();
                 if (c.stopReason() == Completion.StopReason.CONTEXT_FULL) {
                     err.println("llama: stopped: the context of " + contextLength + " tokens is full (raise --context)");
@@ -122,6 +140,26 @@ final class LlamaCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /// What `--json` prints: enough to compare a run with another engine token by token.
+    static Map<String, Object> jsonResult(String prompt, int[] promptIds, int[] generatedIds, Completion c,
+                                          long loadNanos, long seed) {
+        Map<String, Object> timings = new LinkedHashMap<>();
+        timings.put("load_ms", loadNanos / 1e6);
+        timings.put("prompt_ms", c.promptNanos() / 1e6);
+        timings.put("prompt_tokens_per_second", c.promptTokensPerSecond());
+        timings.put("generation_ms", c.generationNanos() / 1e6);
+        timings.put("tokens_per_second", c.tokensPerSecond());
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("prompt", prompt);
+        r.put("prompt_ids", Arrays.stream(promptIds).boxed().toList());
+        r.put("generated_ids", Arrays.stream(generatedIds).boxed().toList());
+        r.put("text", c.text());
+        r.put("stop_reason", c.stopReason().name().toLowerCase(Locale.ROOT));
+        r.put("seed", seed);
+        r.put("timings", timings);
+        return r;
     }
 
     /// The chat format `--chat-template` asks for: the model's own (no option), a built-in name, or a file.
