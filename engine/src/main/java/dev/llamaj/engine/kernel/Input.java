@@ -102,15 +102,7 @@ final class Input {
     /// Whether the kernel of `type` in `layout` multiplies with `x` rounded to 8-bit integers ([#roundTrip]) rather
     /// than with `x` itself: with 512-bit vectors, `Q4_K` in the lane layout, `Q6_K`, and `Q4_0` in four-row groups.
     static boolean quantizes(GGMLType type, Matrix.Layout layout) {
-        if (Simd.L != 16) {
-            return false;
-        }
-        return switch (type) {
-            case Q4_K -> layout == Matrix.Layout.LANES;
-            case Q6_K -> true;
-            case Q4_0 -> layout == Matrix.Layout.ROWS4;
-            default -> false;
-        };
+        return WeightFormat.supports(type) && WeightFormat.of(type, layout).quantizesInput();
     }
 
     /// Drops the reference to the caller's vector.

@@ -38,11 +38,7 @@ public final class Kernels {
 
     /// Whether `matVec` and [Matrix#dequantizeRow] can compute with weights of type `type`.
     public static boolean supports(GGMLType type) {
-        return switch (type) {
-            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
-            case Q8_1, Q8_K, IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64,
-                 IQ1_M, TQ1_0, TQ2_0, MXFP4 -> false;
-        };
+        return WeightFormat.supports(type);
     }
 
     /// `out[outOffset + r] = Σ_c w[r][c] · x[xOffset + c]` for every row `r` of `w`, rows split across `pool`.
@@ -128,33 +124,11 @@ public final class Kernels {
 
     /// The row kernel for `w`'s type and layout.
     static RowKernel rowKernel(Matrix w) {
-        if (w.layout() == Matrix.Layout.ROWS4) {
-            return w.type() == GGMLType.Q4_0 ? Q4_0::matVec4 : Q8_0::matVec4;
-        }
-        if (w.layout() == Matrix.Layout.LANES) {
-            return w.type() == GGMLType.Q4_K ? Q4_K::matVecLanes : Q6_K::matVecLanes;
-        }
-        return rowKernel(w.type());
+        return WeightFormat.of(w).matVec();
     }
 
     static RowKernel rowKernel(GGMLType type) {
-        return switch (type) {
-            case F32 -> F32::matVec;
-            case F16 -> F16::matVec;
-            case BF16 -> BF16::matVec;
-            case Q4_0 -> Q4_0::matVec;
-            case Q4_1 -> Q4_1::matVec;
-            case Q5_0 -> Q5_0::matVec;
-            case Q5_1 -> Q5_1::matVec;
-            case Q8_0 -> Q8_0::matVec;
-            case Q2_K -> Q2_K::matVec;
-            case Q3_K -> Q3_K::matVec;
-            case Q4_K -> Q4_K::matVec;
-            case Q5_K -> Q5_K::matVec;
-            case Q6_K -> Q6_K::matVec;
-            case Q8_1, Q8_K, IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64,
-                 IQ1_M, TQ1_0, TQ2_0, MXFP4 -> throw unsupported(type);
-        };
+        return WeightFormat.of(type, Matrix.Layout.GGUF).matVec();
     }
 
     /// Per 256-weight super-block of `x[xOffset .. xOffset + n)`, 16 floats: 8 zeros, then the 8 [#groupSums] of its

@@ -48,25 +48,7 @@ final class MatMul {
     }
 
     static Dequantizer dequantizer(GGMLType type, Matrix.Layout layout) {
-        if (layout == Matrix.Layout.LANES) {
-            return type == GGMLType.Q4_K ? Q4_K::unpackLanes : Q6_K::unpackLanes;
-        }
-        return switch (type) {
-            case F32 -> F32::dequantize;
-            case F16 -> F16::unpack;
-            case BF16 -> BF16::unpack;
-            case Q4_0 -> Q4_0::unpack;
-            case Q4_1 -> Q4_1::dequantize;
-            case Q5_0 -> Q5_0::dequantize;
-            case Q5_1 -> Q5_1::dequantize;
-            case Q8_0 -> Q8_0::unpack;
-            case Q2_K -> Q2_K::dequantize;
-            case Q3_K -> Q3_K::dequantize;
-            case Q4_K -> Q4_K::unpack;
-            case Q5_K -> Q5_K::unpack;
-            case Q6_K -> Q6_K::unpack;
-            default -> throw Kernels.unsupported(type);
-        };
+        return WeightFormat.of(type, layout).unpack();
     }
 
     /// Floats in `tokens` tokens of `width` features in the tiled layout (whole tiles).
@@ -81,7 +63,7 @@ final class MatMul {
         private final float[][] partial;
         // one product
         private Matrix w;
-        private Dequantizer dq;
+        private WeightFormat format;
         private float[] x;
         private int xOffset;
         private float[] out;
@@ -97,7 +79,7 @@ final class MatMul {
 
         void run(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int tokens) {
             this.w = w;
-            this.dq = dequantizer(w.type(), w.layout());
+            this.format = WeightFormat.of(w);
             this.x = x;
             this.xOffset = xOffset;
             this.out = out;
@@ -121,14 +103,15 @@ final class MatMul {
                 panel = panels[t] = new float[MC * KC];
                 partial[t] = new float[MR * TILE];
             }
-            compute(w, dq, x, xOffset, out, outOffset, tokens, from, to, panel, partial[t]);
+            compute(w, format, x, xOffset, out, outOffset, tokens, from, to, panel, partial[t]);
         }
     }
 
     /// Rows `[from, to)` of `out = w · x` over the tiles of `tokens` tokens. A last tile with at most `L` tokens
     /// runs the half-width microkernel ([#kernelHalf]): a prompt of a few tokens costs half a tile, not a tile.
-    static void compute(Matrix w, Dequantizer dq, float[] x, int xOffset, float[] out, int outOffset, int tokens,
-                        int from, int to, float[] panel, float[] partial) {
+    static void compute(Matrix w, WeightFormat format, float[] x, int xOffset, float[] out, int outOffset,
+                        int tokens, int from, int to, float[] panel, float[] partial) {
+        Dequantizer dq = format.unpack();
         int tiles = (tokens + TILE - 1) / TILE;
         boolean halfLast = tokens - (tiles - 1) * TILE <= L;
         int rows = w.rows();
@@ -139,18 +122,13 @@ final class MatMul {
         boolean lanes = w.layout() == Matrix.Layout.LANES;
         for (int kc = 0; kc < cols; kc += KC) {
             int kn = Math.min(KC, cols - kc);
-            long colBytes = lanes ? Matrix.laneBytes(type) * (kc / 256) : type.byteSize(kc);
+            long colBytes = lanes ? format.packedBlockBytes() * (kc / 256) : type.byteSize(kc);
             boolean accumulate = kc > 0;
             for (int mc = from; mc < to; mc += MC) {
                 int mn = Math.min(MC, to - mc);
-                if (w.layout() == Matrix.Layout.ROWS4) {
-                    boolean q4 = type == GGMLType.Q4_0;
+                if (format.rows4() != null) {
                     for (int r = 0; r < mn; r++) {
-                        if (q4) {
-                            Q4_0.dequantize4(data, cols, mc + r, kc, kn, panel, r * KC, true);
-                        } else {
-                            Q8_0.dequantize4(data, cols, mc + r, kc, kn, panel, r * KC, true);
-                        }
+                        format.rows4().decode(data, cols, mc + r, kc, kn, panel, r * KC, true);
                     }
                 } else {
                     for (int r = 0; r < mn; r++) {

@@ -81,16 +81,12 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
     /// Bytes from the start of one row to the next in `data` for the row-by-row layouts ([Layout#GGUF],
     /// [Layout#LANES]); for [Layout#ROWS4], [#rowBytes].
     public long stride() {
-        return layout == Layout.LANES ? laneBytes(type) * (cols / 256) : rowBytes();
+        return layout == Layout.LANES ? WeightFormat.of(type, layout).packedBlockBytes() * (cols / 256) : rowBytes();
     }
 
     /// Bytes of a 256-weight super-block of `type` in the lane layout, 0 for types without one.
     static long laneBytes(GGMLType type) {
-        return switch (type) {
-            case Q4_K -> Q4_K.LANE_BYTES;
-            case Q6_K -> Q6_K.LANE_BYTES;
-            default -> 0;
-        };
+        return WeightFormat.laneBytes(type);
     }
 
     /// Decodes row `row` into `out[outOffset .. outOffset + cols)` with the scalar reference dequantization, which
@@ -101,34 +97,11 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
     public void dequantizeRow(int row, float[] out, int outOffset) {
         Objects.checkIndex(row, rows);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
-        if (layout == Layout.LANES) {
-            if (type == GGMLType.Q4_K) {
-                Q4_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
-            } else {
-                Q6_K.dequantizeLanes(data, row * stride(), out, outOffset, cols);
-            }
-            return;
-        }
-        if (layout != Layout.GGUF) {
-            Repack.dequantizeRow(this, row, 0, cols, out, outOffset);
-            return;
-        }
-        long offset = row * rowBytes();
-        switch (type) {
-            case F32 -> F32.dequantize(data, offset, out, outOffset, cols);
-            case F16 -> F16.dequantize(data, offset, out, outOffset, cols);
-            case BF16 -> BF16.dequantize(data, offset, out, outOffset, cols);
-            case Q4_0 -> Q4_0.dequantize(data, offset, out, outOffset, cols);
-            case Q4_1 -> Q4_1.dequantize(data, offset, out, outOffset, cols);
-            case Q5_0 -> Q5_0.dequantize(data, offset, out, outOffset, cols);
-            case Q5_1 -> Q5_1.dequantize(data, offset, out, outOffset, cols);
-            case Q8_0 -> Q8_0.dequantize(data, offset, out, outOffset, cols);
-            case Q2_K -> Q2_K.dequantize(data, offset, out, outOffset, cols);
-            case Q3_K -> Q3_K.dequantize(data, offset, out, outOffset, cols);
-            case Q4_K -> Q4_K.dequantize(data, offset, out, outOffset, cols);
-            case Q5_K -> Q5_K.dequantize(data, offset, out, outOffset, cols);
-            case Q6_K -> Q6_K.dequantize(data, offset, out, outOffset, cols);
-            default -> throw Kernels.unsupported(type);
+        WeightFormat format = WeightFormat.of(type, layout);
+        if (format.rows4() != null) {
+            format.rows4().decode(data, cols, row, 0, cols, out, outOffset, false);
+        } else {
+            format.reference().decode(data, row * stride(), out, outOffset, cols);
         }
     }
 }

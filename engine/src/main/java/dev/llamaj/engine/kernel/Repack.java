@@ -42,7 +42,7 @@ public final class Repack {
 
     /// Whether `type` has a four-row layout.
     public static boolean supports(GGMLType type) {
-        return type == GGMLType.Q4_0 || type == GGMLType.Q8_0;
+        return WeightFormat.load(type) == WeightFormat.Load.ROWS4;
     }
 
     /// Whether [#repack] would change `m`: `Q4_0` or `Q8_0` in the GGUF layout with a multiple of 4 rows, or `Q4_K`
@@ -52,22 +52,23 @@ public final class Repack {
         if (m.layout() != Matrix.Layout.GGUF) {
             return false;
         }
-        if (m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K) {
-            return Simd.L == 16;
-        }
-        return supports(m.type()) && m.rows() % 4 == 0;
+        return switch (WeightFormat.load(m.type())) {
+            case LANES -> true;
+            case ROWS4 -> m.rows() % 4 == 0;
+            case MAPPED, COPIED -> false;
+        };
     }
 
     /// Bytes of one block of a four-row group of `type` (a [#supports] type).
     static long groupBlockBytes(GGMLType type) {
-        return type == GGMLType.Q4_0 ? Q4_0.GROUP_BYTES : Q8_0.GROUP_BYTES;
+        return WeightFormat.of(type, Matrix.Layout.ROWS4).packedBlockBytes();
     }
 
     /// Bytes [#repack] or [#copy] writes for `m`; 0 when neither applies.
     public static long bytes(Matrix m) {
         if (applies(m)) {
             long blocks = m.cols() / m.type().blockSize();
-            return m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K
+            return WeightFormat.load(m.type()) == WeightFormat.Load.LANES
                     ? Matrix.laneBytes(m.type()) * (m.cols() / 256) * m.rows()
                     : groupBlockBytes(m.type()) * blocks * (m.rows() / 4);
         }
@@ -112,21 +113,17 @@ public final class Repack {
     /// `m` (for which [#applies] holds) repacked into `dst`, at least [#bytes] long: four-row groups or lanes
     /// written in parallel on `pool`.
     private static Matrix repack(Matrix m, MemorySegment dst, Parallel pool) {
-        if (m.type() == GGMLType.Q4_K || m.type() == GGMLType.Q6_K) {
+        if (WeightFormat.load(m.type()) == WeightFormat.Load.LANES) {
             return lanes(m, dst, pool);
         }
         int groups = m.rows() / 4;
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
         int cols = m.cols();
-        boolean q4 = m.type() == GGMLType.Q4_0;
+        WeightFormat.GroupPacker packer = WeightFormat.packer(m.type());
         pool.forRange(groups, 64, (from, to) -> {
             for (int g = from; g < to; g++) {
-                if (q4) {
-                    Q4_0.repackGroup(src, rowBytes, cols, g, dst);
-                } else {
-                    Q8_0.repackGroup(src, rowBytes, cols, g, dst);
-                }
+                packer.pack(src, rowBytes, cols, g, dst, 0);
             }
         });
         return new Matrix(m.type(), dst, m.rows(), m.cols(), Matrix.Layout.ROWS4);
@@ -136,17 +133,13 @@ public final class Repack {
     /// parallel on `pool`.
     private static Matrix lanes(Matrix m, MemorySegment dst, Parallel pool) {
         long stride = Matrix.laneBytes(m.type()) * (m.cols() / 256);
-        boolean q4 = m.type() == GGMLType.Q4_K;
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
         int cols = m.cols();
+        WeightFormat.GroupPacker packer = WeightFormat.packer(m.type());
         pool.forRange(m.rows(), 64, (from, to) -> {
             for (int r = from; r < to; r++) {
-                if (q4) {
-                    Q4_K.repackRow(src, r * rowBytes, dst, r * stride, cols);
-                } else {
-                    Q6_K.repackRow(src, r * rowBytes, dst, r * stride, cols);
-                }
+                packer.pack(src, rowBytes, cols, r, dst, stride);
             }
         });
         return new Matrix(m.type(), dst, m.rows(), m.cols(), Matrix.Layout.LANES);
@@ -156,8 +149,7 @@ public final class Repack {
     /// bound by memory bandwidth. Measured on the 2-core test machine, Llama-3.2-1B-shaped files: generation
     /// F16 8.9 → 11.3 tokens/s, BF16 11.9 → 13.5 (`K`-quant kernels are compute-bound: no gain, not copied).
     public static boolean copies(Matrix m) {
-        return m.layout() == Matrix.Layout.GGUF && (m.type() == GGMLType.F16 || m.type() == GGMLType.BF16
-                || m.type() == GGMLType.F32);
+        return m.layout() == Matrix.Layout.GGUF && WeightFormat.load(m.type()) == WeightFormat.Load.COPIED;
     }
 
     /// `m` copied, layout unchanged, into memory of `arena` with huge pages requested ([Memory#allocate]).
@@ -186,10 +178,6 @@ public final class Repack {
 
     /// Scalar dequantization of weights `[col, col + n)` of `row` of a four-row matrix.
     static void dequantizeRow(Matrix m, int row, int col, int n, float[] out, int outOffset) {
-        if (m.type() == GGMLType.Q4_0) {
-            Q4_0.dequantize4(m.data(), m.cols(), row, col, n, out, outOffset, false);
-        } else {
-            Q8_0.dequantize4(m.data(), m.cols(), row, col, n, out, outOffset, false);
-        }
+        WeightFormat.of(m).rows4().decode(m.data(), m.cols(), row, col, n, out, outOffset, false);
     }
 }

@@ -56,7 +56,7 @@ public final class WarmUp {
                 float[] ty = new float[Kernels.tiledSize(rows, Kernels.TILE)];
                 float[] panel = new float[MatMul.MC * MatMul.KC];
                 Kernels.RowKernel kernel = Kernels.rowKernel(m);
-                MatMul.Dequantizer dq = MatMul.dequantizer(type, m.layout());
+                WeightFormat format = WeightFormat.of(m);
                 steps.add(new Step("matVec " + type, () -> {
                     Kernels.matVec(pool, m, x, 0, out, 0);
                     Kernels.matVec3(pool, m, m, m, x, 0, out, 0, out2, 0, out3, 0);
@@ -65,7 +65,13 @@ public final class WarmUp {
                 steps.add(new Step("matMul " + type, () -> {
                     Kernels.matMul(pool, m, tx, 0, ty, 0, Kernels.TILE);
                     Kernels.matMul(pool, m, tx, 0, ty, 0, 1);
-                }, () -> dq.dequantize(data, 0, panel, 0, 0)));
+                }, () -> {
+                    if (format.rows4() != null) {
+                        format.rows4().decode(data, cols, 0, 0, 0, panel, 0, true);
+                    } else {
+                        format.unpack().dequantize(data, 0, panel, 0, 0);
+                    }
+                }));
             }
             float[] a = filled(MatMul.KC * MatMul.MR);
             float[] tx = filled(MatMul.KC * MatMul.TILE);
