@@ -30,7 +30,7 @@ public final class Json {
     private Json() {}
 
     /// Malformed JSON; the message names the position.
-    public static final class JsonException extends IllegalArgumentException {
+    public static class JsonException extends IllegalArgumentException {
         private final int offset;
 
         JsonException(String message, int offset) {
@@ -46,9 +46,45 @@ public final class Json {
 
     // ---------------------------------------------------------------- reading
 
+    /// Bounds on what one parse may build, so that a small text cannot become a large heap: `[{},{},...]` is three
+    /// characters per empty object of about 64 bytes, twenty times the text.
+    ///
+    /// @param maxDepth       nesting levels at most
+    /// @param maxValues      values (objects, arrays, strings, numbers, literals) at most
+    /// @param maxStringChars characters of one string at most
+    /// @param maxHeapBytes   the parser's estimate of the heap the values take (64-bit JVM, compressed pointers:
+    ///                       an object 64 bytes and 48 per member, an array 40 and 8 per element, a string 40 and
+    ///                       one or two per character, a number 16 to 64), at most
+    public record Limits(int maxDepth, int maxValues, int maxStringChars, long maxHeapBytes) {
+        /// Only the nesting limit of [#parse(String)].
+        public static final Limits NONE = new Limits(MAX_DEPTH, Integer.MAX_VALUE, Integer.MAX_VALUE,
+                Long.MAX_VALUE);
+
+        public Limits {
+            if (maxDepth < 1 || maxDepth > MAX_DEPTH || maxValues < 1 || maxStringChars < 0 || maxHeapBytes < 0) {
+                throw new IllegalArgumentException("bad JSON limits " + maxDepth + ", " + maxValues + ", "
+                        + maxStringChars + ", " + maxHeapBytes);
+            }
+        }
+    }
+
+    /// The text is well-formed so far but has more values, bytes or characters than the [Limits] allow; the
+    /// message says which. (Nesting beyond the limit is a plain [JsonException].)
+    public static final class LimitException extends JsonException {
+        LimitException(String message, int offset) {
+            super(message, offset);
+        }
+    }
+
     /// Parses one JSON value (surrounding whitespace allowed, nothing else after it).
     public static Object parse(String text) {
-        Reader r = new Reader(text);
+        return parse(text, Limits.NONE);
+    }
+
+    /// Parses one JSON value within `limits`: beyond one, [LimitException] (before the value is complete, so the
+    /// heap the parse took stays near the limit).
+    public static Object parse(String text, Limits limits) {
+        Reader r = new Reader(text, limits);
         r.skipWhitespace();
         Object value = r.value(0);
         r.skipWhitespace();
@@ -83,10 +119,36 @@ public final class Json {
 
     private static final class Reader {
         final String s;
+        final Limits limits;
         int pos;
+        int values;
+        long heapBytes;
 
-        Reader(String s) {
+        Reader(String s, Limits limits) {
             this.s = s;
+            this.limits = limits;
+        }
+
+        /// Counts one more value and `bytes` more of estimated heap, at `at`.
+        void charge(long bytes, int at) {
+            values++;
+            heapBytes += bytes;
+            if (values > limits.maxValues()) {
+                throw new LimitException("more than " + limits.maxValues() + " JSON values", at);
+            }
+            if (heapBytes > limits.maxHeapBytes()) {
+                throw new LimitException("JSON values taking more than " + limits.maxHeapBytes()
+                        + " bytes of memory", at);
+            }
+        }
+
+        /// Estimated heap of a member of an object or element of an array (the entry or reference holding it).
+        void chargeMember(long bytes) {
+            heapBytes += bytes;
+            if (heapBytes > limits.maxHeapBytes()) {
+                throw new LimitException("JSON values taking more than " + limits.maxHeapBytes()
+                        + " bytes of memory", pos);
+            }
         }
 
         JsonException error(String what) {
@@ -130,8 +192,9 @@ public final class Json {
         }
 
         Object value(int depth) {
-            if (depth >= MAX_DEPTH) {
-                throw error("JSON nested more than " + MAX_DEPTH + " levels deep");
+            if (depth >= limits.maxDepth()) {
+                // malformed rather than too large (as before limits could be chosen): a JsonException
+                throw error("JSON nested more than " + limits.maxDepth() + " levels deep");
             }
             if (pos >= s.length()) {
                 throw error("expected a JSON value but found end of input");
@@ -146,7 +209,10 @@ public final class Json {
                 case 'n' -> literal("null", null);
                 default -> {
                     if (c == '-' || (c >= '0' && c <= '9')) {
-                        yield number();
+                        int start = pos;
+                        Object number = number();
+                        charge(number instanceof Long ? 16 : 64 + (pos - start), start);
+                        yield number;
                     }
                     throw error("expected a JSON value but found " + describe(pos));
                 }
@@ -157,11 +223,13 @@ public final class Json {
             if (!s.startsWith(word, pos)) {
                 throw error("expected a JSON value but found " + describe(pos));
             }
+            charge(0, pos);
             pos += word.length();
             return value;
         }
 
         Map<String, Object> object(int depth) {
+            charge(64, pos);
             pos++; // {
             Map<String, Object> map = new LinkedHashMap<>();
             skipWhitespace();
@@ -176,6 +244,7 @@ public final class Json {
                 }
                 int keyStart = pos;
                 String key = string();
+                chargeMember(48);
                 skipWhitespace();
                 expect(':', "':' after an object key");
                 skipWhitespace();
@@ -195,6 +264,7 @@ public final class Json {
         }
 
         List<Object> array(int depth) {
+            charge(40, pos);
             pos++; // [
             List<Object> list = new ArrayList<>();
             skipWhitespace();
@@ -204,6 +274,7 @@ public final class Json {
             }
             while (true) {
                 skipWhitespace();
+                chargeMember(8);
                 list.add(value(depth + 1));
                 skipWhitespace();
                 if (pos < s.length() && s.charAt(pos) == ',') {
@@ -226,6 +297,7 @@ public final class Json {
             int start = pos;
             pos++; // "
             StringBuilder sb = null;
+            boolean wide = false;
             int runStart = pos;
             while (true) {
                 if (pos >= s.length()) {
@@ -233,10 +305,20 @@ public final class Json {
                 }
                 char c = s.charAt(pos);
                 if (c == '"') {
+                    int length = (sb == null ? 0 : sb.length()) + pos - runStart;
+                    if (length > limits.maxStringChars()) {
+                        throw new LimitException("string longer than " + limits.maxStringChars() + " characters",
+                                start);
+                    }
+                    // as many bytes per character as Java's compact strings take: one for Latin-1, else two
+                    charge(40 + (long) length * (wide ? 2 : 1), start);
                     String result = sb == null ? s.substring(runStart, pos)
                             : sb.append(s, runStart, pos).toString();
                     pos++;
                     return result;
+                }
+                if (c > 0xFF) {
+                    wide = true;
                 }
                 if (c < 0x20) {
                     throw error("unescaped control character U+" + String.format("%04X", (int) c) + " in a string");
@@ -273,6 +355,7 @@ public final class Json {
                                 code = code * 16 + d;
                             }
                             sb.append((char) code);
+                            wide |= code > 0xFF;
                             pos += 4;
                         }
                         default -> throw error("bad escape '\\" + e + "' in a string", pos - 1);

@@ -77,6 +77,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "largest request body; larger gets 413 (default: ${DEFAULT-VALUE})")
     long maxBody = 2L << 20;
 
+    @Option(names = "--request-memory", paramLabel = "BYTES",
+            description = "heap the bodies of requests being read may take together, each counting about 9 times"
+                    + " its size; beyond, 503 (default: a quarter of the heap)")
+    long requestMemory;
+
     @Option(names = "--max-connections", paramLabel = "N",
             description = "open connections at most (default: ${DEFAULT-VALUE})")
     int maxConnections = 128;
@@ -125,7 +130,7 @@ final class ServeCommand implements Callable<Integer> {
                 .idleTimeout(seconds("--idle-timeout", idleTimeout))
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
-                .build();
+                .requestMemory(requestMemory).build();
         // the threads are shared out between the slots
         int perSlot = Math.max(1, threads / parallel);
         modelOptions.threads = perSlot;

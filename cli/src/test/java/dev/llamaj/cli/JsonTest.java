@@ -55,6 +55,25 @@ class JsonTest {
                 .hasMessage("expected a JSON object, got an array");
     }
 
+    @Test
+    void limitsBoundWhatAParseBuilds() {
+        // an empty object per three characters: about 64 bytes of heap each, 72 with the array's reference
+        String objects = "[" + "{},".repeat(100_000) + "{}]";
+        Json.Limits limits = new Json.Limits(64, 1 << 20, 1000, 6L * objects.length());
+        assertThatThrownBy(() -> Json.parse(objects, limits)).isInstanceOf(Json.LimitException.class)
+                .hasMessageStartingWith("JSON values taking more than " + 6L * objects.length() + " bytes of memory");
+        assertThat((List<?>) Json.parse(objects, new Json.Limits(64, 1 << 20, 1000, 8_000_000))).hasSize(100_001);
+        assertThatThrownBy(() -> Json.parse("[1,2,3,4]", new Json.Limits(64, 4, 1000, 1 << 20)))
+                .isInstanceOf(Json.LimitException.class).hasMessageStartingWith("more than 4 JSON values");
+        assertThatThrownBy(() -> Json.parse("[\"abcdef\"]", new Json.Limits(64, 10, 5, 1 << 20)))
+                .isInstanceOf(Json.LimitException.class).hasMessageStartingWith("string longer than 5 characters");
+        assertThat(Json.parse("[\"abcde\"]", new Json.Limits(64, 10, 5, 1 << 20))).isEqualTo(List.of("abcde"));
+        // nesting is malformed rather than large: a plain JsonException
+        assertThatThrownBy(() -> Json.parse("[[[[]]]]", new Json.Limits(3, 10, 5, 1 << 20)))
+                .isInstanceOf(Json.JsonException.class).isNotInstanceOf(Json.LimitException.class)
+                .hasMessageStartingWith("JSON nested more than 3 levels deep");
+    }
+
     private static void assertError(String text, String message) {
         assertThatThrownBy(() -> Json.parse(text)).isInstanceOf(Json.JsonException.class).hasMessageContaining(message);
     }

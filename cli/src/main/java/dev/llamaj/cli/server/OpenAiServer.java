@@ -19,10 +19,12 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
@@ -48,7 +50,13 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerConfig config;
     private final SlotPool pool;
     private final RequestParser parser;
-    private final HttpServer http;
+    private final RequestMemory memory;
+    /// The listener; replaced by a new one if one of its threads dies (see [#watch]).
+    private volatile HttpServer http;
+    /// The JDK server's own threads for `http`: its dispatcher and the two timers that run its timeouts.
+    private volatile List<Thread> httpThreads = List.of();
+    private final AtomicInteger listenerRestarts = new AtomicInteger();
+    private Thread watchdog;
     private final ExecutorService executor;
     private final PrintStream log;
     private final byte[] keyDigest;
@@ -57,12 +65,13 @@ public final class OpenAiServer implements AutoCloseable {
     private volatile boolean shuttingDown;
     private boolean stopped;
 
-    private OpenAiServer(ServerConfig config, SlotPool pool, RequestParser parser, HttpServer http,
-                         ExecutorService executor, PrintStream log) {
+    private OpenAiServer(ServerConfig config, SlotPool pool, RequestParser parser, ExecutorService executor,
+                         PrintStream log) {
         this.config = config;
         this.pool = pool;
         this.parser = parser;
-        this.http = http;
+        this.memory = new RequestMemory(config.requestMemory() > 0 ? config.requestMemory()
+                : RequestMemory.defaultBudget(config.maxBodyBytes()));
         this.executor = executor;
         this.log = log;
         this.keyDigest = config.apiKey() == null ? null : sha256(config.apiKey());
@@ -81,21 +90,106 @@ public final class OpenAiServer implements AutoCloseable {
         HttpLimits.apply(config, log);
         SlotPool pool = new SlotPool(model, config.parallel(), context, config.queueLimit(), config.prefixCache(),
                 log);
-        HttpServer http;
-        try {
-            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 128);
-        } catch (IOException | RuntimeException e) {
-            pool.close();
-            throw e;
-        }
         ExecutorService executor = Executors.newThreadPerTaskExecutor(
                 Thread.ofVirtual().name("llamaj-http-", 0).factory());
         OpenAiServer server = new OpenAiServer(config, pool, new RequestParser(model.tokenizer(), chatFormat, context),
-                http, executor, log);
-        http.createContext("/", server::handle);
-        http.setExecutor(executor);
-        http.start();
+                executor, log);
+        try {
+            server.listen(new InetSocketAddress(config.host(), config.port()));
+        } catch (IOException | RuntimeException e) {
+            executor.shutdownNow();
+            pool.close();
+            throw e;
+        }
+        server.watchdog = Thread.ofPlatform().name("llamaj-http-watchdog").daemon(true).start(server::watch);
         return server;
+    }
+
+    /// Thread names of the JDK server (`sun.net.httpserver.ServerImpl`): the dispatcher accepts connections and
+    /// reads requests into exchanges; the timeouts (request, response, idle) run on two `java.util.Timer`s.
+    private static final Set<String> HTTP_THREAD_NAMES = Set.of("HTTP-Dispatcher", "idle-timeout-task",
+            "req-rsp-timeout-task");
+
+    /// Creates, binds and starts the JDK server on `address`, and notes which threads are its own.
+    private void listen(InetSocketAddress address) throws IOException {
+        // the threads are told apart from other servers' by being new: one server is created at a time
+        synchronized (HTTP_THREAD_NAMES) {
+            Set<Thread> before = Thread.getAllStackTraces().keySet();
+            HttpServer server = HttpServer.create(address, 128);
+            server.createContext("/", this::handle);
+            server.setExecutor(executor);
+            server.start();
+            List<Thread> own = new ArrayList<>();
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                if (HTTP_THREAD_NAMES.contains(t.getName()) && !before.contains(t)) {
+                    own.add(t);
+                }
+            }
+            http = server;
+            httpThreads = List.copyOf(own);
+        }
+    }
+
+    /// The watchdog: a `java.util.Timer` whose task throws is dead for good, and the JDK server's timer tasks
+    /// allocate (an `OutOfMemoryError` anywhere in the JVM can land there), as can its dispatcher, which catches
+    /// only `Exception`. Their deaths are silent: a dead timer means slow clients are never cut off again, a dead
+    /// dispatcher that no connection is accepted. Nothing outside the JDK can restart them, so when one of them
+    /// has died this replaces the whole listener (its open connections are closed) with a new one on the same
+    /// port. It survives anything itself.
+    private void watch() {
+        while (!shuttingDown) {
+            try {
+                Thread.sleep(WATCH_INTERVAL_MILLIS);
+                if (shuttingDown) {
+                    return;
+                }
+                Thread dead = null;
+                for (Thread t : httpThreads) {
+                    if (!t.isAlive()) {
+                        dead = t;
+                    }
+                }
+                if (dead != null) {
+                    restartListener(dead.getName());
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (Throwable t) {
+                // an OutOfMemoryError here too: try again next time
+            }
+        }
+    }
+
+    static final long WATCH_INTERVAL_MILLIS = 500;
+
+    private void restartListener(String deadThread) throws InterruptedException {
+        HttpServer old = http;
+        InetSocketAddress address = new InetSocketAddress(old.getAddress().getAddress(), old.getAddress().getPort());
+        if (log != null) {
+            log.println("llama: the HTTP server's thread '" + deadThread + "' has died; restarting the listener on"
+                    + " port " + address.getPort());
+        }
+        synchronized (this) {
+            if (stopped) {
+                return;
+            }
+            old.stop(0);
+            for (int attempt = 0; ; attempt++) {
+                try {
+                    listen(address);
+                    listenerRestarts.incrementAndGet();
+                    return;
+                } catch (IOException e) {
+                    if (attempt >= 20) {
+                        if (log != null) {
+                            log.println("llama: cannot listen on port " + address.getPort() + " again: " + e);
+                        }
+                        return;
+                    }
+                    Thread.sleep(100);
+                }
+            }
+        }
     }
 
     /// The address the server listens on (with the actual port when 0 was asked for).
@@ -123,7 +217,11 @@ public final class OpenAiServer implements AutoCloseable {
             stopped = true;
         }
         shuttingDown = true;
+        if (watchdog != null) {
+            watchdog.interrupt();
+        }
         pool.stopAccepting();
+        HttpServer http = this.http;
         // HttpServer.stop closes the listening socket at once, then waits for open exchanges (up to its delay)
         // before closing every connection; it is interrupted below as soon as this server's own requests are done
         // (its count of exchanges never drops for a request whose client vanished before any response)
@@ -184,6 +282,25 @@ public final class OpenAiServer implements AutoCloseable {
         return activeExchanges.get();
     }
 
+    /// Watches `thread` as if it were one of the JDK server's own, until the listener is replaced.
+    void watchAlso(Thread thread) {
+        List<Thread> all = new ArrayList<>(httpThreads);
+        all.add(thread);
+        httpThreads = List.copyOf(all);
+    }
+
+    List<String> httpThreadNames() {
+        return httpThreads.stream().map(Thread::getName).sorted().toList();
+    }
+
+    int listenerRestarts() {
+        return listenerRestarts.get();
+    }
+
+    long requestMemoryUsed() {
+        return memory.used();
+    }
+
     /// Slows generation down (a pause after each piece of text), so that tests can interrupt it.
     void pausePerPiece(Duration pause) {
         pool.pauseNanosPerPiece = pause.toNanos();
@@ -207,14 +324,27 @@ public final class OpenAiServer implements AutoCloseable {
             outcome.note = "client gone (" + e.getClass().getSimpleName() + ")";
         } catch (InterruptedException e) {
             outcome.note = "interrupted";
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
+            // an OutOfMemoryError too: this request fails, the server goes on (and nothing here may throw)
             outcome.status = 500;
-            outcome.note = "internal error: " + e;
+            try {
+                outcome.note = "internal error: " + e;
+            } catch (Throwable ignored) {
+                outcome.note = "internal error";
+            }
             trySendError(ex, ApiException.internal());
         } finally {
-            ex.close();
+            try {
+                ex.close();
+            } catch (Throwable ignored) {
+                // the connection is gone either way
+            }
             activeExchanges.decrementAndGet();
-            logRequest(ex, method, path, outcome, System.nanoTime() - start);
+            try {
+                logRequest(ex, method, path, outcome, System.nanoTime() - start);
+            } catch (Throwable ignored) {
+                // no log line rather than a dead thread
+            }
         }
     }
 
@@ -365,9 +495,9 @@ public final class OpenAiServer implements AutoCloseable {
 
     private Map<String, Object> readJsonObject(HttpExchange ex) throws ApiException, IOException {
         long max = config.maxBodyBytes();
+        long declared = -1;
         String length = ex.getRequestHeaders().getFirst("Content-Length");
         if (length != null) {
-            long declared;
             try {
                 declared = Long.parseLong(length.strip());
             } catch (NumberFormatException e) {
@@ -377,24 +507,60 @@ public final class OpenAiServer implements AutoCloseable {
                 throw tooLarge(ex, max);
             }
         }
+        // the heap this body may take while read and parsed, reserved before a byte of it is read
+        long reserved = RequestMemory.cost(declared >= 0 ? declared : max);
+        if (!memory.tryReserve(reserved)) {
+            // the body is read and dropped (no heap, and --header-timeout bounds the time), so that the client,
+            // still sending it, gets the answer rather than a reset connection
+            drain(ex.getRequestBody(), max);
+            ex.getResponseHeaders().set("Retry-After", "1");
+            throw ApiException.busy("The server is reading as many request bodies as its memory allows; retry"
+                    + " later.");
+        }
+        try {
+            return parseBody(ex, max);
+        } finally {
+            memory.release(reserved);
+        }
+    }
+
+    private static void drain(InputStream in, long max) throws IOException {
+        byte[] buffer = new byte[8192];
+        long left = max + 1;
+        int n;
+        while (left > 0 && (n = in.read(buffer, 0, (int) Math.min(buffer.length, left))) > 0) {
+            left -= n;
+        }
+    }
+
+    private static Map<String, Object> parseBody(HttpExchange ex, long max) throws ApiException, IOException {
         InputStream in = ex.getRequestBody();
         byte[] bytes = in.readNBytes((int) max + 1);
         if (bytes.length > max) {
             throw tooLarge(ex, max);
         }
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            throw ApiException.invalid(null, "invalid_json", "The request body is not valid UTF-8.");
+        // decoded straight into a compact string (no char buffer of twice the size); a strict decoder only when
+        // the lenient one replaced something
+        String text = new String(bytes, StandardCharsets.UTF_8);
+        if (text.indexOf('\uFFFD') >= 0) {
+            try {
+                StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes));
+            } catch (CharacterCodingException e) {
+                throw ApiException.invalid(null, "invalid_json", "The request body is not valid UTF-8.");
+            }
         }
+        int bodyBytes = bytes.length;
+        bytes = null; // garbage from here on, while the values are built
         if (text.isBlank()) {
             throw ApiException.invalid(null, "invalid_json", "The request body is empty; send a JSON object.");
         }
         Object value;
         try {
-            value = Json.parse(text);
+            value = Json.parse(text, RequestMemory.limits(bodyBytes));
+        } catch (Json.LimitException e) {
+            throw new ApiException(413, "invalid_request_error", null, "request_too_large",
+                    "The JSON of the request body is beyond this server's limits: " + e.getMessage() + ".");
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
                     + e.getMessage() + ".");
@@ -596,7 +762,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         try {
             sendJson(ex, e.status, e.body());
-        } catch (IOException | RuntimeException ignored) {
+        } catch (Throwable ignored) {
             // the client is gone
         }
     }

@@ -23,10 +23,13 @@ import java.util.Objects;
 /// @param maxConnections  open connections at most; further connections are closed at once
 /// @param shutdownTimeout on shutdown, how long in-flight requests may still run before they are aborted
 /// @param prefixCache     reuse the part of a slot's context that a new prompt shares with the previous one
+/// @param requestMemory   heap that the bodies of requests being read and parsed may take together, in bytes
+///                        (each counts [RequestMemory#cost], about 9 times its size); a request beyond gets 503.
+///                        0 for a quarter of the heap
 public record ServerConfig(String host, int port, int parallel, int contextLength, int queueLimit,
                            Duration queueTimeout, long maxBodyBytes, String apiKey, String modelId,
                            Duration headerTimeout, Duration idleTimeout, Duration responseTimeout,
-                           int maxConnections, Duration shutdownTimeout, boolean prefixCache) {
+                           int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory) {
     public ServerConfig {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(modelId, "modelId");
@@ -45,6 +48,10 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         if (maxBodyBytes < 1 || maxBodyBytes > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("--max-body must be 1 to " + (Integer.MAX_VALUE - 16) + " bytes, got "
                     + maxBodyBytes);
+        }
+        if (requestMemory < 0 || (requestMemory > 0 && requestMemory < RequestMemory.cost(maxBodyBytes))) {
+            throw new IllegalArgumentException("--request-memory must be at least " + RequestMemory.cost(maxBodyBytes)
+                    + " bytes (one body of --max-body " + maxBodyBytes + " bytes while parsed), got " + requestMemory);
         }
         if (maxConnections < 1) {
             throw new IllegalArgumentException("--max-connections must be 1 or more, got " + maxConnections);
@@ -79,7 +86,8 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
     }
 
     /// Defaults: `127.0.0.1:8080`, 1 slot, the model's context, a queue of 16 waiting at most 60 s, 2 MiB bodies,
-    /// no key, 20 s to send a request, 30 s keep-alive, 600 s per response, 128 connections, 10 s to shut down.
+    /// no key, 20 s to send a request, 30 s keep-alive, 600 s per response, 128 connections, 10 s to shut down, a
+    /// quarter of the heap for request bodies in flight.
     public static final class Builder {
         private String host = "127.0.0.1";
         private int port = 8080;
@@ -96,6 +104,7 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         private int maxConnections = 128;
         private Duration shutdownTimeout = Duration.ofSeconds(10);
         private boolean prefixCache = true;
+        private long requestMemory;
 
         private Builder() {}
 
@@ -114,11 +123,12 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         public Builder maxConnections(int v) { maxConnections = v; return this; }
         public Builder shutdownTimeout(Duration v) { shutdownTimeout = v; return this; }
         public Builder prefixCache(boolean v) { prefixCache = v; return this; }
+        public Builder requestMemory(long v) { requestMemory = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(host, port, parallel, contextLength, queueLimit, queueTimeout, maxBodyBytes,
                     apiKey, modelId, headerTimeout, idleTimeout, responseTimeout, maxConnections, shutdownTimeout,
-                    prefixCache);
+                    prefixCache, requestMemory);
         }
     }
 }

@@ -144,6 +144,39 @@ class ServerLimitsTest {
         }
     }
 
+    /// The JDK server's timeouts run on two `java.util.Timer` threads that die for good if their task throws (an
+    /// `OutOfMemoryError` from elsewhere can land there); the watchdog then replaces the listener. A thread that
+    /// has ended stands in for a dead timer here.
+    @Test
+    void aDeadHttpServerThreadGetsTheListenerReplacedAndTimeoutsFireAgain() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            assertThat(t.server.httpThreadNames()).as("the JDK server's threads are known by name")
+                    .containsExactly("HTTP-Dispatcher", "idle-timeout-task", "req-rsp-timeout-task");
+            int port = t.server.port();
+            Thread dead = Thread.ofPlatform().start(() -> { });
+            dead.join();
+            t.server.watchAlso(dead);
+            TestServer.await("the listener is replaced", Duration.ofSeconds(5), () -> t.server.listenerRestarts() == 1);
+            assertThat(t.server.port()).isEqualTo(port);
+            assertThat(t.server.httpThreadNames()).hasSize(3);
+            assertThat(t.get("/health").statusCode()).isEqualTo(200);
+            try (Socket slow = t.rawSocket()) {
+                slow.getOutputStream().write("POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(
+                        StandardCharsets.US_ASCII));
+                long start = System.nanoTime();
+                int read;
+                try {
+                    read = slow.getInputStream().read();
+                } catch (SocketException e) {
+                    read = -1;
+                }
+                double seconds = (System.nanoTime() - start) / 1e9;
+                assertThat(read).isEqualTo(-1);
+                assertThat(seconds).isLessThan(TestServer.HEADER_TIMEOUT.toSeconds() + 3);
+            }
+        }
+    }
+
     @Test
     void connectionsBeyondTheLimitAreClosed() throws Exception {
         try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
