@@ -356,6 +356,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void route(HttpExchange ex, String method, String path, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
+        checkRequestHead(ex);
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1);
         }
@@ -394,6 +395,42 @@ public final class OpenAiServer implements AutoCloseable {
                         + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + MODELS + " and " + HEALTH
                         + ".", "unknown_url");
             }
+        }
+    }
+
+    private static final java.util.regex.Pattern HTTP_VERSION = java.util.regex.Pattern.compile("HTTP/\\d\\.\\d");
+
+    /// The JDK server accepts any protocol version (`HTTP/2.0`, `HTTP/9.9`, `FOO`) and answers in HTTP/1.1; and
+    /// it cuts off request heads beyond its own limits unanswered, which are twice this server's (see
+    /// [HttpLimits]).
+    private static void checkRequestHead(HttpExchange ex) throws ApiException {
+        String version = ex.getProtocol();
+        if (!version.equals("HTTP/1.1") && !version.equals("HTTP/1.0")) {
+            ex.getResponseHeaders().set("Connection", "close");
+            if (HTTP_VERSION.matcher(version).matches()) {
+                throw new ApiException(505, "invalid_request_error", null, "http_version_not_supported",
+                        "HTTP version " + version + " is not supported; this server speaks HTTP/1.1 and HTTP/1.0.");
+            }
+            throw new ApiException(400, "invalid_request_error", null, "bad_request", "The request line does not"
+                    + " end with an HTTP version (HTTP/1.1).");
+        }
+        Headers headers = ex.getRequestHeaders();
+        long bytes = ex.getRequestMethod().length() + ex.getRequestURI().getRawPath().length()
+                + (ex.getRequestURI().getRawQuery() == null ? 0 : ex.getRequestURI().getRawQuery().length() + 1)
+                + version.length() + 4;
+        int lines = 0;
+        for (Map.Entry<String, List<String>> e : headers.entrySet()) {
+            for (String value : e.getValue()) {
+                lines++;
+                bytes += e.getKey().length() + 2 + value.length() + 2;
+            }
+        }
+        if (lines > HttpLimits.MAX_HEADER_LINES || bytes > HttpLimits.MAX_HEADER_BYTES) {
+            ex.getResponseHeaders().set("Connection", "close");
+            throw new ApiException(431, "invalid_request_error", null, "request_header_fields_too_large",
+                    "The request line and headers are " + lines + " header lines and " + bytes + " bytes; this"
+                            + " server accepts at most " + HttpLimits.MAX_HEADER_LINES + " lines and "
+                            + HttpLimits.MAX_HEADER_BYTES + " bytes.");
         }
     }
 

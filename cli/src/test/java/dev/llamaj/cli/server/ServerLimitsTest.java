@@ -178,6 +178,41 @@ class ServerLimitsTest {
     }
 
     @Test
+    void oversizedHeadersGet431AndUnknownVersions505() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            String big = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(70_000) + "\r\n\r\n";
+            assertThat(rawStatusLine(t, big)).startsWith("HTTP/1.1 431 ");
+            StringBuilder many = new StringBuilder("GET /health HTTP/1.1\r\nHost: x\r\n");
+            for (int i = 0; i < 150; i++) {
+                many.append("X-H").append(i).append(": v\r\n");
+            }
+            assertThat(rawStatusLine(t, many.append("\r\n").toString())).startsWith("HTTP/1.1 431 ");
+            String longUri = "GET /health?" + "a".repeat(70_000) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+            assertThat(rawStatusLine(t, longUri)).startsWith("HTTP/1.1 431 ");
+            // at the limit, served
+            String fits = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(60_000) + "\r\n\r\n";
+            assertThat(rawStatusLine(t, fits)).startsWith("HTTP/1.1 200 ");
+            assertThat(rawStatusLine(t, "GET /health HTTP/2.0\r\nHost: x\r\n\r\n")).startsWith("HTTP/1.1 505 ");
+            assertThat(rawStatusLine(t, "GET /health HTTP/9.9\r\nHost: x\r\n\r\n")).startsWith("HTTP/1.1 505 ");
+            assertThat(rawStatusLine(t, "GET /health FOO\r\nHost: x\r\n\r\n")).startsWith("HTTP/1.1 400 ");
+            assertThat(rawStatusLine(t, "GET /health HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.1 200 ");
+        }
+    }
+
+    /// Sends `request` on a new connection and returns the status line of the answer (or what went wrong).
+    private static String rawStatusLine(TestServer t, String request) throws IOException {
+        try (Socket s = t.rawSocket()) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            String answer = TestServer.readUntil(s.getInputStream(), "\r\n");
+            return answer.isEmpty() ? "(closed unanswered)" : answer;
+        } catch (SocketException e) {
+            return "(" + e + ")";
+        }
+    }
+
+    @Test
     void connectionsBeyondTheLimitAreClosed() throws Exception {
         try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
             List<Socket> sockets = new ArrayList<>();
