@@ -473,13 +473,23 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /// Completions failing in a row with an internal error after which `/health` says the server is unhealthy.
+    static final int UNHEALTHY_AFTER_FAILURES = 3;
+
     private void health(HttpExchange ex, String method, Outcome outcome) throws IOException {
         Map<String, Object> body = new LinkedHashMap<>();
-        body.put("status", shuttingDown ? "shutting_down" : "ok");
+        int failures = pool.consecutiveFailures();
+        boolean failing = failures >= UNHEALTHY_AFTER_FAILURES;
+        body.put("status", shuttingDown ? "shutting_down" : failing ? "error" : "ok");
+        if (failing && !shuttingDown) {
+            // the exception's class only: its message may hold paths, and /health needs no key
+            body.put("reason", "the last " + failures + " completions failed with an internal error ("
+                    + pool.lastFailure() + "); the model file may be damaged, see the server's log");
+        }
         body.put("slots", pool.parallel());
         body.put("slots_busy", pool.busy());
         body.put("queued", pool.queued());
-        outcome.status = shuttingDown ? 503 : 200;
+        outcome.status = shuttingDown || failing ? 503 : 200;
         if (method.equals("HEAD")) {
             ex.sendResponseHeaders(outcome.status, -1);
         } else {

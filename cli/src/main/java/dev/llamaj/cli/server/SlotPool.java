@@ -43,6 +43,11 @@ final class SlotPool implements AutoCloseable {
 
     /// Test hook: a pause after each generated piece of text, to make generations long enough to interrupt.
     volatile long pauseNanosPerPiece;
+    /// Generations that failed with an internal error (not a bad request) since the last one that did not; a model
+    /// file damaged under the server makes every one fail.
+    private final java.util.concurrent.atomic.AtomicInteger consecutiveFailures =
+            new java.util.concurrent.atomic.AtomicInteger();
+    private volatile String lastFailure;
 
     SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, PrintStream log) {
         this.model = model;
@@ -189,6 +194,16 @@ final class SlotPool implements AutoCloseable {
     }
 
     /// Slots generating now.
+    /// Generations in a row that failed with an internal error.
+    int consecutiveFailures() {
+        return consecutiveFailures.get();
+    }
+
+    /// The class of the last internal error, or null.
+    String lastFailure() {
+        return lastFailure;
+    }
+
     int busy() {
         lock.lock();
         try {
@@ -285,11 +300,16 @@ final class SlotPool implements AutoCloseable {
                 int[] tokens = new int[0];
                 try {
                     run(job);
+                    consecutiveFailures.set(0);
                     if (prefixCache) {
                         tokens = session.tokens();
                     }
                 } catch (Throwable t) {
                     // the slot survives whatever happened (even an OutOfMemoryError): it starts over next time
+                    if (!(t instanceof ApiException)) {
+                        lastFailure = t.getClass().getName();
+                        consecutiveFailures.incrementAndGet();
+                    }
                     job.fail(t);
                     if (log != null) {
                         log.println("llama: slot " + index + ": generation failed: " + t);

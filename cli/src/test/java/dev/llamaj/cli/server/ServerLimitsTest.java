@@ -11,7 +11,11 @@ import java.net.ConnectException;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.http.HttpResponse;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,6 +24,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /// The server under pressure: full slots and queue, clients that vanish mid-stream, clients that trickle, too
 /// many connections, and shutdown with requests in flight. Generation is slowed down (a pause per piece of text)
@@ -174,6 +179,30 @@ class ServerLimitsTest {
                 assertThat(read).isEqualTo(-1);
                 assertThat(seconds).isLessThan(TestServer.HEADER_TIMEOUT.toSeconds() + 3);
             }
+        }
+    }
+
+    /// The model file cut short under the running server: every completion then fails (the mapped pages are
+    /// gone), and `/health` must say so rather than `ok`.
+    @Test
+    void healthTurnsUnhealthyWhenCompletionsKeepFailing(@TempDir Path dir) throws Exception {
+        Path copy = dir.resolve("model.gguf");
+        Files.copy(dev.llamaj.gguf.SharedData.require("models/stories260K.gguf"), copy);
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build(), null, copy)) {
+            assertThat(t.post("/v1/completions", body("prompt", "Once", "max_tokens", 3)).statusCode()).isEqualTo(200);
+            assertThat(t.get("/health").statusCode()).isEqualTo(200);
+            try (FileChannel ch = FileChannel.open(copy, StandardOpenOption.WRITE)) {
+                ch.truncate(100_000); // the header and vocabulary stay; the weights are gone
+            }
+            for (int i = 0; i < OpenAiServer.UNHEALTHY_AFTER_FAILURES; i++) {
+                assertError(t.post("/v1/completions", body("prompt", "Once upon a time", "max_tokens", 3)), 500,
+                        "internal_error");
+            }
+            HttpResponse<String> health = t.get("/health");
+            assertThat(health.statusCode()).as(health.body()).isEqualTo(503);
+            assertThat(TestServer.json(health)).containsEntry("status", "error");
+            assertThat((String) TestServer.json(health).get("reason")).startsWith("the last 3 completions failed")
+                    .doesNotContain(dir.toString());
         }
     }
 

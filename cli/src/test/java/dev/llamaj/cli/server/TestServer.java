@@ -65,7 +65,12 @@ final class TestServer implements AutoCloseable {
 
     /// A server whose chat template is `template` (null: none, like stories260K itself).
     static TestServer start(ServerConfig config, String template) throws IOException {
-        LlamaModel model = LlamaModel.load(SharedData.require("models/stories260K.gguf"), 1);
+        return start(config, template, SharedData.require("models/stories260K.gguf"));
+    }
+
+    /// A server on the model file `modelFile`.
+    static TestServer start(ServerConfig config, String template, java.nio.file.Path modelFile) throws IOException {
+        LlamaModel model = LlamaModel.load(modelFile, 1);
         try {
             OpenAiServer server = OpenAiServer.start(model, template == null ? null : ChatFormat.of(model, template),
                     config,
