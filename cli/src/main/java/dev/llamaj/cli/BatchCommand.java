@@ -115,9 +115,7 @@ final class BatchCommand implements Callable<Integer> {
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
-        if (modelOptions.threads < 1) {
-            throw new IllegalArgumentException("--threads must be 1 or more, got " + modelOptions.threads);
-        }
+        ModelOptions.checkThreads(modelOptions.threads);
         if (Files.isDirectory(output)) {
             throw new IOException(output + ": is a directory");
         }

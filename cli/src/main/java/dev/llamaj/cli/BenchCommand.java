@@ -134,9 +134,7 @@ final class BenchCommand implements Callable<Integer> {
         if (repetitions < 1) {
             throw new IllegalArgumentException("--repetitions must be 1 or more, got " + repetitions);
         }
-        if (modelOptions.threads < 1) {
-            throw new IllegalArgumentException("--threads must be 1 or more, got " + modelOptions.threads);
-        }
+        ModelOptions.checkThreads(modelOptions.threads);
         if (bandwidthMib < 0) {
             throw new IllegalArgumentException("--bandwidth-mib must be 0 or more, got " + bandwidthMib);
         }

@@ -103,12 +103,23 @@ final class ModelOptions {
 
     /// The load options these flags describe, with `sessionThreads` compute threads per session.
     LoadOptions loadOptions(int sessionThreads) {
-        if (sessionThreads < 1) {
-            throw new IllegalArgumentException("--threads must be 1 or more, got " + sessionThreads);
-        }
+        checkThreads(sessionThreads);
         if (batchSize < 1) {
             throw new IllegalArgumentException("--batch-size must be 1 or more, got " + batchSize);
         }
         return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack);
+    }
+
+    /// `--threads` is 1 to the processors available: more only makes threads wait for each other at every
+    /// matrix (10,000 threads took a minute per token), so it is refused rather than capped silently.
+    static void checkThreads(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("--threads must be 1 or more, got " + threads);
+        }
+        int processors = Runtime.getRuntime().availableProcessors();
+        if (threads > processors) {
+            throw new IllegalArgumentException("--threads " + threads + " is more than the " + processors
+                    + " processor" + (processors == 1 ? "" : "s") + " available (use at most " + processors + ")");
+        }
     }
 }

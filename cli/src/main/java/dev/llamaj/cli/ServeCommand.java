@@ -108,9 +108,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         int threads = modelOptions.threads;
-        if (threads < 1) {
-            throw new IllegalArgumentException("--threads must be 1 or more, got " + threads);
-        }
+        ModelOptions.checkThreads(threads);
         if (context != null && context < 1) {
             throw new IllegalArgumentException("--context must be 1 or more, got " + context);
         }

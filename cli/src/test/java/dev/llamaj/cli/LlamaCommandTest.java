@@ -121,6 +121,21 @@ class LlamaCommandTest {
     }
 
     @Test
+    void moreThreadsThanProcessorsAreRefused() throws Exception {
+        String model = SharedData.require("models/stories260K.gguf").toString();
+        int processors = Runtime.getRuntime().availableProcessors();
+        String expected = "--threads 10000 is more than the " + processors + " processor"
+                + (processors == 1 ? "" : "s") + " available (use at most " + processors + ")";
+        assertOneLineError(run("--model", model, "--prompt", "a", "--threads", "10000"), 1, expected);
+        assertOneLineError(run("serve", "--model", model, "--port", "0", "--threads", "10000"), 1, expected);
+        assertOneLineError(run("bench", "--model", model, "--threads", "10000"), 1, expected);
+        assertOneLineError(run("batch", "--model", model, "--input", "in.jsonl", "--output",
+                dir.resolve("out.jsonl").toString(), "--threads", "10000"), 1, expected);
+        String text = java.nio.file.Files.writeString(dir.resolve("x.txt"), "Once upon a time. ".repeat(50)).toString();
+        assertOneLineError(run("perplexity", "--model", model, "--file", text, "--threads", "10000"), 1, expected);
+    }
+
+    @Test
     void verboseShowsTheStackTrace() {
         Result r = run("--model", dir.resolve("missing.gguf").toString(), "--prompt", "hi", "--verbose");
         assertThat(r.code()).isEqualTo(1);
