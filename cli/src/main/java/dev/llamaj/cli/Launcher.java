@@ -23,6 +23,7 @@ public final class Launcher {
     static final int REQUIRED_JAVA = 25;
     private static final String VECTOR_MODULE = "jdk.incubator.vector";
     private static final String RELAUNCHED = "llamaj.relaunched";
+    static final String LAUNCHER_PID = "llamaj.launcher.pid";
 
     private Launcher() {
     }
@@ -43,6 +44,13 @@ public final class Launcher {
         } catch (InvocationTargetException e) {
             throw (Exception) (e.getCause() instanceof Exception ? e.getCause() : e);
         }
+    }
+
+    /** This process's id ("pid@host" from the runtime bean: ProcessHandle is not in Java 8). */
+    private static String ownPid() {
+        String name = ManagementFactory.getRuntimeMXBean().getName();
+        int at = name.indexOf('@');
+        return at > 0 ? name.substring(0, at) : "";
     }
 
     private static int featureVersion() {
@@ -129,6 +137,8 @@ public final class Launcher {
         command.add("--add-modules=" + VECTOR_MODULE);
         command.add("--enable-native-access=ALL-UNNAMED");
         command.add("-D" + RELAUNCHED + "=true");
+        // the child exits when this process ends, even by SIGKILL, which no handler here sees (Main watches it)
+        command.add("-D" + LAUNCHER_PID + "=" + ownPid());
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
         command.add(Launcher.class.getName());

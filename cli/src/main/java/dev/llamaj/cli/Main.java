@@ -17,7 +17,48 @@ public final class Main {
     public static void main(String[] args) {
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
+        watchLauncher(System.getProperty(LAUNCHER_PID), err);
         System.exit(run(args, out, err));
+    }
+
+    /// Set by [Launcher] in the JVM it starts: its own process id.
+    static final String LAUNCHER_PID = "llamaj.launcher.pid";
+    static final long LAUNCHER_POLL_MILLIS = 250;
+
+    /// In a JVM started by the `java -jar` [Launcher]: exit when the launcher has ended. The launcher passes
+    /// SIGTERM on, but nothing sees a SIGKILL, and a child left behind kept running (a server holding its port).
+    /// The launcher is polled (`ProcessHandle.isAlive` also notices a reused process id) rather than waited for
+    /// with `onExit`, which for a process that is not a child polls as well, less often.
+    static void watchLauncher(String pid, PrintStream err) {
+        if (pid == null || pid.isEmpty()) {
+            return;
+        }
+        ProcessHandle launcher;
+        try {
+            launcher = ProcessHandle.of(Long.parseLong(pid)).orElse(null);
+        } catch (NumberFormatException e) {
+            return;
+        }
+        Thread.ofPlatform().name("llamaj-launcher-watch").daemon(true).start(() -> {
+            while (launcher != null && launcher.isAlive()) {
+                try {
+                    Thread.sleep(LAUNCHER_POLL_MILLIS);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            err.println("llama: the launcher process (pid " + pid + ") has ended; exiting");
+            // exit runs shutdown hooks; if one hangs, halt
+            Thread.ofPlatform().daemon(true).start(() -> {
+                try {
+                    Thread.sleep(5000);
+                } catch (InterruptedException ignored) {
+                    // halt anyway
+                }
+                Runtime.getRuntime().halt(1);
+            });
+            System.exit(1);
+        });
     }
 
     /// Runs one command with the given streams and returns its exit code: 0 success, 1 failure, 2 usage error.

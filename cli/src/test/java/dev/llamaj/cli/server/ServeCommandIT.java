@@ -83,4 +83,54 @@ class ServeCommandIT {
             p.destroyForcibly();
         }
     }
+
+    /// `kill -9` of the `java -jar` launcher: the JVM it started (the server) must not live on holding the port.
+    @Test
+    void theServerEndsWhenItsLauncherIsKilled() throws Exception {
+        String model = SharedData.require("models/stories260K.gguf").toString();
+        Path jar = Path.of(System.getProperty("llamaj.jar", "target/llama.jar"));
+        assertThat(jar).exists();
+        Path errFile = dir.resolve("killed.err");
+        ProcessBuilder pb = new ProcessBuilder(System.getProperty("java.home") + File.separator + "bin"
+                + File.separator + "java", "-jar", jar.toString(), "serve", "--model", model, "--port", "0",
+                "--threads", "1").redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(errFile.toFile());
+        pb.environment().remove("JAVA_TOOL_OPTIONS");
+        Process launcher = pb.start();
+        ProcessHandle child = null;
+        try {
+            Pattern serving = Pattern.compile("llama: serving .* on http://127\\.0\\.0\\.1:(\\d+)/v1 .*");
+            int port = -1;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (port < 0 && System.nanoTime() < deadline && launcher.isAlive()) {
+                for (String line : Files.readAllLines(errFile, StandardCharsets.UTF_8)) {
+                    Matcher m = serving.matcher(line);
+                    if (m.matches()) {
+                        port = Integer.parseInt(m.group(1));
+                    }
+                }
+                Thread.sleep(50);
+            }
+            assertThat(port).as("serve printed its address; stderr: " + Files.readString(errFile)).isPositive();
+            child = launcher.toHandle().children().findFirst().orElseThrow();
+
+            long killed = System.nanoTime();
+            launcher.destroyForcibly(); // SIGKILL: no handler runs in the launcher
+            assertThat(launcher.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(child.onExit().get(10, TimeUnit.SECONDS).isAlive()).isFalse();
+            System.out.printf("serve: the child JVM ended %.1f s after its launcher was killed%n",
+                    (System.nanoTime() - killed) / 1e9);
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                throw new AssertionError("port " + port + " is still open");
+            } catch (java.net.ConnectException expected) {
+                // the port is free
+            }
+            assertThat(Files.readString(errFile)).contains("the launcher process (pid " + launcher.pid()
+                    + ") has ended; exiting");
+        } finally {
+            launcher.destroyForcibly();
+            if (child != null) {
+                child.destroyForcibly();
+            }
+        }
+    }
 }
