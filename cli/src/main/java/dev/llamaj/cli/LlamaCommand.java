@@ -112,6 +112,7 @@ final class LlamaCommand implements Callable<Integer> {
                     }
                     return 0;
                 }
+                PromptBound.check(text.length(), model.tokenizer().vocabulary(), contextLength);
                 int[] tokens = session.encode(text);
                 Completion c;
                 try (Interrupts _ = Interrupts.onCtrlC(() -> {

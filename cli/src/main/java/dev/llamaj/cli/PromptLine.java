@@ -167,11 +167,26 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
     /// rendered with the chat template and a generation prompt (an assistant header) at the end.
     ///
     /// @param chat the chat template, needed only when the line has `messages`
+    /// @throws IllegalArgumentException if the text is certainly too long for the session's context, before it
+    ///         is tokenized (see [PromptBound])
     int[] tokens(Session session, ChatTemplates chat) {
+        PromptBound.check(characters(), session.model().tokenizer().vocabulary(), session.contextLength());
         if (prompt != null) {
             return session.encode(prompt);
         }
         return chat.format().render(messages, true);
+    }
+
+    /// Characters of the prompt, or of the messages' contents.
+    long characters() {
+        if (prompt != null) {
+            return prompt.length();
+        }
+        long chars = 0;
+        for (Message m : messages) {
+            chars += m.content().length();
+        }
+        return chars;
     }
 
     private Double number(String key) {

@@ -220,6 +220,24 @@ class BatchCommandTest {
         assertThat(strict.err()).contains("llama: " + in + " line 1 (id \"long\"): prompt is");
     }
 
+    /// A prompt far longer than the context is refused by its length in characters, before it is tokenized (a
+    /// 50 MB line took 22 s and 3.7 GB to tokenize only to be refused).
+    @Test
+    void aPromptTooLongForTheContextIsRefusedBeforeTokenizing() throws Exception {
+        String huge = "Once upon a time. ".repeat(200_000); // 3.6 million characters
+        Path in = Files.writeString(dir.resolve("in.jsonl"), "{\"id\": \"huge\", \"prompt\": \"" + huge + "\"}\n"
+                + "{\"id\": \"chat\", \"messages\": [{\"role\": \"user\", \"content\": \"" + huge + "\"}]}\n"
+                + "{\"id\": \"short\", \"prompt\": \"Once\", \"max_tokens\": 2}\n");
+        Path out = dir.resolve("out.jsonl");
+        LlamaCommandTest.Result r = batch(in, out, "-c", "64", "--chat-template", "plain");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).containsPattern("line 1 \\(id \"huge\"\\): prompt is " + huge.length()
+                        + " characters but at most \\d+ can fit in the context of 64 tokens \\(raise --context\\)"
+                        + " \\(skipped\\)")
+                .containsPattern("line 2 \\(id \"chat\"\\): prompt is " + huge.length() + " characters");
+        assertThat(byId(out).keySet()).containsExactly("short");
+    }
+
     @Test
     void parallelSessionsGiveTheSameResults() throws Exception {
         Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 8));

@@ -34,12 +34,7 @@ final class RequestParser {
         this.tokenizer = tokenizer;
         this.chatFormat = chatFormat;
         this.contextLength = contextLength;
-        Vocabulary v = tokenizer.vocabulary();
-        int longest = 1;
-        for (int t = 0; t < v.size(); t++) {
-            longest = Math.max(longest, v.piece(t).length());
-        }
-        this.maxPromptChars = (long) contextLength * longest;
+        this.maxPromptChars = dev.llamaj.cli.PromptBound.maxChars(tokenizer.vocabulary(), contextLength);
     }
 
     private ApiException tooLong(boolean chat, String size) {
