@@ -206,8 +206,8 @@ final class BatchCommand implements Callable<Integer> {
     /// result is an error, since then the file is probably not this command's output.
     private Set<String> readDoneIds(PrintStream err) throws IOException {
         Set<String> ids = new HashSet<>();
-        if (!Files.exists(output)) {
-            return ids;
+        if (!Files.exists(output) || CliFiles.isSpecial(output)) {
+            return ids; // nothing to resume from a device or pipe (/dev/stdout)
         }
         long size = Files.size(output);
         boolean endsWithNewline = true;
@@ -480,8 +480,12 @@ final class BatchCommand implements Callable<Integer> {
         private void write(String line) throws IOException {
             ByteBuffer bytes = ByteBuffer.wrap(line.getBytes(StandardCharsets.UTF_8));
             synchronized (out) {
-                while (bytes.hasRemaining()) {
-                    out.write(bytes);
+                try {
+                    while (bytes.hasRemaining()) {
+                        out.write(bytes);
+                    }
+                } catch (IOException e) {
+                    throw CliFiles.writeError(output, e);
                 }
             }
         }

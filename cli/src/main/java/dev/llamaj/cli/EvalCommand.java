@@ -214,7 +214,7 @@ final class EvalCommand implements Callable<Integer> {
             }
             out.flush();
             if (output != null) {
-                Files.writeString(output, Json.writePretty(report(outcomes, s, contextLength, model)) + "\n");
+                CliFiles.writeString(output, Json.writePretty(report(outcomes, s, contextLength, model)) + "\n");
             }
             if (minAccuracy != null && s.accuracy() * 100 < minAccuracy) {
                 throw new IllegalStateException(String.format(Locale.ROOT,

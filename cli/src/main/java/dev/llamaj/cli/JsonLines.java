@@ -30,12 +30,7 @@ final class JsonLines implements Closeable {
     private boolean eof;
 
     JsonLines(Path path) throws IOException {
-        if (Files.isDirectory(path)) {
-            throw new IOException(path + ": is a directory");
-        }
-        if (!Files.isRegularFile(path)) {
-            throw new IOException(path + ": no such file");
-        }
+        CliFiles.requireRegularFile(path);
         this.in = new BufferedInputStream(Files.newInputStream(path), 1 << 16);
     }
 

@@ -203,14 +203,14 @@ final class LlamaCommand implements Callable<Integer> {
                 bytes = in.readAllBytes();
             }
         } else {
-            Path p = Path.of(promptFile);
-            if (!Files.isRegularFile(p)) {
-                throw new IOException(promptFile + ": no such file");
-            }
-            bytes = Files.readAllBytes(p);
+            bytes = CliFiles.readBounded(Path.of(promptFile), MAX_PROMPT_FILE_BYTES, "prompt file");
         }
         return decodeUtf8(bytes, promptFile.equals("-") ? "stdin" : promptFile);
     }
+
+    /// The largest `--file`: far more than any context holds (a prompt that does not fit is refused anyway), and
+    /// a bound for a device or pipe that never ends.
+    static final long MAX_PROMPT_FILE_BYTES = 64L << 20;
 
     static String decodeUtf8(byte[] bytes, String source) throws IOException {
         try {

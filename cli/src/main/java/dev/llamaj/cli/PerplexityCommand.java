@@ -115,7 +115,7 @@ final class PerplexityCommand implements Callable<Integer> {
                     result.scoredTokens(), result.nanos() / 1e9,
                     (double) result.chunks() * (context - 1) * (ref != null ? 2 : 1) / (result.nanos() / 1e9));
             if (output != null) {
-                Files.writeString(output, Json.writePretty(report(result)) + "\n");
+                CliFiles.writeString(output, Json.writePretty(report(result)) + "\n");
             }
         }
         return 0;
@@ -170,20 +170,17 @@ final class PerplexityCommand implements Callable<Integer> {
         return list;
     }
 
+    /// The largest `--file`: the text is held in memory as tokens as well (wikitext-103's test set, 1.3 MB, is the
+    /// usual one), and a bound for a device or pipe that never ends.
+    static final long MAX_TEXT_BYTES = 256L << 20;
+
     private String readText() throws IOException {
         byte[] bytes;
         if (file.equals("-")) {
             InputStream in = System.in;
             bytes = in.readAllBytes();
         } else {
-            Path p = Path.of(file);
-            if (Files.isDirectory(p)) {
-                throw new IOException(file + ": is a directory");
-            }
-            if (!Files.isRegularFile(p)) {
-                throw new IOException(file + ": no such file");
-            }
-            bytes = Files.readAllBytes(p);
+            bytes = CliFiles.readBounded(Path.of(file), MAX_TEXT_BYTES, "text file");
         }
         try {
             return StandardCharsets.UTF_8.newDecoder()

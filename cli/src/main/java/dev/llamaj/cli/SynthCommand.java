@@ -74,11 +74,27 @@ final class SynthCommand implements Callable<Integer> {
         if (Files.isDirectory(output)) {
             throw new IOException(output + ": is a directory");
         }
+        long start = System.nanoTime();
+        if (CliFiles.isSpecial(output)) {
+            // a device or pipe is written in place: renaming onto it would replace it (it did: /dev/full became a
+            // regular file)
+            try {
+                model.write(output);
+            } catch (IOException e) {
+                throw CliFiles.writeError(output, e);
+            }
+            parent.out.printf(Locale.ROOT, "%s: %s %s written in %.1f s%n", output, shape.name(), type,
+                    (System.nanoTime() - start) / 1e9);
+            return 0;
+        }
         // written beside the target and renamed at the end, so an interrupted run leaves no half-written model
         Path partial = output.resolveSibling(output.getFileName() + ".part");
-        long start = System.nanoTime();
         try {
-            model.write(partial);
+            try {
+                model.write(partial);
+            } catch (IOException e) {
+                throw CliFiles.writeError(output, e);
+            }
             try {
                 Files.move(partial, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
