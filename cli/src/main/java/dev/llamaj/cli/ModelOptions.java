@@ -10,7 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.io.PrintStream;
 import java.util.HexFormat;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.Locale;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
@@ -64,7 +66,7 @@ final class ModelOptions {
             // A missing file, a directory... are left to the loader, which says so in its own words.
             if (Files.isRegularFile(model)) {
                 try {
-                    String actual = sha256Of(model);
+                    String actual = sha256Of(model, err());
                     if (!actual.equals(expected)) {
                         throw new IOException(model + ": SHA-256 mismatch: the file has " + actual + ", --sha256 expects "
                                 + expected);
@@ -78,24 +80,68 @@ final class ModelOptions {
         return model;
     }
 
-    /// The SHA-256 of a file as 64 lowercase hex digits, read in 1 MiB chunks.
-    static String sha256Of(Path path) throws IOException {
+    /// The command line's error stream (the root command's), for progress.
+    private PrintStream err() {
+        return spec != null && spec.root().userObject() instanceof LlamaCommand root ? root.err : null;
+    }
+
+    /// Files from this size on get a progress display while they are hashed.
+    static final long PROGRESS_FROM_BYTES = 256L << 20;
+
+    /// The SHA-256 of a file as 64 lowercase hex digits, read in 1 MiB chunks (read, not mapped: mapping a large
+    /// file and reading it through made the resident memory grow with it, 2 GB in 15 s on a 1 TB file). From
+    /// [#PROGRESS_FROM_BYTES] on, a line on `err` says so and a progress display follows; Ctrl-C stops it (an
+    /// `IOException` saying so).
+    ///
+    /// @param err where progress goes; null for none
+    static String sha256Of(Path path, PrintStream err) throws IOException {
         MessageDigest digest;
         try {
             digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError("every Java platform provides SHA-256", e);
         }
-        try (FileChannel channel = FileChannel.open(path)) {
+        AtomicBoolean interrupted = new AtomicBoolean();
+        try (FileChannel channel = FileChannel.open(path);
+             Interrupts _ = Interrupts.onCtrlC(() -> {
+                 interrupted.set(true);
+                 return true;
+             })) {
+            long size = channel.size();
+            long mib = (size + (1 << 20) - 1) >> 20;
+            Progress progress = null;
+            if (err != null && size >= PROGRESS_FROM_BYTES) {
+                err.printf(Locale.ROOT, "llama: %s: computing the SHA-256 of %,d bytes (Ctrl-C stops)%n", path, size);
+                progress = new Progress(err, "sha256", "MiB", mib, Progress.Mode.AUTO,
+                        PROGRESS_LINE_INTERVAL_NANOS, System::nanoTime);
+            }
             ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
-            while (channel.read(buffer) >= 0) {
+            int n;
+            while ((n = channel.read(buffer)) >= 0) {
+                if (interrupted.get()) {
+                    if (progress != null) {
+                        progress.finish();
+                    }
+                    throw new IOException(path + ": SHA-256 interrupted (Ctrl-C) after "
+                            + String.format(Locale.ROOT, "%,d", channel.position()) + " of "
+                            + String.format(Locale.ROOT, "%,d", size) + " bytes");
+                }
                 buffer.flip();
                 digest.update(buffer);
                 buffer.clear();
+                if (progress != null && n > 0) {
+                    progress.advance(1, 0);
+                }
+            }
+            if (progress != null) {
+                progress.finish();
             }
         }
         return HexFormat.of().formatHex(digest.digest());
     }
+
+    /// Progress lines (when stderr is not a terminal) while hashing: every 5 s.
+    static final long PROGRESS_LINE_INTERVAL_NANOS = 5_000_000_000L;
 
     LlamaModel load() throws IOException {
         return LlamaModel.load(model(), loadOptions(threads));

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /// `--sha256 HEX` on every command that loads a model: the file is verified before it is loaded, a mismatch is a
-/// one-line error naming both digests (exit 1), a malformed digest a usage error (exit 2). `inspect` prints the
-/// digest.
+/// one-line error naming both digests (exit 1), a malformed digest a usage error (exit 2). `inspect --hash` prints
+/// the digest; plain `inspect` reads only the header and metadata (see [InspectLargeFileTest]).
 class ModelChecksumTest {
     private static final String WRONG = "0".repeat(64);
 
@@ -102,8 +102,9 @@ class ModelChecksumTest {
 
     @Test
     void inspectPrintsTheDigest() {
-        Result r = LlamaCommandTest.run("inspect", "--model", model.toString());
+        Result r = LlamaCommandTest.run("inspect", "--model", model.toString(), "--hash");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out().lines().skip(1).findFirst()).hasValue("SHA-256: " + sha256);
+        assertThat(LlamaCommandTest.run("inspect", "--model", model.toString()).out()).doesNotContain("SHA-256");
     }
 }
