@@ -51,6 +51,9 @@ public final class OpenAiServer implements AutoCloseable {
     private final SlotPool pool;
     private final RequestParser parser;
     private final RequestMemory memory;
+    /// Platform threads that render and tokenize prompts (see [#prepare]).
+    private final java.util.concurrent.ThreadPoolExecutor promptPool;
+    private volatile String lastPromptThread;
     /// The listener; replaced by a new one if one of its threads dies (see [#watch]).
     private volatile HttpServer http;
     /// The JDK server's own threads for `http`: its dispatcher and the two timers that run its timeouts.
@@ -70,6 +73,12 @@ public final class OpenAiServer implements AutoCloseable {
         this.config = config;
         this.pool = pool;
         this.parser = parser;
+        int promptThreads = Math.max(1, Math.min(config.parallel(), Runtime.getRuntime().availableProcessors()));
+        this.promptPool = new java.util.concurrent.ThreadPoolExecutor(promptThreads, promptThreads, 0,
+                TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(config.parallel() + config.queueLimit()),
+                Thread.ofPlatform().name("llamaj-prompt-", 0).daemon(true).factory(),
+                new java.util.concurrent.ThreadPoolExecutor.AbortPolicy());
+        promptPool.prestartAllCoreThreads(); // a fixed set of threads from the start
         this.memory = new RequestMemory(config.requestMemory() > 0 ? config.requestMemory()
                 : RequestMemory.defaultBudget(config.maxBodyBytes()));
         this.executor = executor;
@@ -97,6 +106,7 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             server.listen(new InetSocketAddress(config.host(), config.port()));
         } catch (IOException | RuntimeException e) {
+            server.promptPool.shutdownNow();
             executor.shutdownNow();
             pool.close();
             throw e;
@@ -245,6 +255,7 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        promptPool.shutdownNow();
         executor.shutdown();
         try {
             if (!executor.awaitTermination(2, TimeUnit.SECONDS)) {
@@ -291,6 +302,11 @@ public final class OpenAiServer implements AutoCloseable {
 
     List<String> httpThreadNames() {
         return httpThreads.stream().map(Thread::getName).sorted().toList();
+    }
+
+    /// The thread that prepared the last prompt.
+    String lastPromptThread() {
+        return lastPromptThread;
     }
 
     int listenerRestarts() {
@@ -510,8 +526,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void complete(HttpExchange ex, boolean chat, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
-        Map<String, Object> body = readJsonObject(ex);
-        GenerationRequest request = parser.parse(chat, body);
+        GenerationRequest request = readRequest(ex, chat);
         SlotPool.Job job = pool.submit(request);
         if (job == null) {
             ex.getResponseHeaders().set("Retry-After", "1");
@@ -540,7 +555,10 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private Map<String, Object> readJsonObject(HttpExchange ex) throws ApiException, IOException {
+    /// Reads, parses and validates a completion request; the prompt is rendered and tokenized on the prompt
+    /// threads. The body's memory stays reserved until its prompt is made.
+    private GenerationRequest readRequest(HttpExchange ex, boolean chat)
+            throws ApiException, IOException, InterruptedException {
         long max = config.maxBodyBytes();
         long declared = -1;
         String length = ex.getRequestHeaders().getFirst("Content-Length");
@@ -565,9 +583,39 @@ public final class OpenAiServer implements AutoCloseable {
                     + " later.");
         }
         try {
-            return parseBody(ex, max);
+            Map<String, Object> body = parseBody(ex, max);
+            return prepare(chat, body);
         } finally {
             memory.release(reserved);
+        }
+    }
+
+    /// Runs [RequestParser#parse] (template rendering and tokenizing: up to seconds of CPU for a long prompt) on
+    /// the prompt threads, not on this virtual thread: the HTTP server's virtual threads share a carrier thread per
+    /// core, and reading every other request's headers waits while those are busy. Beyond their queue, 503.
+    private GenerationRequest prepare(boolean chat, Map<String, Object> body)
+            throws ApiException, InterruptedException {
+        java.util.concurrent.Future<GenerationRequest> f;
+        try {
+            f = promptPool.submit(() -> {
+                lastPromptThread = Thread.currentThread().getName();
+                return parser.parse(chat, body);
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            throw ApiException.busy("Too many prompts are being prepared; retry later.");
+        }
+        try {
+            return f.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            switch (e.getCause()) {
+                case ApiException api -> throw api;
+                case RuntimeException r -> throw r;
+                case Error err -> throw err;
+                default -> throw new IllegalStateException(e.getCause());
+            }
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            throw e;
         }
     }
 

@@ -235,6 +235,15 @@ final class RequestParser {
                             + " or start the server with --chat-template.");
         }
         try {
+            // the template comes from the model file and may write far more than the messages (a hostile one
+            // wrote megabytes for a one-word message, which took seconds to tokenize): the rendered text gets the
+            // same cheap bound before it is tokenized. Rendering is bounded by the template engine (4 million
+            // characters, a million loop iterations); it runs twice for a prompt that fits, as ChatFormat renders
+            // and tokenizes in one call
+            long rendered = chatFormat.renderText(messages, true).length();
+            if (rendered > maxPromptChars) {
+                throw tooLong(true, rendered + " characters once the chat template was applied");
+            }
             return chatFormat.render(messages, true);
         } catch (ChatFormat.InvalidMessageException e) {
             throw ApiException.invalid("messages[" + e.index() + "]." + e.field(), "invalid_value", e.getMessage());

@@ -182,6 +182,27 @@ class ServerLimitsTest {
         }
     }
 
+    /// A chat template (from the model file: untrusted) that writes a million characters whatever the messages:
+    /// the rendered prompt is refused by its length before it is tokenized (which took seconds per request), and
+    /// prompts are prepared on the prompt threads, not on the HTTP server's virtual threads.
+    @Test
+    void aTemplateThatRendersMegabytesIsRefusedBeforeTokenizing() throws Exception {
+        String hostile = "{% for i in range(100000) %}0123456789{% endfor %}{{ messages[0].content }}";
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).contextLength(128).build(), hostile)) {
+            HttpResponse<String> r = t.post("/v1/chat/completions", body("messages", OpenAiServerTest.user("Hi")));
+            assertThat(assertError(r, 400, "context_length_exceeded").get("message").toString())
+                    .contains("resulted in 1000002 characters once the chat template was applied");
+            assertThat(t.server.lastPromptThread()).startsWith("llamaj-prompt-");
+            // a template that writes little is served as before, its prompt made on a prompt thread too
+        }
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            HttpResponse<String> ok = t.post("/v1/chat/completions", body("messages", OpenAiServerTest.user("Hi"),
+                    "max_tokens", 3));
+            assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+            assertThat(t.server.lastPromptThread()).startsWith("llamaj-prompt-");
+        }
+    }
+
     /// The model file cut short under the running server: every completion then fails (the mapped pages are
     /// gone), and `/health` must say so rather than `ok`.
     @Test
