@@ -54,7 +54,7 @@ public final class Json {
     /// @param maxStringChars characters of one string at most
     /// @param maxHeapBytes   the parser's estimate of the heap the values take (64-bit JVM, compressed pointers:
     ///                       an object 64 bytes and 48 per member, an array 40 and 8 per element, a string 40 and
-    ///                       one or two per character, a number 16 to 64), at most
+    ///                       one or two per character, a number 0 (a small integer's shared box) to 64), at most
     public record Limits(int maxDepth, int maxValues, int maxStringChars, long maxHeapBytes) {
         /// Only the nesting limit of [#parse(String)].
         public static final Limits NONE = new Limits(MAX_DEPTH, Integer.MAX_VALUE, Integer.MAX_VALUE,
@@ -211,7 +211,9 @@ public final class Json {
                     if (c == '-' || (c >= '0' && c <= '9')) {
                         int start = pos;
                         Object number = number();
-                        charge(number instanceof Long ? 16 : 64 + (pos - start), start);
+                        // Long.valueOf shares the boxes of -128 to 127
+                        charge(number instanceof Long l ? (l >= -128 && l <= 127 ? 0 : 16) : 64 + (pos - start),
+                                start);
                         yield number;
                     }
                     throw error("expected a JSON value but found " + describe(pos));

@@ -182,6 +182,19 @@ class ServerLimitsTest {
         }
     }
 
+    /// The JSON limits refuse bodies that build much more heap than their size, but not dense legitimate ones:
+    /// 100,000 one-digit token ids (two bytes each) are refused for the context, not as too large.
+    @Test
+    void jsonLimitsRefuseAmplificationButNotDenseTokenIds() throws Exception {
+        try (TestServer t = TestServer.start(TestServer.config().parallel(1).build())) {
+            String ids = "[" + "1,".repeat(99_999) + "1]";
+            assertError(t.post("/v1/completions", "{\"prompt\": " + ids + "}"), 400, "context_length_exceeded");
+            String objects = "{\"prompt\": \"x\", \"a\": [" + "{},".repeat(99_999) + "{}]}";
+            assertError(t.post("/v1/completions", objects), 413, "request_too_large");
+            assertThat(t.server.requestMemoryUsed()).as("every reservation was given back").isZero();
+        }
+    }
+
     /// A chat template (from the model file: untrusted) that writes a million characters whatever the messages:
     /// the rendered prompt is refused by its length before it is tokenized (which took seconds per request), and
     /// prompts are prepared on the prompt threads, not on the HTTP server's virtual threads.
