@@ -61,6 +61,29 @@ final class ChildServer implements AutoCloseable {
         throw new AssertionError("serve did not start; stderr: " + Files.readString(log));
     }
 
+    /// A connection to the server. After `OutOfMemoryError`s the server may be replacing a listener whose JDK
+    /// threads died (it logs "restarting the listener"); the port is closed for that moment, so a refused
+    /// connection is retried for a few seconds before it counts.
+    Socket connect() throws IOException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (true) {
+            try {
+                return new Socket("127.0.0.1", port);
+            } catch (java.net.ConnectException e) {
+                if (System.nanoTime() > deadline || !process.isAlive()) {
+                    throw new java.net.ConnectException(e.getMessage() + " (server alive: " + process.isAlive()
+                            + "; log: " + log() + ")");
+                }
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
     String log() throws IOException {
         return Files.readString(log, StandardCharsets.UTF_8);
     }
@@ -68,7 +91,7 @@ final class ChildServer implements AutoCloseable {
     /// Sends a request's first line and part of a header, then nothing; returns the seconds until the server
     /// closes the connection, or -1 if it has not after `waitSeconds`.
     double secondsUntilASlowClientIsCutOff(int waitSeconds) throws IOException {
-        try (Socket s = new Socket("127.0.0.1", port)) {
+        try (Socket s = connect()) {
             s.setSoTimeout(waitSeconds * 1000);
             OutputStream out = s.getOutputStream();
             out.write("POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));

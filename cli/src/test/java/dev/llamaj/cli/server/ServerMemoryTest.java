@@ -97,9 +97,16 @@ class ServerMemoryTest {
 
     /// Slow clients are cut off after the header timeout, `/health` and a completion answer 200.
     private static void assertServes(ChildServer server) throws IOException, InterruptedException {
+        // A connection made while a listener is being replaced is closed at once, by the replacement rather than
+        // by a timeout: try again (a few times at most) until the connection met the new listener.
         double cut = server.secondsUntilASlowClientIsCutOff(HEADER_TIMEOUT + 10);
+        for (int attempt = 0; attempt < 3 && cut >= 0 && cut < HEADER_TIMEOUT / 2.0; attempt++) {
+            Thread.sleep(500);
+            cut = server.secondsUntilASlowClientIsCutOff(HEADER_TIMEOUT + 10);
+        }
         System.out.printf("then a slow client was cut off after %.1f s (header timeout %d s)%n", cut, HEADER_TIMEOUT);
-        assertThat(cut).as("the slow client was cut off; " + server.log()).isBetween(0.0, HEADER_TIMEOUT + 3.0);
+        assertThat(cut).as("the slow client was cut off by the header timeout; " + server.log())
+                .isBetween(HEADER_TIMEOUT / 2.0, HEADER_TIMEOUT + 3.0);
         try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
             URI base = URI.create("http://127.0.0.1:" + server.port);
             HttpResponse<String> health = client.send(HttpRequest.newBuilder(base.resolve("/health"))

@@ -90,15 +90,7 @@ public final class Kernels {
             throw new IllegalArgumentException("matrices of " + a.cols() + " and " + b.cols()
                     + " columns cannot multiply one vector");
         }
-        MatVecTask task = pool.matVecTask;
-        task.begin(x, xOffset);
-        try {
-            task.add(a, outA, 0);
-            task.add(b, outB, 0);
-            task.run(pool, false);
-        } finally {
-            task.clear();
-        }
+        pair(pool, a, b, x, xOffset, outA, outB, false);
     }
 
     /// The SwiGLU feed-forward's first half in one parallel region: `out[i] = silu(gate · x)[i] · (up · x)[i]`
@@ -111,12 +103,17 @@ public final class Kernels {
         if (gate.rows() != up.rows() || gate.cols() != up.cols()) {
             throw new IllegalArgumentException("gate and up matrices differ in shape");
         }
+        pair(pool, gate, up, x, xOffset, out, scratch, true);
+    }
+
+    private static void pair(Parallel pool, Matrix a, Matrix b, float[] x, int xOffset, float[] outA, float[] outB,
+                             boolean swiGlu) {
         MatVecTask task = pool.matVecTask;
         task.begin(x, xOffset);
         try {
-            task.add(gate, out, 0);
-            task.add(up, scratch, 0);
-            task.run(pool, true);
+            task.add(a, outA, 0);
+            task.add(b, outB, 0);
+            task.run(pool, swiGlu);
         } finally {
             task.clear();
         }
