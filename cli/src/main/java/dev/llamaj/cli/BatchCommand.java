@@ -142,7 +142,7 @@ final class BatchCommand implements Callable<Integer> {
         }
 
         int threadsPerSession = Math.max(1, modelOptions.threads / parallel);
-        try (LlamaModel model = LlamaModel.load(modelOptions.model(), modelOptions.loadOptions(threadsPerSession))) {
+        try (LlamaModel model = modelOptions.load(threadsPerSession)) {
             int contextLength = context != null ? context : model.defaultContextLength();
             if (contextLength < 1) {
                 throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);

@@ -144,7 +144,16 @@ final class ModelOptions {
     static final long PROGRESS_LINE_INTERVAL_NANOS = 5_000_000_000L;
 
     LlamaModel load() throws IOException {
-        return LlamaModel.load(model(), loadOptions(threads));
+        return load(threads);
+    }
+
+    /// The model, with `sessionThreads` compute threads per session; a warning if it runs unrepacked for lack of
+    /// memory.
+    LlamaModel load(int sessionThreads) throws IOException {
+        LlamaModel m = LlamaModel.load(model(), loadOptions(sessionThreads));
+        m.repackSkipped().ifPresent(why -> spec.commandLine().getErr().println("llama: warning: " + m.file().path()
+                + ": " + why));
+        return m;
     }
 
     /// The load options these flags describe, with `sessionThreads` compute threads per session.

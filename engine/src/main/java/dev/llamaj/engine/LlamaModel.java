@@ -124,6 +124,12 @@ public final class LlamaModel implements AutoCloseable {
         return weights.repacking().extraBytes();
     }
 
+    /// Why the load-time repack was skipped although the options asked for it (the weights did not fit in the
+    /// memory available: the model runs from the file's mapping), or empty.
+    public java.util.Optional<String> repackSkipped() {
+        return java.util.Optional.ofNullable(weights.repacking().skipped());
+    }
+
     /// Time the load-time repack took, in nanoseconds (0 if it did not run).
     public long repackNanos() {
         return weights.repacking().nanos();

@@ -194,6 +194,19 @@ final class Transformer {
             s.norm(s.xb, s.xb, w.postFfnNorm());
         }
         s.residual(s.x, s.xb, dim, residual);
+        // A damaged file (NaN or infinite weights, or values that overflow) would otherwise give garbage tokens
+        // with no error; checking the residual stream once per layer costs a few microseconds per token.
+        if (!s.finite()) {
+            throw new NonFiniteException("layer " + l + " (blk." + l + ".*) produced a non-finite value (NaN or "
+                    + "infinity): the model's weights are damaged or out of range");
+        }
+    }
+
+    /// The forward pass met a NaN or an infinity: the weights (or the input) cannot be computed with.
+    static final class NonFiniteException extends IllegalStateException {
+        NonFiniteException(String message) {
+            super(message);
+        }
     }
 
     /// The logit scale (Granite) and soft-cap (Gemma 2), in ggml's order: scale, then `cap · tanh(l / cap)`;
@@ -266,6 +279,9 @@ final class Transformer {
 
         /// `x += scale · y` over `width` features per token (`y` scaled in place first, as ggml does).
         abstract void residual(float[] x, float[] y, int width, float scale);
+
+        /// Whether the residual stream of every token is finite.
+        abstract boolean finite();
     }
 
     /// One token at `pos`: matrix-vector products over the session's vectors.
@@ -342,6 +358,11 @@ final class Transformer {
         void residual(float[] x, float[] y, int width, float scale) {
             scaleInPlace(y, width, scale);
             Kernels.add(x, y, width);
+        }
+
+        @Override
+        boolean finite() {
+            return Kernels.allFinite(x, x.length);
         }
     }
 
@@ -449,6 +470,11 @@ final class Transformer {
             int size = tiles * width * Kernels.TILE;
             scaleInPlace(y, size, scale);
             Kernels.add(x, y, size);
+        }
+
+        @Override
+        boolean finite() {
+            return Kernels.allFinite(x, tiles * state.config.embeddingLength() * Kernels.TILE);
         }
     }
 

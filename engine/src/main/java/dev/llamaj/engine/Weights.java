@@ -36,9 +36,9 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
                float[] ropeFactorsLong, float[] ropeFactorsShort, Repacking repacking) {
 
     /// What [#repacked] cost: memory beyond the file's (the repacked matrices less the file pages they replace,
-    /// which are dropped from the resident set) and time.
-    record Repacking(long extraBytes, long nanos) {
-        static final Repacking NONE = new Repacking(0, 0);
+    /// which are dropped from the resident set) and time; or why it was skipped (null if it was not).
+    record Repacking(long extraBytes, long nanos, String skipped) {
+        static final Repacking NONE = new Repacking(0, 0, null);
     }
 
     /// One layer's tensors. The seven matrices are always there (fused ones as row ranges); the vectors are null
@@ -95,7 +95,19 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         Weights w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors, ropeLong, ropeShort,
                 Repacking.NONE);
         if (options.repack()) {
-            w = w.repacked();
+            // Repacking copies the weights into memory of the process. A model larger than the memory the system
+            // can give (or a hostile file that declares 64 GiB matrices over a sparse hole) runs from the mapping
+            // instead, where the operating system pages weights in and out as it can: slower, never out of memory.
+            long need = Repack.totalBytes(w.matrices());
+            long available = Repack.availableBytes();
+            if (need > available - available / 8) {
+                w = new Weights(embedding, layers, outputNorm, output, ropeFreqFactors, ropeLong, ropeShort,
+                        new Repacking(0, 0, String.format(java.util.Locale.ROOT, "repacking the weights would take "
+                                + "%.1f GiB but the system has %.1f GiB available: running from the file's mapping "
+                                + "instead (slower)", need / 1073741824.0, available / 1073741824.0)));
+            } else {
+                w = w.repacked();
+            }
         }
         if (options.warmUp()) {
             w.warmUp(c);
@@ -133,7 +145,7 @@ record Weights(Matrix tokenEmbedding, Layer[] layers, float[] outputNorm, Matrix
         // its pages resident again (with large page-cache folios, a few hundred KiB per token), on top of the copy.
         Matrix embedding = tokenEmbedding == output ? packed.getLast() : tokenEmbedding;
         return new Weights(embedding, repacked, outputNorm, packed.getLast(), ropeFreqFactors, ropeFactorsLong,
-                ropeFactorsShort, new Repacking(extra, System.nanoTime() - start));
+                ropeFactorsShort, new Repacking(extra, System.nanoTime() - start, null));
     }
 
     /// Runs every kernel this model needs on small shapes, so the JIT compiles them before the first token (see

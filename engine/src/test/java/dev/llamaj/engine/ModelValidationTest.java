@@ -1,6 +1,7 @@
 package dev.llamaj.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.llamaj.gguf.GGMLType;
@@ -227,6 +228,32 @@ class ModelValidationTest {
                 assertThat(logits[i]).isEqualTo(Float.NEGATIVE_INFINITY);
             }
             assertThat(logits[0]).isFinite();
+        }
+    }
+
+    /// NaN weights load (checking every weight would cost a pass over the file), but the first layer whose output
+    /// is not finite stops the forward pass with one line naming it, instead of generating garbage.
+    @Test
+    void nonFiniteWeightsStopGenerationNamingTheLayer() throws IOException {
+        java.nio.ByteBuffer nan = java.nio.ByteBuffer.allocate(4 * 64 * 64).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        while (nan.hasRemaining()) {
+            nan.putFloat(Float.NaN);
+        }
+        Path p = copy("nan", m -> {
+            for (int i = 0; i < m.tensors().size(); i++) {
+                Tensor t = m.tensors().get(i);
+                if (t.name().equals("blk.2.attn_output.weight")) {
+                    m.tensors().set(i, new Tensor(t.name(), t.type(), t.shape(), MemorySegment.ofArray(nan.array())));
+                }
+            }
+        });
+        try (LlamaModel model = LlamaModel.load(p, 1); Session s = model.newSession(64)) {
+            for (int[] prompt : new int[][] {{1}, new int[40]}) { // one token, then a batch
+                s.reset();
+                assertThatThrownBy(() -> s.ingest(prompt)).isInstanceOf(IllegalStateException.class)
+                        .hasMessage("layer 2 (blk.2.*) produced a non-finite value (NaN or infinity): the model's "
+                                + "weights are damaged or out of range");
+            }
         }
     }
 

@@ -279,6 +279,22 @@ public final class Kernels {
         }
     }
 
+    /// Whether `x[0 .. n)` holds no NaN and no infinity: `0 · x` is 0 for every finite `x` and NaN otherwise,
+    /// so one vector sum answers for all of them.
+    public static boolean allFinite(float[] x, int n) {
+        Objects.checkFromIndexSize(0, n, x.length);
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            acc = FloatVector.fromArray(F, x, i).mul(0f).add(acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += x[i] * 0f;
+        }
+        return sum == 0f;
+    }
+
     /// `x[i] += y[i]` for `i < n`.
     public static void add(float[] x, float[] y, int n) {
         Objects.checkFromIndexSize(0, n, x.length);

@@ -57,6 +57,22 @@ final class Memory {
     private Memory() {
     }
 
+    /// Bytes of memory the system can still give without swapping: Linux's `MemAvailable` (free memory plus the
+    /// page cache it can drop), else the JVM's view of free physical memory.
+    static long availableBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux: below
+        }
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getFreeMemorySize();
+    }
+
     /// `bytes` of zeroed memory, 2 MiB-aligned, huge pages requested where possible; freed with `arena`.
     static MemorySegment allocate(long bytes, Arena arena) {
         if (MMAP != null) {

@@ -75,6 +75,20 @@ public final class Repack {
         return copies(m) ? m.data().byteSize() : 0;
     }
 
+    /// Bytes [#all] would allocate for `matrices`.
+    public static long totalBytes(List<Matrix> matrices) {
+        long total = 0;
+        for (Matrix m : matrices) {
+            total += align(bytes(m));
+        }
+        return total;
+    }
+
+    /// Bytes of memory the system can give now (see [Memory#availableBytes]).
+    public static long availableBytes() {
+        return Memory.availableBytes();
+    }
+
     /// Every matrix of `matrices` repacked ([#applies]) or copied ([#copies]), or itself, in order; the new ones
     /// share one allocation of `arena`, each starting on a 64-byte boundary. One allocation rather than one per
     /// matrix: each allocation is rounded up to whole 2 MiB huge pages, and over the hundred-odd matrices of a
