@@ -10,7 +10,6 @@ import java.util.Objects;
 import dev.llamaj.gguf.GGMLType;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 /// The single public entry point to compute: the matrix-vector product over weights in any supported GGUF encoding
