@@ -35,7 +35,7 @@ final class SynthCommand implements Callable<Integer> {
 
     @Option(names = "--arch", paramLabel = "ARCH",
             description = "the model family, if not the shape's own: llama, qwen2, qwen3, gemma2, gemma3, phi3, "
-                    + "granite, olmo2, smollm3 (the shape's dimensions with the family's tensors)")
+                    + "granite, olmo2, mistral3, smollm3 (the shape's dimensions with the family's tensors)")
     String arch;
 
     @Option(names = "--type", required = true, paramLabel = "TYPE", converter = TypeConverter.class,

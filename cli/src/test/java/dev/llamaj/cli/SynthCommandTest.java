@@ -52,7 +52,7 @@ class SynthCommandTest {
         Result arch = run("synth", "--shape", "tiny", "--arch", "mamba", "--type", "Q4_0", "-o", file.toString());
         assertThat(arch.code()).isEqualTo(2);
         assertThat(arch.err().lines().findFirst().orElse("")).isEqualTo("llama: --arch: unknown architecture 'mamba' "
-                + "(known: llama, qwen2, qwen3, gemma2, gemma3, phi3, granite, olmo2, smollm3)");
+                + "(known: llama, qwen2, qwen3, gemma2, gemma3, phi3, granite, olmo2, mistral3, smollm3)");
         Result type = run("synth", "--shape", "tiny", "--type", "Q4_K_X", "-o", file.toString());
         assertThat(type.code()).isEqualTo(2);
         assertThat(type.err().lines().findFirst().orElse(""))

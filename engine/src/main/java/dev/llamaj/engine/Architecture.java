@@ -66,6 +66,9 @@ public enum Architecture {
             EnumSet.of(ATTN_Q, ATTN_K, ATTN_V, ATTN_Q_NORM, ATTN_K_NORM, ATTN_OUTPUT, POST_ATTN_NORM, FFN_GATE, FFN_UP,
                     FFN_DOWN, POST_FFN_NORM),
             Set.of(Feature.FULL_WIDTH_QK_NORM)),
+    /// Ministral 3 (`mistral3`): the Llama graph with YaRN and, where the file sets
+    /// `attention.temperature_scale`, Llama 4's position-dependent query temperature.
+    MISTRAL3("mistral3", Rope.Style.NORM, Activation.SILU, LayerTensor.LLAMA, Set.of()),
     /// SmolLM3: Llama without RoPE on every fourth layer.
     SMOLLM3("smollm3", Rope.Style.NORM, Activation.SILU, LayerTensor.LLAMA, Set.of(Feature.NO_ROPE_EVERY_FOURTH));
 

@@ -43,8 +43,19 @@ public record ModelConfig(Architecture architecture, int contextLength, int embe
     /// @param logit            multiplier of the logits (Granite: `1 / logit_scale`)
     /// @param attentionSoftcap `c` in `c · tanh(score / c)` before the softmax (Gemma 2), 0 for none
     /// @param finalSoftcap     the same for the logits, 0 for none
+    /// @param temperature      Llama 4's query temperature (`attention.temperature_scale`, Ministral 3): the query
+    ///                         at position `p` is multiplied by `1 + temperature · ln(1 + floor(p / temperatureFloor))`;
+    ///                         0 for none
+    /// @param temperatureFloor positions per temperature step (the original context of YaRN)
     public record Scales(float embedding, float residual, float attention, float logit, float attentionSoftcap,
-                         float finalSoftcap) {}
+                         float finalSoftcap, float temperature, int temperatureFloor) {
+
+        /// The query multiplier at `position`.
+        float queryTemperature(int position) {
+            return temperature == 0 ? 1f
+                    : (float) (Math.log(Math.floor((double) position / temperatureFloor) + 1.0) * temperature + 1.0);
+        }
+    }
 
     /// How RoPE is stretched beyond the trained context (`rope.scaling.type`): `none`, `linear` (every angle divided
     /// by `factor`) or `yarn` (YaRN: interpolation for the slow dimensions only, with a magnitude correction).
@@ -143,6 +154,23 @@ public record ModelConfig(Architecture architecture, int contextLength, int embe
 
     private static Scales scales(Metadata md, Architecture arch, String p, int embedding, int headSize)
             throws IOException {
+        Scales s = baseScales(md, arch, p, embedding, headSize);
+        float temperature = nonNegative(md, p + "attention.temperature_scale");
+        if (temperature == 0) {
+            return s;
+        }
+        int floor = md.contains(p + "rope.scaling.original_context_length")
+                ? md.integerIn(p + "rope.scaling.original_context_length", 1, 1 << 24) : 0;
+        if (floor == 0) {
+            throw new GGUFFormatException(md.source() + ": " + p + "attention.temperature_scale needs "
+                    + p + "rope.scaling.original_context_length");
+        }
+        return new Scales(s.embedding(), s.residual(), s.attention(), s.logit(), s.attentionSoftcap(),
+                s.finalSoftcap(), temperature, floor);
+    }
+
+    private static Scales baseScales(Metadata md, Architecture arch, String p, int embedding, int headSize)
+            throws IOException {
         float embeddingScale = arch.has(Architecture.Feature.EMBEDDING_SQRT_SCALE)
                 ? (float) Math.sqrt(embedding)
                 : positive(md, p + "embedding_scale", 1f);
@@ -152,7 +180,7 @@ public record ModelConfig(Architecture architecture, int contextLength, int embe
                 positive(md, p + "attention.scale", (float) (1.0 / Math.sqrt(headSize))),
                 1f / logitScale,
                 nonNegative(md, p + "attn_logit_softcapping"),
-                nonNegative(md, p + "final_logit_softcapping"));
+                nonNegative(md, p + "final_logit_softcapping"), 0f, 0);
     }
 
     private static RopeScaling ropeScaling(Metadata md, String p) throws IOException {
@@ -172,10 +200,19 @@ public record ModelConfig(Architecture architecture, int contextLength, int embe
             throw new GGUFFormatException(md.source() + ": YaRN RoPE scaling needs "
                     + p + "rope.scaling.original_context_length");
         }
+        float attnFactor = positive(md, p + "rope.scaling.attn_factor", 1f);
+        // DeepSeek-style magnitude (Ministral 3's yarn_log_multiplier m): cos and sin are scaled by
+        // mscale(factor, 1) / mscale(factor, m) in all, YaRN's own 1 + 0.1 ln(factor) cancelled, as llama.cpp does
+        // (checked against it on a tiny model: RopeScalingReferenceTest).
+        float logMul = md.float32(p + "rope.scaling.yarn_log_multiplier", 0f);
+        if (logMul != 0 && factor > 1 && type.equals("yarn")) {
+            float ln = (float) Math.log(factor);
+            attnFactor = (0.1f * ln + 1.0f) / (0.1f * logMul * ln + 1.0f) / (1.0f + 0.1f * ln);
+        }
         return new RopeScaling(type, factor, original,
                 positive(md, p + "rope.scaling.yarn_beta_fast", 32f),
                 positive(md, p + "rope.scaling.yarn_beta_slow", 1f),
-                positive(md, p + "rope.scaling.attn_factor", 1f));
+                attnFactor);
     }
 
     private static float positive(Metadata md, String key, float defaultValue) throws IOException {

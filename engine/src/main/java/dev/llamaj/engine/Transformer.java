@@ -209,6 +209,11 @@ final class Transformer {
         }
     }
 
+    /// The query multiplier of Llama 4's temperature tuning at `position` (1 without it).
+    private float temperature(int position) {
+        return config.scales().queryTemperature(position);
+    }
+
     /// The logit scale (Granite) and soft-cap (Gemma 2), in ggml's order: scale, then `cap · tanh(l / cap)`;
     /// padding rows of the classifier get `-∞`.
     private void finishLogits(float[] logits) {
@@ -348,8 +353,9 @@ final class Transformer {
         void attention(int layer, int window) {
             state.cache.store(layer, pos, k, 0, v, 0, 1);
             // the query at half precision, as llama.cpp converts it for its F16 cache (see Attention)
+            float scale = queryScale * temperature(pos);
             for (int i = 0; i < q.length; i++) {
-                q[i] = Attention.half(q[i] * queryScale);
+                q[i] = Attention.half(q[i] * scale);
             }
             state.attention.decode(this, layer, pos, window);
         }
@@ -656,10 +662,11 @@ final class Transformer {
                 int h = u % kvHeads;
                 int q0 = h * group * headSize;
                 int base = Kernels.tiledIndex(qDim, t, q0);
-                for (int i = 0; i < group * headSize; i++) {
-                    qv[i] = Attention.half(b.q[base + i * Kernels.TILE] * queryScale);
-                }
                 int p = b.pos0 + t;
+                float scale = queryScale * temperature(p);
+                for (int i = 0; i < group * headSize; i++) {
+                    qv[i] = Attention.half(b.q[base + i * Kernels.TILE] * scale);
+                }
                 s.cache.attend(layer, qv, 0, group, h, firstVisible(p), p + 1, scoreScale, softcap, a, 0, ov, 0);
                 for (int i = 0; i < group * headSize; i++) {
                     b.xb2[base + i * Kernels.TILE] = ov[i];

@@ -134,7 +134,7 @@ class ModelValidationTest {
                 GGUFFormatException.class, "key 'llama.rope.dimension_count' is 16, expected 0..8"),
         OTHER_ARCHITECTURE(m -> m.put("general.architecture", ValueType.STRING, "mamba"),
                 UnsupportedModelException.class, "architecture 'mamba' is not supported (supported: llama, qwen2, "
-                + "qwen3, gemma2, gemma3, phi3, granite, olmo2, smollm3)"),
+                + "qwen3, gemma2, gemma3, phi3, granite, olmo2, mistral3, smollm3)"),
         // Required keys with a wrong value type.
         ARCHITECTURE_AS_INTEGER(m -> m.put("general.architecture", ValueType.UINT32, 1),
                 GGUFFormatException.class, "key 'general.architecture' has type UINT32, expected STRING"),

@@ -22,8 +22,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/// RoPE context extension against llama.cpp: YaRN (`rope.scaling.type = yarn`) and Phi-3's LongRoPE factors, on
-/// edited copies of the tiny models of `../shared/archs` (see `rope-scaling/README.md` for how the reference was
+/// RoPE context extension against llama.cpp: YaRN (`rope.scaling.type = yarn`, with Ministral 3's
+/// `yarn_log_multiplier`), Phi-3's LongRoPE factors and Ministral 3's query temperature, on edited copies of the
+/// tiny models of `../shared/archs` (Llama's `llama-hd48` renamed to `mistral3` for the latter) (see `rope-scaling/README.md` for how the reference was
 /// made). The first position's log-probabilities must match llama.cpp's to within summation noise, and must differ
 /// from the unedited model's, so a scaling that is ignored fails.
 class RopeScalingReferenceTest {
@@ -47,11 +48,14 @@ class RopeScalingReferenceTest {
     void firstPositionMatchesLlamaCpp(String name, Map<String, Object> c) throws Exception {
         Path base = SharedData.require((String) c.get("base"));
         Path edited = dir.resolve(name + ".gguf");
-        edit(base, edited, (Map<String, List<String>>) c.get("keys"), (Map<String, List<Number>>) c.get("tensors"));
+        edit(base, edited, (String) c.get("architecture"), (Map<String, List<String>>) c.get("keys"),
+                (Map<String, List<Number>>) c.get("tensors"));
         int[] prompt = ((List<Number>) c.get("prompt_ids")).stream().mapToInt(Number::intValue).toArray();
         int context = ((Number) c.get("context")).intValue();
         float[] ours = logProbs(edited, prompt, context);
-        float[] plain = logProbs(base, prompt, context);
+        Path unscaled = dir.resolve(name + "-unscaled.gguf");
+        edit(base, unscaled, (String) c.get("architecture"), Map.of(), Map.of());
+        float[] plain = logProbs(unscaled, prompt, context);
         double changed = 0;
         for (List<Number> e : (List<List<Number>>) c.get("llama_cpp_top8_logprobs")) {
             int id = e.get(0).intValue();
@@ -82,14 +86,23 @@ class RopeScalingReferenceTest {
         }
     }
 
-    /// `base` with metadata keys set (`[type, value]`, type `str`, `u32` or `f32`) and F32 vectors added.
-    private static void edit(Path base, Path out, Map<String, List<String>> keys, Map<String, List<Number>> tensors)
-            throws Exception {
+    /// `base` under another architecture name if `architecture` is not null (`general.architecture` and the prefix
+    /// of its keys), with metadata keys set (`[type, value]`, type `str`, `u32` or `f32`) and F32 vectors added.
+    private static void edit(Path base, Path out, String architecture, Map<String, List<String>> keys,
+                             Map<String, List<Number>> tensors) throws Exception {
         try (GGUFFile f = GGUFFile.open(base)) {
             GGUFWriter w = new GGUFWriter();
+            String prefix = f.metadata().string("general.architecture") + ".";
             for (String key : f.metadata().keys()) {
-                if (!keys.containsKey(key)) {
-                    w.put(key, f.metadata().type(key), f.metadata().find(key).orElseThrow());
+                String name = key;
+                Object value = f.metadata().find(key).orElseThrow();
+                if (architecture != null && key.equals("general.architecture")) {
+                    value = architecture;
+                } else if (architecture != null && key.startsWith(prefix)) {
+                    name = architecture + "." + key.substring(prefix.length());
+                }
+                if (!keys.containsKey(name)) {
+                    w.put(name, f.metadata().type(key), value);
                 }
             }
             keys.forEach((key, tv) -> {

@@ -164,7 +164,7 @@ public final class SyntheticModel {
         ModelConfig dimensions(int vocabSize) {
             return new ModelConfig(architecture, contextLength, embeddingLength, blockCount, feedForwardLength,
                     headCount, headCountKv, headSize, rmsNormEpsilon, ropeFreqBase, ropeDimensionCount, vocabSize,
-                    new ModelConfig.Scales(1f, 1f, 1f, 1f, 0f, 0f), ModelConfig.RopeScaling.NONE, slidingWindow,
+                    new ModelConfig.Scales(1f, 1f, 1f, 1f, 0f, 0f, 0f, 0), ModelConfig.RopeScaling.NONE, slidingWindow,
                     10000f);
         }
 
