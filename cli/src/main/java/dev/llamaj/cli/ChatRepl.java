@@ -130,8 +130,8 @@ final class ChatRepl {
         if (dropped > 0) {
             err.println("llama: the context is full: dropped the oldest " + dropped + " turn(s)");
         }
-        int reused = commonPrefix(session.tokens(), prompt);
-        session.rewind(reused);
+        session.rewind(commonPrefix(session.tokens(), prompt));
+        int reused = session.position(); // less than the common prefix if a sliding-window cache could not go back
         int[] fresh = Arrays.copyOfRange(prompt, reused, prompt.length);
         answering = true;
         Completion c;

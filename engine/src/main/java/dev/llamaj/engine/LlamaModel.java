@@ -143,7 +143,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /// Bytes of memory the key/value cache of a session of `contextLength` tokens takes.
     public long kvCacheBytes(int contextLength) {
-        return KVCache.byteSize(config, contextLength);
+        return KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength));
     }
 
     /// The context a session gets by default: the model's own, at most [#DEFAULT_CONTEXT_CAP].
@@ -162,7 +162,7 @@ public final class LlamaModel implements AutoCloseable {
         if (contextLength < 1) {
             throw new IllegalArgumentException("context length must be 1 or more, got " + contextLength);
         }
-        long needed = KVCache.byteSize(config, contextLength);
+        long needed = KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength));
         Runtime rt = Runtime.getRuntime();
         long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
         if (needed > available) {

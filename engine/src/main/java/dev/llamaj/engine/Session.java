@@ -226,7 +226,9 @@ public final class Session implements AutoCloseable {
         return t;
     }
 
-    /// Forgets every token after the first `length` (the cache entries beyond are simply overwritten later).
+    /// Forgets every token after the first `length` (the cache entries beyond are simply overwritten later). With a
+    /// sliding-window model (Gemma), whose window layers keep only the latest positions, going back further than
+    /// they still hold forgets everything instead: callers continue from [#position()], not from `length`.
     ///
     /// @throws IllegalArgumentException if `length` is negative or beyond [#position()]
     public void rewind(int length) {
@@ -238,7 +240,7 @@ public final class Session implements AutoCloseable {
             return;
         }
         pendingToken = -1;
-        position = length;
+        position = state.cache.rewindTarget(position, length);
     }
 
     /// The logits computed by the last [#ingest] (a live view: copy it to keep it).

@@ -501,7 +501,7 @@ final class Transformer {
             ModelConfig c = Transformer.this.config;
             this.config = c;
             this.pool = pool;
-            cache = new KVCache(c, contextLength);
+            cache = new KVCache(c, contextLength, batchCapacity(contextLength));
             logits = new float[c.vocabSize()];
             att = new float[c.headCount() * cache.paddedLength];
             ropes = ropes(c, weights, contextLength);
@@ -511,10 +511,15 @@ final class Transformer {
 
         Batched batch() {
             if (batch == null) {
-                batch = new Batched(this, Math.min(maxBatch, roundUp(cache.contextLength, Kernels.TILE)));
+                batch = new Batched(this, batchCapacity(cache.contextLength));
             }
             return batch;
         }
+    }
+
+    /// Most tokens of a batch in a session of `contextLength` tokens.
+    int batchCapacity(int contextLength) {
+        return Math.min(maxBatch, roundUp(contextLength, Kernels.TILE));
     }
 
     /// A new session's buffers, for a cache of `contextLength` tokens.

@@ -350,6 +350,7 @@ final class SlotPool implements AutoCloseable {
             if (prefixCache) {
                 reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
                 session.rewind(reused);
+                reused = session.position(); // less if a sliding-window cache could not go back that far
             } else {
                 session.reset();
             }
