@@ -68,7 +68,7 @@ class ArchitectureReferenceTest {
             int[] got = new int[expected.length];
             for (int i = 0; i < expected.length; i++) {
                 float[] logits = session.logits();
-                int best = argmax(logits);
+                int best = Sampler.argmax(logits);
                 @SuppressWarnings("unchecked")
                 List<List<Number>> top5 = ((List<List<List<Number>>>) ref.getOrDefault("top5_logits_per_step",
                         ref.get("top5_logits_per_step_bundled_capi"))).get(i);
@@ -91,16 +91,6 @@ class ArchitectureReferenceTest {
             }
             assertThat(got).as(file).containsExactly(expected);
         }
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     private static int[] ints(Object list) {

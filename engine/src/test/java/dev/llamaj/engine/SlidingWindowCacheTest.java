@@ -35,8 +35,8 @@ class SlidingWindowCacheTest {
             for (int step = 0; step < 150; step++) {
                 float[] la = a.logits();
                 float[] lb = b.logits();
-                int best = argmax(lb);
-                assertThat(argmax(la)).as("step %d", step).isEqualTo(best);
+                int best = Sampler.argmax(lb);
+                assertThat(Sampler.argmax(la)).as("step %d", step).isEqualTo(best);
                 for (int i = 0; i < la.length; i++) {
                     assertThat(la[i]).as("step %d logit %d", step, i).isCloseTo(lb[i], within(2e-3f));
                 }
@@ -58,15 +58,5 @@ class SlidingWindowCacheTest {
             a.rewind(11);
             assertThat(a.position()).isEqualTo(11);
         }
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }
