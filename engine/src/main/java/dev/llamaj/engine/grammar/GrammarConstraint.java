@@ -1,0 +1,198 @@
+package dev.llamaj.engine.grammar;
+
+import dev.llamaj.engine.TokenConstraint;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/// One generation's [TokenConstraint] for a [Grammar]: the automaton's state, plus the bytes of a character
+/// that the last token left unfinished.
+///
+/// [#mask] walks the vocabulary's [TokenTrie] from the current state, stepping the automaton one byte per trie
+/// edge and skipping every subtree whose prefix is already refused. Inside free text (a JSON string) the walk
+/// visits most of the trie, and the state after each character of such text is the same state again; so the
+/// allowed set of a state is kept (a bitset, 16 KB for 128k tokens, for the most recent [#CACHED_MASKS]
+/// states), and a repeated state costs only applying it.
+final class GrammarConstraint implements TokenConstraint {
+    /// Masks kept per generation; each is one bit per token.
+    static final int CACHED_MASKS = 64;
+
+    private final Automaton automaton;
+    private final TokenTrie trie;
+    private int state;
+    private int partial;
+    private boolean ended;
+
+    private final int[] stateAt;
+    private final int[] partialAt;
+    private final int[] partialOut = new int[1];
+    private final Map<Long, long[]> masks = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, long[]> eldest) {
+            return size() > CACHED_MASKS;
+        }
+    };
+
+    GrammarConstraint(Grammar grammar, TokenTrie trie) {
+        this.automaton = new Automaton(grammar);
+        this.trie = trie;
+        this.state = automaton.initial();
+        this.stateAt = new int[trie.maxDepth + 1];
+        this.partialAt = new int[trie.maxDepth + 1];
+    }
+
+    @Override
+    public void mask(float[] logits) {
+        long[] allowed = allowed();
+        boolean any = false;
+        for (int token = 0; token < logits.length; token++) {
+            if (token >= trie.vocabularySize || (allowed[token >>> 6] & 1L << token) == 0) {
+                logits[token] = Float.NEGATIVE_INFINITY;
+            } else {
+                any = true;
+            }
+        }
+        if (!any) {
+            throw new IllegalStateException(trie.endOfGeneration.length == 0 && isComplete()
+                    ? "the grammar is complete but the vocabulary has no end-of-generation token"
+                    : "no token of the vocabulary can continue the grammar here");
+        }
+    }
+
+    @Override
+    public void accept(int token) {
+        if (token < 0 || token >= trie.vocabularySize) {
+            throw new IllegalArgumentException("token " + token + " is outside the vocabulary");
+        }
+        if (isEndOfGeneration(token)) {
+            if (!isComplete() && !ended) {
+                throw new IllegalArgumentException("end-of-generation token " + token
+                        + " before the grammar is complete");
+            }
+            ended = true;
+            return;
+        }
+        byte[] bytes = trie.bytes[token];
+        if (ended || bytes == null) {
+            throw new IllegalArgumentException("token " + token + (ended ? " after the end of the output"
+                    : " is a control or empty token, never allowed by a grammar"));
+        }
+        int s = state, p = partial;
+        for (byte b : bytes) {
+            s = automaton.stepByte(s, p, b & 0xFF, partialOut);
+            if (s == Automaton.DEAD) {
+                throw new IllegalArgumentException("token " + token + " cannot continue the grammar here");
+            }
+            p = partialOut[0];
+        }
+        state = s;
+        partial = p;
+    }
+
+    @Override
+    public boolean isComplete() {
+        return partial == 0 && automaton.isComplete(state);
+    }
+
+    /// Whether the token's bytes may come next (what [#mask] decides for it, without the trie).
+    boolean allows(int token) {
+        if (isEndOfGeneration(token)) {
+            return isComplete() || ended;
+        }
+        byte[] bytes = trie.bytes[token];
+        if (ended || bytes == null) {
+            return false;
+        }
+        int s = state, p = partial;
+        for (byte b : bytes) {
+            s = automaton.stepByte(s, p, b & 0xFF, partialOut);
+            if (s == Automaton.DEAD) {
+                return false;
+            }
+            p = partialOut[0];
+        }
+        return true;
+    }
+
+    private boolean isEndOfGeneration(int token) {
+        for (int eog : trie.endOfGeneration) {
+            if (eog == token) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// The allowed tokens of the current state, one bit each.
+    long[] allowed() {
+        if (ended) {
+            return endOnly();
+        }
+        long key = (long) state << 32 | partial & 0xFFFF_FFFFL;
+        long[] allowed = masks.get(key);
+        if (allowed == null) {
+            allowed = walk();
+            masks.put(key, allowed);
+        }
+        return allowed;
+    }
+
+    /// The trie walk. Its loop is the hot path: per node one table read in the common case (an ASCII byte
+    /// from a state with no partial character), and no allocation.
+    private long[] walk() {
+        long[] allowed = isComplete() ? endOnly() : new long[(trie.vocabularySize + 63) >>> 6];
+        byte[] label = trie.label;
+        int[] depth = trie.depth, skip = trie.skip, tokenStart = trie.tokenStart, tokens = trie.tokens;
+        int[] stateAt = this.stateAt, partialAt = this.partialAt;
+        stateAt[0] = state;
+        partialAt[0] = partial;
+        for (int i = 1, n = trie.nodes; i < n; ) {
+            int d = depth[i];
+            int s = stateAt[d - 1], p = partialAt[d - 1];
+            int b = label[i] & 0xFF;
+            int t;
+            if (p == 0 && b < 0x80) {
+                t = automaton.table(s)[b];
+                if (t == 0) {
+                    t = automaton.step(s, b);
+                }
+                p = 0;
+            } else {
+                t = automaton.stepByte(s, p, b, partialOut);
+                p = partialOut[0];
+            }
+            if (t == Automaton.DEAD) {
+                i = skip[i];
+                continue;
+            }
+            stateAt[d] = t;
+            partialAt[d] = p;
+            for (int k = tokenStart[i], end = tokenStart[i + 1]; k < end; k++) {
+                int token = tokens[k];
+                allowed[token >>> 6] |= 1L << token;
+            }
+            i++;
+        }
+        return allowed;
+    }
+
+    @Override
+    public String toString() {
+        return "GrammarConstraint[state " + state + (partial != 0 ? ", inside a character" : "")
+                + (isComplete() ? ", complete" : "") + (ended ? ", ended" : "") + "]";
+    }
+
+    /// For tests: how many automaton states this generation has reached.
+    int states() {
+        return automaton.stateCount();
+    }
+
+    /// After an end-of-generation token only another one may come (a caller that goes on gets no text).
+    private long[] endOnly() {
+        long[] allowed = new long[(trie.vocabularySize + 63) >>> 6];
+        for (int eog : trie.endOfGeneration) {
+            allowed[eog >>> 6] |= 1L << eog;
+        }
+        return allowed;
+    }
+}

@@ -1,0 +1,131 @@
+package dev.llamaj.engine.grammar;
+
+import dev.llamaj.tokenizer.Tokenizer;
+import dev.llamaj.tokenizer.Vocabulary;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.WeakHashMap;
+
+/// The vocabulary as a byte trie, for masking: tokens that share a prefix share the work of matching it, and a
+/// prefix the grammar refuses rules out every token below it at once.
+///
+/// Only tokens that stand for text take part: their bytes are what the detokenizer prints (SentencePiece's `▁` as
+/// a space, `<0xAB>` byte tokens as that byte, GPT-2's byte-level stand-ins as the bytes they map). Control,
+/// unknown and unused tokens, and tokens of no bytes, are never allowed; end-of-generation tokens are listed
+/// apart.
+///
+/// The nodes are stored in depth-first order in flat arrays: node `i`'s children follow it, its subtree ends at
+/// `skip[i]`, and the walk needs no recursion: the state at a node is the state at depth `depth[i] - 1` (its
+/// parent, the last node seen at that depth) stepped on `label[i]`. Built once per tokenizer and cached
+/// (weakly, so a closed model's trie goes with it). Immutable and thread-safe.
+final class TokenTrie {
+    private static final Map<Tokenizer, TokenTrie> CACHE = new WeakHashMap<>();
+
+    final int vocabularySize;
+    final int nodes;
+    final byte[] label;
+    final int[] depth;
+    final int[] skip;
+    /// Tokens ending at node `i`: `tokens[tokenStart[i] .. tokenStart[i + 1])`.
+    final int[] tokenStart;
+    final int[] tokens;
+    final int maxDepth;
+    /// The bytes of each text token; `null` for tokens that are never allowed.
+    final byte[][] bytes;
+    final int[] endOfGeneration;
+
+    static TokenTrie of(Tokenizer tokenizer) {
+        synchronized (CACHE) {
+            return CACHE.computeIfAbsent(tokenizer, TokenTrie::new);
+        }
+    }
+
+    private TokenTrie(Tokenizer tokenizer) {
+        Vocabulary vocabulary = tokenizer.vocabulary();
+        int n = vocabulary.size();
+        this.vocabularySize = n;
+        this.bytes = new byte[n][];
+        int[] eog = new int[n];
+        int eogCount = 0, textCount = 0;
+        long totalBytes = 0;
+        for (int id = 0; id < n; id++) {
+            if (vocabulary.isEndOfGeneration(id)) {
+                eog[eogCount++] = id;
+                continue;
+            }
+            int type = vocabulary.tokenType(id);
+            if (type == Vocabulary.CONTROL || type == Vocabulary.UNKNOWN || type == Vocabulary.UNUSED) {
+                continue;
+            }
+            byte[] b = tokenizer.bytes(id);
+            if (b.length > 0) {
+                bytes[id] = b;
+                textCount++;
+                totalBytes += b.length;
+            }
+        }
+        this.endOfGeneration = Arrays.copyOf(eog, eogCount);
+
+        Integer[] order = new Integer[textCount];
+        for (int id = 0, k = 0; id < n; id++) {
+            if (bytes[id] != null) {
+                order[k++] = id;
+            }
+        }
+        Arrays.sort(order, (a, b) -> {
+            int c = Arrays.compareUnsigned(bytes[a], bytes[b]);
+            return c != 0 ? c : Integer.compare(a, b);
+        });
+
+        // in sorted order each token adds the nodes past its common prefix with the previous one
+        int capacity = (int) Math.min(Integer.MAX_VALUE - 8, totalBytes + 1);
+        byte[] labels = new byte[capacity];
+        int[] depths = new int[capacity];
+        int[] tokenList = new int[textCount];
+        int[] endNode = new int[textCount];
+        int count = 1, deepest = 0;
+        byte[] previous = new byte[0];
+        for (int k = 0; k < textCount; k++) {
+            byte[] b = bytes[order[k]];
+            int common = Arrays.mismatch(previous, b);
+            if (common < 0) {
+                common = b.length; // a duplicate: it ends at the node just made
+            }
+            for (int d = common; d < b.length; d++) {
+                labels[count] = b[d];
+                depths[count] = d + 1;
+                count++;
+            }
+            tokenList[k] = order[k];
+            endNode[k] = count - 1;
+            deepest = Math.max(deepest, b.length);
+            previous = b;
+        }
+        this.nodes = count;
+        this.label = Arrays.copyOf(labels, count);
+        this.depth = Arrays.copyOf(depths, count);
+        this.tokens = tokenList;
+        this.maxDepth = deepest;
+        // tokens are sorted as their end nodes were made: node i's are the run of those ending at i
+        this.tokenStart = new int[count + 1];
+        for (int i = 0, k = 0; i <= count; i++) {
+            while (k < textCount && endNode[k] < i) {
+                k++;
+            }
+            tokenStart[i] = k;
+        }
+        this.skip = new int[count];
+        int[] open = new int[deepest + 2];
+        int top = 0;
+        for (int i = 0; i < count; i++) {
+            while (top > 0 && depths[open[top - 1]] >= depths[i]) {
+                skip[open[--top]] = i;
+            }
+            open[top++] = i;
+        }
+        while (top > 0) {
+            skip[open[--top]] = count;
+        }
+    }
+}
