@@ -96,6 +96,32 @@ public final class Grammar {
         return new Grammar(gbnf, GbnfParser.parse(gbnf));
     }
 
+    /// Compiles a JSON Schema into the grammar of the JSON documents it accepts. `schema` is the schema as parsed
+    /// JSON: `Map<String, ?>` objects (in the order properties should be written, so use an ordered map),
+    /// `List` arrays, `String`, `Number`, `Boolean` and `null` (a `Boolean` is also a whole schema); or a
+    /// `String`, which is read as JSON text.
+    ///
+    /// What is supported, and the subset generated where the schema allows more (property order, whitespace,
+    /// digit counts), is in the README's "Constrained output" section. A keyword that would change what is
+    /// valid and has no grammar here is an error naming it; annotations (`title`, `description`, ...) are
+    /// ignored.
+    ///
+    /// @throws GrammarException `schema /properties/age/multipleOf: unsupported JSON Schema keyword ...`
+    public static Grammar fromJsonSchema(Object schema) {
+        Object parsed = schema instanceof String text ? SchemaJson.parse(text) : schema;
+        return parse(JsonSchemaConverter.toGbnf(parsed));
+    }
+
+    /// Any JSON value, with the whitespace policy of [#fromJsonSchema].
+    public static Grammar anyJsonValue() {
+        return parse(JsonSchemaConverter.anyJson(false));
+    }
+
+    /// Any JSON object (what OpenAI's `response_format: {"type": "json_object"}` asks for).
+    public static Grammar anyJsonObject() {
+        return parse(JsonSchemaConverter.anyJson(true));
+    }
+
     /// The GBNF this grammar was compiled from (for a JSON Schema, the grammar it was translated into).
     public String gbnf() {
         return gbnf;
