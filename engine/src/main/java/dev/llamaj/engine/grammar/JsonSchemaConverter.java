@@ -60,7 +60,7 @@ final class JsonSchemaConverter {
                 + " hex{3} | [dD] [0-7] hex{2} ) )");
         PRIMITIVES.put("hex", "hex ::= [0-9a-fA-F]");
         PRIMITIVES.put("number", "number ::= \"-\"? integral ( \".\" [0-9]{1," + MAX_DIGITS + "} )?"
-                + " ( [eE] [-+]? [0-9]{1,3} )?");
+                + " ( [eE] [-+]? [0-9]{1,2} )?");
         PRIMITIVES.put("integral", "integral ::= \"0\" | [1-9] [0-9]{0," + (MAX_DIGITS - 1) + "}");
         PRIMITIVES.put("integer", "integer ::= \"-\"? integral");
         PRIMITIVES.put("boolean", "boolean ::= \"true\" | \"false\"");
@@ -81,11 +81,13 @@ final class JsonSchemaConverter {
         PRIMITIVES.put("time", "time ::= ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9]"
                 + " ( \".\" [0-9]{1,9} )? ( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )");
         PRIMITIVES.put("uuid", "uuid ::= hex{8} \"-\" hex{4} \"-\" hex{4} \"-\" hex{4} \"-\" hex{12}");
-        // a conservative address: dot-separated atoms of letters, digits and _+- at a domain of letter/digit
-        // labels (hyphens inside) and a letter top-level domain
-        PRIMITIVES.put("email", "email ::= email-atom ( \".\" email-atom ){0,3} \"@\" ( label \".\" ){1,3}"
-                + " [a-zA-Z]{2,6}");
-        PRIMITIVES.put("email-atom", "email-atom ::= [a-zA-Z0-9_+-]{1,32}");
+        // a conservative address: up to four dot-separated atoms of letters, digits and _+- (at most 63
+        // characters, under RFC 5321's 64), at a domain of letter/digit labels (hyphens inside) under a common
+        // top-level domain (validators check it against IANA's list)
+        PRIMITIVES.put("email", "email ::= email-atom ( \".\" email-atom ){0,3} \"@\" ( label \".\" ){1,3} tld");
+        PRIMITIVES.put("email-atom", "email-atom ::= [a-zA-Z0-9_+-]{1,15}");
+        PRIMITIVES.put("tld", "tld ::= \"com\" | \"org\" | \"net\" | \"edu\" | \"gov\" | \"io\" | \"dev\" | \"ai\""
+                + " | \"info\" | \"co\" | \"uk\" | \"de\" | \"fr\" | \"jp\"");
         PRIMITIVES.put("label", "label ::= [a-zA-Z0-9] ( [a-zA-Z0-9-]{0,30} [a-zA-Z0-9] )?");
     }
 
@@ -100,7 +102,7 @@ final class JsonSchemaConverter {
             Map.entry("integer", List.of("integral")),
             Map.entry("date", List.of("year", "leap-year", "month31", "month30", "day28", "day30", "day31")),
             Map.entry("uuid", List.of("hex")),
-            Map.entry("email", List.of("email-atom", "label")));
+            Map.entry("email", List.of("email-atom", "label", "tld")));
 
     private final Object root;
     private final Map<String, String> rules = new LinkedHashMap<>();
