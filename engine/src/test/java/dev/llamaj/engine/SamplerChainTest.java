@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.within;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
@@ -214,6 +215,57 @@ class SamplerChainTest {
         assertThatThrownBy(() -> Sampler.greedy().topLogprobs(-1)).hasMessageContaining("0 or more");
         assertThatThrownBy(() -> Sampler.create(GREEDY.withLogitBias(Map.of(600, 1f))).checkVocabulary(512))
                 .hasMessage("logit bias: token 600 is outside the vocabulary (size 512)");
+    }
+
+    @Test
+    void aWarmSamplerAllocatesNothingPerToken() {
+        // every stage on: bias, all three penalties, the full-vocabulary path (top-k 0) and top log-probabilities;
+        // then greedy. Rounds until one allocates nothing (the JIT may still be compiling), for up to 30 s.
+        float[] logits = randomLogits(1, 32000);
+        float[] work = new float[logits.length];
+        for (Sampler.Settings settings : List.of(
+                new Sampler.Settings(0.8f, 0, 0.95f, 0.05f, 1.1f, 64, 1).withPenalties(0.5f, 0.5f)
+                        .withLogitBias(Map.of(3, -100f, 7, 2f)),
+                new Sampler.Settings(0.8f, 0, 1f, 0f, 1f, 64, 1),
+                Sampler.Settings.defaults(2),
+                GREEDY.withPenalties(0.2f, 0.2f))) {
+            Sampler s = Sampler.create(settings).topLogprobs(5);
+            com.sun.management.ThreadMXBean bean =
+                    (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            long allocated;
+            do {
+                for (int i = 0; i < 300; i++) {
+                    System.arraycopy(logits, 0, work, 0, work.length);
+                    s.accept(s.sample(work));
+                }
+                long before = bean.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 50; i++) {
+                    System.arraycopy(logits, 0, work, 0, work.length);
+                    s.accept(s.sample(work));
+                }
+                allocated = bean.getCurrentThreadAllocatedBytes() - before;
+            } while (allocated != 0 && System.nanoTime() < deadline);
+            assertThat(allocated).as("bytes allocated by 50 warm steps with %s", settings).isZero();
+        }
+    }
+
+    @Test
+    void theSortOrdersLikeArraysSort() {
+        Random r = new Random(3);
+        for (int n : new int[] {0, 1, 2, 24, 25, 100, 1000, 20000}) {
+            for (int kind = 0; kind < 3; kind++) {
+                long[] a = new long[n];
+                for (int i = 0; i < n; i++) {
+                    // random, ascending, descending: the shapes a quicksort can trip on
+                    a[i] = kind == 0 ? r.nextLong() : kind == 1 ? i : n - i;
+                }
+                long[] expected = a.clone();
+                Arrays.sort(expected);
+                Sampler.sort(a, 0, n);
+                assertThat(a).as("n %d kind %d", n, kind).isEqualTo(expected);
+            }
+        }
     }
 
     private static Integer[] sortedDescending(float[] l) {
