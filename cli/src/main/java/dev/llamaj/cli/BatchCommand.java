@@ -143,6 +143,7 @@ final class BatchCommand implements Callable<Integer> {
 
         int threadsPerSession = Math.max(1, modelOptions.threads / parallel);
         try (LlamaModel model = modelOptions.load(threadsPerSession)) {
+            sampling.checkVocabulary(model.config().vocabSize());
             int contextLength = context != null ? context : model.defaultContextLength();
             if (contextLength < 1) {
                 throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
@@ -435,8 +436,7 @@ final class BatchCommand implements Callable<Integer> {
             Sampler.Settings settings;
             Completion c;
             try {
-                settings = p.settings(new Sampler.Settings(defaults.temperature(), defaults.topK(), defaults.topP(),
-                        defaults.minP(), defaults.repeatPenalty(), defaults.repeatLastN(), lineSeed));
+                settings = p.settings(defaults.withSeed(lineSeed));
                 session.reset();
                 int[] tokens = p.tokens(session, chat);
                 int limit = p.maxTokens(maxTokens < 0 ? Integer.MAX_VALUE : maxTokens);

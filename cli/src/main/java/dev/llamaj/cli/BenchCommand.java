@@ -68,8 +68,17 @@ final class BenchCommand implements Callable<Integer> {
             description = "tokens already in the context when each test starts, ingested untimed (default: ${DEFAULT-VALUE})")
     int depth;
 
-    @Option(names = "--json", description = "print one JSON object instead of the table")
-    boolean json;
+    @Option(names = {"-o", "--output-format"}, paramLabel = "FORMAT",
+            description = "text (a table, the default) or json (one JSON object), as llama-bench's -o")
+    OutputFormat outputFormat = OutputFormat.text;
+
+    /// The former name of `--output-format json`, kept (hidden) for scripts written against it.
+    @Option(names = "--json", hidden = true)
+    boolean legacyJson;
+
+    private boolean json() {
+        return legacyJson || outputFormat == OutputFormat.json;
+    }
 
     @Option(names = "--no-warmup", description = "skip the untimed warm-up runs of each test")
     boolean noWarmup;
@@ -162,7 +171,7 @@ final class BenchCommand implements Callable<Integer> {
             List<Integer> warmUps = new ArrayList<>();
             long rss = -1;
             long heap = -1;
-            if (!json) {
+            if (!json()) {
                 printHeader(out);
             }
             try (Session session = model.newSession(contextLength)) {
@@ -177,7 +186,7 @@ final class BenchCommand implements Callable<Integer> {
                     }
                     tests.add(new Test("pp" + prompt + atDepth(), prompt, 0, depth, ns,
                             noWarmup ? 0 : warmUps.getLast()));
-                    if (!json) {
+                    if (!json()) {
                         printRow(out, info, threads, tests.getLast());
                     }
                 }
@@ -196,7 +205,7 @@ final class BenchCommand implements Callable<Integer> {
                     }
                     tests.add(new Test("tg" + generate + atDepth(), 0, generate, depth, ns,
                             noWarmup ? 0 : warmUps.getLast()));
-                    if (!json) {
+                    if (!json()) {
                         printRow(out, info, threads, tests.getLast());
                     }
                 }
@@ -204,7 +213,7 @@ final class BenchCommand implements Callable<Integer> {
             Report report = new Report(path, info, threads, repetitions, !noWarmup, bandwidth, tests,
                     model.bytesPerToken(), generate > 0 ? kvReadPerToken(model, depth, generate) : 0, rss, heap,
                     model.kvCacheBytes(contextLength), contextLength);
-            if (json) {
+            if (json()) {
                 out.println(report.json());
             } else {
                 report.printSummary(out);

@@ -72,9 +72,9 @@ final class LlamaCommand implements Callable<Integer> {
             description = "Jinja chat template file, or a built-in one: chatml, llama3, plain (default: the model's)")
     String chatTemplate;
 
-    @Option(names = "--json", description = "print one JSON object (prompt and generated token ids, text, stop "
-            + "reason, timings) instead of streaming the text")
-    boolean json;
+    @Option(names = "--output-format", paramLabel = "FORMAT", description = "text (streamed, the default) or json:"
+            + " one JSON object (prompt and generated token ids, text, stop reason, log-probabilities, timings)")
+    OutputFormat outputFormat = OutputFormat.text;
 
     LlamaCommand(PrintStream out, PrintStream err) {
         this.out = out;
@@ -83,8 +83,9 @@ final class LlamaCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        boolean json = outputFormat == OutputFormat.json;
         if (chat && json) {
-            throw new IllegalArgumentException("--json does not apply to --chat");
+            throw new IllegalArgumentException("--output-format json does not apply to --chat");
         }
         String text = chat ? null : readPrompt();
         if (maxTokens < -1) {
@@ -94,6 +95,7 @@ final class LlamaCommand implements Callable<Integer> {
         Sampler.Settings settings = sampling.settings(seedValue);
         long loadStart = System.nanoTime();
         try (LlamaModel model = modelOptions.load()) {
+            sampling.checkVocabulary(model.config().vocabSize());
             int contextLength = context != null ? context : model.defaultContextLength();
             if (contextLength < 1) {
                 throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
@@ -143,7 +145,8 @@ final class LlamaCommand implements Callable<Integer> {
         return 0;
     }
 
-    /// What `--json` prints: enough to compare a run with another engine token by token.
+    /// What `--output-format json` prints: enough to compare a run with another engine token by token, and to
+    /// judge how sure the model was (`mean_logprob`, `min_logprob`: see [Completion.Token#logprob()]).
     static Map<String, Object> jsonResult(String prompt, int[] promptIds, int[] generatedIds, Completion c,
                                           long loadNanos, long seed) {
         Map<String, Object> timings = new LinkedHashMap<>();
@@ -159,6 +162,8 @@ final class LlamaCommand implements Callable<Integer> {
         r.put("text", c.text());
         r.put("stop_reason", c.stopReason().name().toLowerCase(Locale.ROOT));
         r.put("seed", seed);
+        r.put("mean_logprob", c.meanLogprob());
+        r.put("min_logprob", (double) c.minLogprob());
         r.put("timings", timings);
         return r;
     }

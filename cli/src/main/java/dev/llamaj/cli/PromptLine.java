@@ -125,7 +125,9 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
                     minP != null ? minP.floatValue() : defaults.minP(),
                     repeatPenalty != null ? repeatPenalty.floatValue() : defaults.repeatPenalty(),
                     repeatLastN != null ? repeatLastN.intValue() : defaults.repeatLastN(),
-                    seed != null ? seed : defaults.seed());
+                    seed != null ? seed : defaults.seed())
+                    .withPenalties(defaults.presencePenalty(), defaults.frequencyPenalty())
+                    .withLogitBias(defaults.logitBias());
         } catch (IllegalArgumentException e) {
             throw new Malformed(e.getMessage());
         }

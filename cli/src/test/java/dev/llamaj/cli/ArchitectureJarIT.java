@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /// Every family's tiny model in `../shared/archs` through the built `llama.jar`, in a process of its own, as a user
-/// would run it: `java -jar llama.jar --model F --prompt P -n 16 --temperature 0 --json`. The prompt must tokenize to llama.cpp's ids and the
+/// would run it: `java -jar llama.jar --model F --prompt P -n 16 --temperature 0 --output-format json`. The prompt must tokenize to llama.cpp's ids and the
 /// generated ids must be llama.cpp's greedy ones, up to the end-of-generation token where the CLI stops (the
 /// engine-level comparison, every step and both code paths, is `ArchitectureReferenceTest`).
 class ArchitectureJarIT {
@@ -41,7 +41,7 @@ class ArchitectureJarIT {
     void theJarReproducesLlamaCpp(String file, Map<String, Object> ref) throws Exception {
         Path model = SharedData.require("archs/" + file);
         Process p = new ProcessBuilder(QualityCommandsIT.java("--model", model.toString(), "--prompt",
-                (String) ref.get("prompt"), "-n", "16", "--temperature", "0", "--json", "-t", "2"))
+                (String) ref.get("prompt"), "-n", "16", "--temperature", "0", "--output-format", "json", "-t", "2"))
                 .redirectErrorStream(false).start();
         p.getOutputStream().close();
         String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -45,7 +45,7 @@ class BenchCommandTest {
     @Test
     void printsOneJsonObject() {
         SynthCommandTest.Result r = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "4", "-r",
-                "2", "-t", "1", "--bandwidth-mib", "8", "--json", "--no-warmup");
+                "2", "-t", "1", "--bandwidth-mib", "8", "--output-format", "json", "--no-warmup");
         assertThat(r.code()).as(r.err()).isZero();
         @SuppressWarnings("unchecked")
         Map<String, Object> json = (Map<String, Object>) Json.parse(r.out().strip());
@@ -79,7 +79,7 @@ class BenchCommandTest {
     @Test
     void runsTestsAtADepth() {
         SynthCommandTest.Result r = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "3", "-n", "2", "-d",
-                "5", "-r", "1", "--bandwidth-mib", "0", "--no-warmup", "--json");
+                "5", "-r", "1", "--bandwidth-mib", "0", "--no-warmup", "-o", "json");
         assertThat(r.code()).as(r.err()).isZero();
         @SuppressWarnings("unchecked")
         Map<String, Object> json = (Map<String, Object>) Json.parse(r.out().strip());

@@ -119,6 +119,35 @@ final class KVCache {
                 kvHead * headSize, kvDim, first, end, scale, softcap, att, attOff, out, outOff);
     }
 
+    /// Copies the entries of the first `positions` positions of `source`, a cache of the same model. A ring layer
+    /// is copied whole and needs a ring of the same size (the same context length and batch).
+    ///
+    /// @throws IllegalArgumentException if this cache is too short or a ring layer differs
+    void copyFrom(KVCache source, int positions) {
+        if (positions > contextLength) {
+            throw new IllegalArgumentException("cannot copy " + positions + " positions into a context of "
+                    + contextLength);
+        }
+        for (int l = 0; l < keys.length; l++) {
+            if (ring[l] != source.ring[l]) {
+                throw new IllegalArgumentException("the sliding-window caches differ (context " + contextLength
+                        + " and " + source.contextLength + "); copy between sessions of the same context length");
+            }
+            if (ring[l] > 0) {
+                System.arraycopy(source.keys[l], 0, keys[l], 0, keys[l].length);
+                System.arraycopy(source.values[l], 0, values[l], 0, values[l].length);
+                continue;
+            }
+            // keys: per head, whole blocks of positions, each head's blocks contiguous from its start
+            int run = Attention.paddedLength(positions) * headSize;
+            for (int h = 0; h < kvHeads; h++) {
+                System.arraycopy(source.keys[l], Attention.keyOffset(h, 0, headSize, source.padded[l]), keys[l],
+                        Attention.keyOffset(h, 0, headSize, padded[l]), run);
+            }
+            System.arraycopy(source.values[l], 0, values[l], 0, positions * kvDim);
+        }
+    }
+
     /// The shortest context that a session at `position` can go back to, keeping `length` tokens: `length` itself,
     /// unless a ring has since overwritten positions the shorter context still needs (its window before
     /// `length`); then 0, and the caller computes the tokens again.

@@ -87,6 +87,19 @@ public final class Session implements AutoCloseable {
     /// and text that could be the start of one is held back until that is decided.
     public Completion generate(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
                                Consumer<String> onText) {
+        return generate(prompt, maxTokens, sampler, stopStrings, onText, null);
+    }
+
+    /// As [#generate(int[], int, Sampler, List, Consumer)], also passing each generated token, with its
+    /// log-probability and the alternatives the sampler was asked to keep ([Sampler#topLogprobs(int)]), to
+    /// `onToken` (null: none) as soon as it is chosen, before its text reaches `onText`. The end-of-generation
+    /// token is not passed on (it is not part of the completion). Whether or not there is a listener, the
+    /// [Completion] carries the sum and minimum of the generated tokens' log-probabilities.
+    ///
+    /// When the sampler's constraint or logit bias leaves no token possible, generation ends with
+    /// [Completion.StopReason#END_OF_GENERATION].
+    public Completion generate(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
+                               Consumer<String> onText, Completion.TokenListener onToken) {
         checkOpen();
         StopStrings out = new StopStrings(stopStrings, onText);
         if (maxTokens < 0) {
@@ -100,6 +113,7 @@ public final class Session implements AutoCloseable {
             throw new ContextLengthException("prompt is " + prompt.length + " tokens but only " + free
                     + " fit in the context", ContextLengthException.Remedy.LONGER);
         }
+        sampler.checkVocabulary(model.config().vocabSize());
         cancelled = false;
         long start = System.nanoTime();
         for (int t : prompt) {
@@ -111,6 +125,8 @@ public final class Session implements AutoCloseable {
         Detokenizer detokenizer = model.tokenizer().detokenizer();
         Completion.StopReason reason = Completion.StopReason.MAX_TOKENS;
         int generated = 0;
+        double logprobSum = 0;
+        float minLogprob = 0;
         long genStart = System.nanoTime();
         while (generated < maxTokens) {
             if (cancelled || Thread.currentThread().isInterrupted()) {
@@ -125,13 +141,19 @@ public final class Session implements AutoCloseable {
                 break;
             }
             int token = sampler.sample(state.logits);
-            sampler.accept(token);
-            if (model.tokenizer().vocabulary().isEndOfGeneration(token)) {
+            if (token < 0 || model.tokenizer().vocabulary().isEndOfGeneration(token)) {
                 reason = Completion.StopReason.END_OF_GENERATION;
                 break;
             }
+            sampler.accept(token);
+            float logprob = sampler.lastLogprob();
+            logprobSum += logprob;
+            minLogprob = generated == 0 ? logprob : Math.min(minLogprob, logprob);
             generated++;
             pendingToken = token;
+            if (onToken != null) {
+                onToken.accept(tokenEvent(token, sampler));
+            }
             if (out.append(detokenizer.append(token))) {
                 reason = Completion.StopReason.STOP_STRING;
                 break;
@@ -145,7 +167,16 @@ public final class Session implements AutoCloseable {
             }
         }
         return new Completion(out.text(), prompt.length, generated, reason, promptNanos,
-                System.nanoTime() - genStart);
+                System.nanoTime() - genStart, logprobSum, minLogprob);
+    }
+
+    private static Completion.Token tokenEvent(int token, Sampler sampler) {
+        int n = sampler.lastTopCount();
+        Completion.Alternative[] top = new Completion.Alternative[n];
+        for (int i = 0; i < n; i++) {
+            top[i] = new Completion.Alternative(sampler.lastTopToken(i), sampler.lastTopLogprob(i));
+        }
+        return new Completion.Token(token, sampler.lastLogprob(), List.of(top));
     }
 
     /// Receives the logits of every position of an [#ingest(int[], LogitsListener)] call.
@@ -241,6 +272,34 @@ public final class Session implements AutoCloseable {
         }
         pendingToken = -1;
         position = state.cache.rewindTarget(position, length);
+    }
+
+    /// Makes this session's context a copy of `source`'s: its tokens, key/value cache entries and last logits, so
+    /// both continue from the same point without processing the prompt twice. This is how several choices share
+    /// one prompt: process it in one session, copy it into the others, then generate in each with its own
+    /// sampler. Copying costs a memory copy of the cache prefix (a few megabytes for a short prompt of a 1B
+    /// model), far less than processing the prompt again.
+    ///
+    /// @throws IllegalArgumentException if `source` belongs to another model, its context does not fit here, or
+    ///         (sliding-window models) the sessions' context lengths differ
+    public void copyFrom(Session source) {
+        checkOpen();
+        source.checkOpen();
+        if (source.model != model) {
+            throw new IllegalArgumentException("cannot copy a session of another model");
+        }
+        if (source == this) {
+            return;
+        }
+        if (source.position() > contextLength) {
+            throw new ContextLengthException("the source context has " + source.position() + " tokens but only "
+                    + contextLength + " fit in this session", ContextLengthException.Remedy.LONGER);
+        }
+        state.cache.copyFrom(source.state.cache, source.position);
+        System.arraycopy(source.history, 0, history, 0, source.position);
+        System.arraycopy(source.state.logits, 0, state.logits, 0, state.logits.length);
+        position = source.position;
+        pendingToken = source.pendingToken;
     }
 
     /// The logits computed by the last [#ingest] (a live view: copy it to keep it).

@@ -50,6 +50,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerConfig config;
     private final SlotPool pool;
     private final RequestParser parser;
+    private final LogprobsJson logprobsJson;
     private final RequestMemory memory;
     /// Platform threads that render and tokenize prompts (see [#prepare]).
     private final java.util.concurrent.ThreadPoolExecutor promptPool;
@@ -73,6 +74,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.config = config;
         this.pool = pool;
         this.parser = parser;
+        this.logprobsJson = new LogprobsJson(pool.model().tokenizer());
         int promptThreads = Math.max(1, Math.min(config.parallel(), Runtime.getRuntime().availableProcessors()));
         this.promptPool = new java.util.concurrent.ThreadPoolExecutor(promptThreads, promptThreads, 0,
                 TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(config.parallel() + config.queueLimit()),
@@ -679,43 +681,65 @@ public final class OpenAiServer implements AutoCloseable {
     /// Waits for the whole generation, then answers with one JSON object.
     private void respond(HttpExchange ex, SlotPool.Job job, String id, long createdAt, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
+        GenerationRequest r = job.request;
+        List<Object> choices = new ArrayList<>(r.n());
+        List<Completion.Token> tokens = new ArrayList<>();
         while (true) {
             Object e = job.events.take();
-            if (e instanceof SlotPool.Job.Finished f) {
+            if (e instanceof Completion.Token t) {
+                tokens.add(t);
+            } else if (e instanceof SlotPool.Job.ChoiceDone done) {
+                choices.add(choice(r, done.index(), done.completion(), tokens));
+                tokens = new ArrayList<>();
+            } else if (e instanceof SlotPool.Job.Finished f) {
                 Completion c = f.completion();
                 if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
                     throw ApiException.shuttingDown();
                 }
-                boolean chat = job.request.chat();
-                Map<String, Object> choice = new LinkedHashMap<>();
-                choice.put("index", 0);
-                if (chat) {
-                    Map<String, Object> message = new LinkedHashMap<>();
-                    message.put("role", "assistant");
-                    message.put("content", c.text());
-                    choice.put("message", message);
-                } else {
-                    choice.put("text", c.text());
-                }
-                choice.put("logprobs", null);
-                choice.put("finish_reason", finishReason(c));
-                Map<String, Object> body = envelope(id, chat ? "chat.completion" : "text_completion", createdAt);
-                body.put("choices", List.of(choice));
+                choices.add(choice(r, choices.size(), c, tokens));
+                Map<String, Object> body = envelope(id, r.chat() ? "chat.completion" : "text_completion", createdAt);
+                body.put("choices", choices);
                 body.put("usage", usage(f));
                 outcome.status = sendJson(ex, 200, body);
                 outcome.note = summary(f);
                 return;
-            }
-            if (e instanceof SlotPool.Job.Failed failed) {
+            } else if (e instanceof SlotPool.Job.Failed failed) {
                 throw failure(failed);
             }
             // text pieces: the completion carries the whole text
         }
     }
 
-    /// Streams the generation as Server-Sent Events: `data: {chunk}` per piece of text, a last chunk with the
-    /// finish reason, a usage chunk if asked for, `data: [DONE]`. A failed write means the client is gone: the
-    /// caller cancels the job, which frees the slot after the current token.
+    /// One choice of a whole answer; `tokens` are its generated tokens when log-probabilities were asked for.
+    private Map<String, Object> choice(GenerationRequest r, int index, Completion c, List<Completion.Token> tokens) {
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", index);
+        if (r.chat()) {
+            Map<String, Object> message = new LinkedHashMap<>();
+            message.put("role", "assistant");
+            message.put("content", c.text());
+            choice.put("message", message);
+        } else {
+            choice.put("text", c.text());
+        }
+        choice.put("logprobs", logprobs(r, logprobsJson.visible(tokens, c), 0));
+        choice.put("finish_reason", finishReason(c));
+        return choice;
+    }
+
+    /// The `logprobs` value of a choice or chunk: null unless the request asked for log-probabilities.
+    private Object logprobs(GenerationRequest r, List<Completion.Token> tokens, int textOffset) {
+        if (r.logprobs() < 0) {
+            return null;
+        }
+        return r.chat() ? logprobsJson.chat(tokens) : logprobsJson.legacy(tokens, textOffset);
+    }
+
+    /// Streams the generation as Server-Sent Events: `data: {chunk}` per piece of text (with the log-probabilities
+    /// of the tokens that made it, if asked for), a chunk with the finish reason at the end of each choice, a
+    /// usage chunk if asked for, `data: [DONE]`. Choices (`n` > 1) follow one another, each chunk carrying its
+    /// choice's `index`. A failed write means the client is gone: the caller cancels the job, which frees the slot
+    /// after the current token.
     private void stream(HttpExchange ex, SlotPool.Job job, String id, long createdAt, Outcome outcome)
             throws IOException, InterruptedException {
         GenerationRequest r = job.request;
@@ -726,21 +750,29 @@ public final class OpenAiServer implements AutoCloseable {
         ex.sendResponseHeaders(200, 0);
         outcome.status = 200;
         OutputStream out = ex.getResponseBody();
-        if (r.chat()) {
-            Map<String, Object> delta = new LinkedHashMap<>();
-            delta.put("role", "assistant");
-            delta.put("content", "");
-            send(out, chunk(r, id, createdAt, delta, null));
-        }
+        int index = 0;
+        int textOffset = 0; // code points of the choice's text sent so far, for the legacy text_offset
+        List<Completion.Token> pending = new ArrayList<>();
+        sendRole(out, r, id, createdAt, index);
         while (true) {
             Object e = job.events.take();
-            if (e instanceof String piece) {
+            if (e instanceof Completion.Token t) {
+                pending.add(t);
+            } else if (e instanceof String piece) {
                 StringBuilder text = new StringBuilder(piece);
                 while (job.events.peek() instanceof String) {
                     text.append((String) job.events.poll());
                 }
                 Object content = r.chat() ? Map.of("content", text.toString()) : text.toString();
-                send(out, chunk(r, id, createdAt, content, null));
+                send(out, chunk(r, id, createdAt, index, content, logprobs(r, pending, textOffset), null));
+                textOffset += logprobsJson.codePoints(pending);
+                pending.clear();
+            } else if (e instanceof SlotPool.Job.ChoiceDone done) {
+                sendEnd(out, r, id, createdAt, index, done.completion(), pending, textOffset);
+                index++;
+                textOffset = 0;
+                pending.clear();
+                sendRole(out, r, id, createdAt, index);
             } else if (e instanceof SlotPool.Job.Finished f) {
                 Completion c = f.completion();
                 if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
@@ -748,7 +780,7 @@ public final class OpenAiServer implements AutoCloseable {
                     outcome.note = "aborted";
                     return;
                 }
-                send(out, chunk(r, id, createdAt, r.chat() ? Map.of() : "", finishReason(c)));
+                sendEnd(out, r, id, createdAt, index, c, pending, textOffset);
                 if (r.includeUsage()) {
                     Map<String, Object> last = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion",
                             createdAt);
@@ -769,6 +801,26 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /// A chat choice's first chunk: the assistant's role.
+    private void sendRole(OutputStream out, GenerationRequest r, String id, long createdAt, int index)
+            throws IOException {
+        if (r.chat()) {
+            Map<String, Object> delta = new LinkedHashMap<>();
+            delta.put("role", "assistant");
+            delta.put("content", "");
+            send(out, chunk(r, id, createdAt, index, delta, null, null));
+        }
+    }
+
+    /// A choice's last chunk: its finish reason, with the log-probabilities of tokens whose text never came (text
+    /// held back and flushed at the end; the tokens of a stop string are dropped, as their text is).
+    private void sendEnd(OutputStream out, GenerationRequest r, String id, long createdAt, int index, Completion c,
+                         List<Completion.Token> pending, int textOffset) throws IOException {
+        List<Completion.Token> rest = c.stopReason() == Completion.StopReason.STOP_STRING ? List.of() : pending;
+        send(out, chunk(r, id, createdAt, index, r.chat() ? Map.of() : "", logprobs(r, rest, textOffset),
+                finishReason(c)));
+    }
+
     private ApiException failure(SlotPool.Job.Failed failed) {
         if (failed.cause() instanceof ApiException api) {
             return api;
@@ -779,14 +831,14 @@ public final class OpenAiServer implements AutoCloseable {
         return ApiException.internal();
     }
 
-    /// One streaming chunk; `content` is the chat delta (a map) or the completion text.
-    private Map<String, Object> chunk(GenerationRequest r, String id, long createdAt, Object content,
-                                      String finishReason) {
+    /// One streaming chunk of choice `index`; `content` is the chat delta (a map) or the completion text.
+    private Map<String, Object> chunk(GenerationRequest r, String id, long createdAt, int index, Object content,
+                                      Object logprobs, String finishReason) {
         Map<String, Object> chunk = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion", createdAt);
         Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("index", 0);
+        choice.put("index", index);
         choice.put(r.chat() ? "delta" : "text", content);
-        choice.put("logprobs", null);
+        choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason);
         chunk.put("choices", List.of(choice));
         if (r.includeUsage()) {
@@ -805,7 +857,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private static Map<String, Object> usage(SlotPool.Job.Finished f) {
-        int completion = f.completion().generatedTokens();
+        int completion = f.generatedTokens();
         Map<String, Object> usage = new LinkedHashMap<>();
         usage.put("prompt_tokens", f.promptTokens());
         usage.put("completion_tokens", completion);
@@ -825,7 +877,8 @@ public final class OpenAiServer implements AutoCloseable {
     private static String summary(SlotPool.Job.Finished f) {
         Completion c = f.completion();
         return String.format(Locale.ROOT, "prompt %d tokens (%d cached) + %d generated, %s", f.promptTokens(),
-                f.cachedTokens(), c.generatedTokens(), finishReason(c));
+                f.cachedTokens(), f.generatedTokens(), finishReason(c))
+                + (f.choices().size() > 1 ? " (" + f.choices().size() + " choices)" : "");
     }
 
     private static void send(OutputStream out, Object json) throws IOException {

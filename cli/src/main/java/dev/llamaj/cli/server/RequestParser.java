@@ -15,12 +15,18 @@ import java.util.concurrent.ThreadLocalRandom;
 /// [GenerationRequest].
 ///
 /// Known fields with the wrong JSON type or an out-of-range value are a 400 naming the field. Fields that ask for
-/// something this server cannot do (`n` > 1, `logprobs`, `tools`, penalties...) are a 400 saying so, rather than
-/// being silently ignored. Unknown fields are ignored, as SDKs send fields of newer API versions.
+/// something this server cannot do (`tools`, `echo`, `suffix`...) are a 400 saying so, rather than being silently
+/// ignored. Unknown fields are ignored, as SDKs send fields of newer API versions.
 final class RequestParser {
     /// Stop strings per request at most, and characters per stop string.
     static final int MAX_STOPS = 16;
     static final int MAX_STOP_CHARS = 1000;
+    /// Choices per request (`n`) at most: they run one after another in one slot.
+    static final int MAX_CHOICES = 8;
+    /// Alternatives per token (`top_logprobs`, the legacy `logprobs`) at most, as OpenAI's chat API.
+    static final int MAX_TOP_LOGPROBS = 20;
+    /// Tokens in `logit_bias` at most.
+    static final int MAX_LOGIT_BIAS = 1024;
 
     private final Tokenizer tokenizer;
     private final ChatFormat chatFormat;
@@ -51,9 +57,11 @@ final class RequestParser {
         f.string("user");
 
         Long n = f.integer("n");
-        if (n != null && n != 1) {
-            throw ApiException.unsupported("n", "Only n = 1 is supported (one choice per request), got n = " + n + ".");
+        if (n != null && (n < 1 || n > MAX_CHOICES)) {
+            throw ApiException.invalid("n", "invalid_value", "Invalid value for 'n': " + n + " is not between 1 and "
+                    + MAX_CHOICES + ".");
         }
+        int logprobs = logprobs(f, chat);
         boolean stream = Boolean.TRUE.equals(f.bool("stream"));
         boolean includeUsage = false;
         Map<String, Object> streamOptions = f.object("stream_options");
@@ -81,7 +89,10 @@ final class RequestParser {
         Sampler.Settings settings = new Sampler.Settings((float) temperature,
                 topK == null ? defaults.topK() : (int) Math.min(topK, Integer.MAX_VALUE),
                 (float) Math.max(topP, 1e-6), (float) minP, (float) repeatPenalty, defaults.repeatLastN(),
-                seed != null ? seed : ThreadLocalRandom.current().nextLong());
+                seed != null ? seed : ThreadLocalRandom.current().nextLong())
+                .withPenalties((float) f.number("presence_penalty", -2, 2, 0),
+                        (float) f.number("frequency_penalty", -2, 2, 0))
+                .withLogitBias(logitBias(f));
 
         String maxField = "max_tokens";
         Long maxTokens = f.integer("max_tokens");
@@ -105,7 +116,84 @@ final class RequestParser {
         if (prompt.length >= contextLength) {
             throw tooLong(chat, prompt.length + " tokens");
         }
-        return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage);
+        return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage,
+                n == null ? 1 : (int) (long) n, logprobs, null);
+    }
+
+    /// How many alternatives to report per token, or -1 for no log-probabilities. Chat: `logprobs` (a boolean)
+    /// and `top_logprobs`; completions: the legacy `logprobs` (an integer, the number of alternatives).
+    private static int logprobs(Fields f, boolean chat) throws ApiException {
+        if (chat) {
+            boolean on = Boolean.TRUE.equals(f.bool("logprobs"));
+            Long top = f.integer("top_logprobs");
+            if (top == null) {
+                return on ? 0 : -1;
+            }
+            if (top < 0 || top > MAX_TOP_LOGPROBS) {
+                throw ApiException.invalid("top_logprobs", "invalid_value", "Invalid value for 'top_logprobs': "
+                        + top + " is not between 0 and " + MAX_TOP_LOGPROBS + ".");
+            }
+            if (!on) {
+                throw ApiException.invalid("top_logprobs", "invalid_value",
+                        "'top_logprobs' requires 'logprobs' to be true.");
+            }
+            return (int) (long) top;
+        }
+        Object v = f.get("logprobs");
+        if (v instanceof Boolean) { // a chat-style boolean sent to the legacy endpoint: say what it takes
+            throw ApiException.wrongType("logprobs", "an integer (the number of alternatives per token)", v);
+        }
+        Long top = f.integer("logprobs");
+        if (top == null) {
+            return -1;
+        }
+        if (top < 0 || top > MAX_TOP_LOGPROBS) {
+            throw ApiException.invalid("logprobs", "invalid_value", "Invalid value for 'logprobs': " + top
+                    + " is not between 0 and " + MAX_TOP_LOGPROBS + ".");
+        }
+        return (int) (long) top;
+    }
+
+    /// `logit_bias`: an object from token ids (as strings) to biases in [-100, 100].
+    private Map<Integer, Float> logitBias(Fields f) throws ApiException {
+        Map<String, Object> bias = f.object("logit_bias");
+        if (bias == null || bias.isEmpty()) {
+            return Map.of();
+        }
+        if (bias.size() > MAX_LOGIT_BIAS) {
+            throw ApiException.invalid("logit_bias", "invalid_value", "'logit_bias' may hold at most "
+                    + MAX_LOGIT_BIAS + " tokens, got " + bias.size() + ".");
+        }
+        int vocab = tokenizer.vocabulary().size();
+        Map<Integer, Float> out = new java.util.HashMap<>();
+        for (Map.Entry<String, Object> e : bias.entrySet()) {
+            String key = e.getKey();
+            int token;
+            try {
+                token = Integer.parseInt(key.strip());
+            } catch (NumberFormatException ex) {
+                throw ApiException.invalid("logit_bias", "invalid_value", "Invalid key in 'logit_bias': '"
+                        + clip(key) + "' is not a token id (keys are token ids as strings, such as \"50256\").");
+            }
+            if (token < 0 || token >= vocab) {
+                throw ApiException.invalid("logit_bias", "invalid_value", "Invalid key in 'logit_bias': token id "
+                        + token + " is outside the vocabulary (0 to " + (vocab - 1) + ").");
+            }
+            if (!(e.getValue() instanceof Number num)) {
+                throw ApiException.wrongType("logit_bias." + clip(key), "a number", e.getValue());
+            }
+            double b = num.doubleValue();
+            if (!(b >= -100 && b <= 100)) {
+                throw ApiException.invalid("logit_bias", "invalid_value", "Invalid value in 'logit_bias' for token "
+                        + token + ": " + num + " is not between -100 and 100.");
+            }
+            out.put(token, (float) b);
+        }
+        return out;
+    }
+
+    private static String clip(String s) {
+        return s.length() > 40 ? s.substring(0, 40) + "..." : s;
     }
 
     private static List<String> stops(Fields f) throws ApiException {
@@ -145,23 +233,7 @@ final class RequestParser {
 
     /// Fields whose non-default values this server cannot honour.
     private static void rejectUnsupported(Fields f, boolean chat) throws ApiException {
-        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
-            if (f.number(penalty, -2, 2, 0) != 0) {
-                throw ApiException.unsupported(penalty, "'" + penalty + "' is not supported by this server"
-                        + " (only 0); use 'repeat_penalty'.");
-            }
-        }
-        Map<String, Object> bias = f.object("logit_bias");
-        if (bias != null && !bias.isEmpty()) {
-            throw ApiException.unsupported("logit_bias", "'logit_bias' is not supported by this server.");
-        }
         if (chat) {
-            if (Boolean.TRUE.equals(f.bool("logprobs"))) {
-                throw ApiException.unsupported("logprobs", "'logprobs' is not supported by this server.");
-            }
-            if (f.integer("top_logprobs") != null) {
-                throw ApiException.unsupported("top_logprobs", "'top_logprobs' is not supported by this server.");
-            }
             for (String tools : List.of("tools", "functions")) {
                 List<Object> list = f.array(tools);
                 if (list != null && !list.isEmpty()) {
@@ -178,9 +250,6 @@ final class RequestParser {
                 }
             }
         } else {
-            if (f.integer("logprobs") != null) {
-                throw ApiException.unsupported("logprobs", "'logprobs' is not supported by this server.");
-            }
             if (Boolean.TRUE.equals(f.bool("echo"))) {
                 throw ApiException.unsupported("echo", "'echo' is not supported by this server.");
             }

@@ -338,6 +338,9 @@ final class SlotPool implements AutoCloseable {
             }
         }
 
+        /// Runs the job's choices one after another. The prompt is processed once: each further choice rewinds to
+        /// just before the prompt's last token and processes that token again, which gives back the logits the
+        /// first choice started from at the cost of one token.
         private void run(Job job) {
             job.events.add(Job.STARTED);
             if (job.cancelled) {
@@ -354,21 +357,36 @@ final class SlotPool implements AutoCloseable {
             } else {
                 session.reset();
             }
-            Sampler sampler = Sampler.create(r.settings());
-            for (int i = 0; i < reused; i++) {
-                sampler.accept(prompt[i]);
-            }
-            int[] rest = Arrays.copyOfRange(prompt, reused, prompt.length);
             long pause = pauseNanosPerPiece;
-            Completion c = session.generate(rest, r.maxTokens(), sampler, r.stops(), piece -> {
-                job.events.add(piece);
-                if (job.cancelled) {
-                    session.cancel();
-                } else if (pause > 0) {
-                    LockSupport.parkNanos(pause);
+            List<Completion> choices = new ArrayList<>(r.n());
+            for (int i = 0; i < r.n(); i++) {
+                int from = session.position();
+                if (i > 0) {
+                    session.rewind(prompt.length - 1);
+                    from = session.position();
                 }
-            });
-            job.events.add(new Job.Finished(c, prompt.length, reused));
+                Sampler sampler = Sampler.create(r.settings().withSeed(r.settings().seed() + i),
+                        r.constraint() == null ? null : r.constraint().get())
+                        .topLogprobs(Math.max(0, r.logprobs()));
+                for (int k = 0; k < from; k++) {
+                    sampler.accept(prompt[k]);
+                }
+                int[] rest = Arrays.copyOfRange(prompt, from, prompt.length);
+                Completion c = session.generate(rest, r.maxTokens(), sampler, r.stops(), piece -> {
+                    job.events.add(piece);
+                    if (job.cancelled) {
+                        session.cancel();
+                    } else if (pause > 0) {
+                        LockSupport.parkNanos(pause);
+                    }
+                }, r.logprobs() < 0 ? null : job.events::add);
+                choices.add(c);
+                if (i == r.n() - 1 || c.stopReason() == Completion.StopReason.CANCELLED) {
+                    break;
+                }
+                job.events.add(new Job.ChoiceDone(i, c));
+            }
+            job.events.add(new Job.Finished(choices.getLast(), prompt.length, reused, choices));
         }
     }
 
@@ -378,14 +396,29 @@ final class SlotPool implements AutoCloseable {
 
         static final Object STARTED = new Object();
 
-        /// The end of a generation. `completion` is null if the job was cancelled before it started.
-        record Finished(Completion completion, int promptTokens, int cachedTokens) {}
+        /// The end of a generation: `completion` is its last choice (null if the job was cancelled before it
+        /// started), `choices` all of them, in order.
+        record Finished(Completion completion, int promptTokens, int cachedTokens, List<Completion> choices) {
+            Finished(Completion completion, int promptTokens, int cachedTokens) {
+                this(completion, promptTokens, cachedTokens, completion == null ? List.of() : List.of(completion));
+            }
+
+            /// Tokens generated over all choices.
+            int generatedTokens() {
+                return choices.stream().mapToInt(Completion::generatedTokens).sum();
+            }
+        }
+
+        /// The end of choice `index` when more choices follow (the last one ends with [Finished]).
+        record ChoiceDone(int index, Completion completion) {}
 
         record Failed(Object cause) {}
 
         final SlotPool pool;
         final GenerationRequest request;
-        /// `STARTED`, then text pieces (`String`), then one `Finished` or `Failed`.
+        /// `STARTED`, then per choice its tokens ([Completion.Token], when log-probabilities were asked for) and
+        /// text pieces (`String`, each after the tokens that produced it), with a `ChoiceDone` between choices,
+        /// then one `Finished` or `Failed`.
         final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
         State state = State.QUEUED; // guarded by the pool's lock
         Slot slot;                  // guarded by the pool's lock

@@ -332,8 +332,8 @@ class OpenAiServerTest {
                 .containsEntry("param", "max_tokens");
         assertThat(assertError(t.post("/v1/completions", body("prompt", PROMPT, "temperature", 3)), 400, null))
                 .containsEntry("param", "temperature");
-        assertThat(assertError(t.post("/v1/completions", body("prompt", PROMPT, "n", 2)), 400,
-                "unsupported_parameter")).containsEntry("param", "n");
+        assertThat(assertError(t.post("/v1/completions", body("prompt", PROMPT, "best_of", 2)), 400,
+                "unsupported_parameter")).containsEntry("param", "best_of");
         assertThat(assertError(t.post("/v1/completions", body("prompt", PROMPT, "stop", 7)), 400, "invalid_type"))
                 .containsEntry("param", "stop");
         assertThat(assertError(t.post("/v1/completions", body("prompt", PROMPT, "stream", "yes")), 400,
@@ -360,8 +360,6 @@ class OpenAiServerTest {
                 .containsEntry("param", "messages[1].role");
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user",
                 "content", 5)))), 400, "invalid_type")).containsEntry("param", "messages[0].content");
-        assertThat(assertError(t.post("/v1/chat/completions", body("messages", user("hi"), "logprobs", true)),
-                400, "unsupported_parameter")).containsEntry("param", "logprobs");
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", user("hi"), "tools",
                 List.of(Map.of("type", "function")))), 400, "unsupported_parameter")).containsEntry("param", "tools");
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user",
