@@ -81,6 +81,12 @@ final class BatchCommand implements Callable<Integer> {
     @Mixin
     SamplingOptions sampling = new SamplingOptions();
 
+    @Mixin
+    ConstraintOptions constraint = new ConstraintOptions();
+
+    /// The grammar every line's output is held to, or null.
+    private dev.llamaj.engine.grammar.Grammar grammar;
+
     @Option(names = {"-s", "--seed"}, paramLabel = "N",
             description = "seed of every line that sets none (default: a random seed per line, written in its result)")
     Long seed;
@@ -125,6 +131,7 @@ final class BatchCommand implements Callable<Integer> {
             }
         }
         Sampler.Settings defaults = sampling.settings(0);
+        grammar = constraint.grammar();
         if (Files.exists(input) && Files.exists(output) && Files.isSameFile(input, output)) {
             throw new IllegalArgumentException("--input and --output are the same file");
         }
@@ -441,7 +448,8 @@ final class BatchCommand implements Callable<Integer> {
                 int[] tokens = p.tokens(session, chat);
                 int limit = p.maxTokens(maxTokens < 0 ? Integer.MAX_VALUE : maxTokens);
                 List<String> lineStops = p.fields().get("stop") != null ? p.stops() : stops;
-                c = session.generate(tokens, limit, Sampler.create(settings), lineStops, _ -> {});
+                Sampler sampler = Sampler.create(settings, ConstraintOptions.constraint(grammar, model.tokenizer()));
+                c = session.generate(tokens, limit, sampler, lineStops, _ -> {});
             } catch (IllegalArgumentException e) {
                 String message = input + " line " + r.line() + " (id " + p.idKey() + "): " + ErrorHandler.describe(e);
                 if (strict) {

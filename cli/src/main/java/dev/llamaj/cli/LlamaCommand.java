@@ -59,6 +59,9 @@ final class LlamaCommand implements Callable<Integer> {
     @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "random seed (default: random)")
     Long seed;
 
+    @Mixin
+    ConstraintOptions constraint = new ConstraintOptions();
+
     @Option(names = "--stop", paramLabel = "TEXT", description = "stop when the text contains TEXT (repeatable)")
     List<String> stops = new ArrayList<>();
 
@@ -88,6 +91,10 @@ final class LlamaCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--output-format json does not apply to --chat");
         }
         String text = chat ? null : readPrompt();
+        dev.llamaj.engine.grammar.Grammar grammar = constraint.grammar();
+        if (chat && grammar != null) {
+            throw new IllegalArgumentException("--grammar, --json-schema and --json do not apply to --chat");
+        }
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
@@ -121,7 +128,9 @@ final class LlamaCommand implements Callable<Integer> {
                     session.cancel();
                     return true;
                 })) {
-                    c = session.generate(tokens, limit, Sampler.create(settings), stops, piece -> {
+                    Sampler sampler = Sampler.create(settings,
+                            ConstraintOptions.constraint(grammar, model.tokenizer()));
+                    c = session.generate(tokens, limit, sampler, stops, piece -> {
                         if (!json) {
                             out.print(piece);
                             out.flush();

@@ -2,6 +2,9 @@ package dev.llamaj.cli.server;
 
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.TokenConstraint;
+import dev.llamaj.engine.grammar.Grammar;
+import dev.llamaj.engine.grammar.GrammarException;
 import dev.llamaj.template.Message;
 import dev.llamaj.tokenizer.Tokenizer;
 import dev.llamaj.tokenizer.Vocabulary;
@@ -10,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
 
 /// Validates the JSON body of `/v1/chat/completions` and `/v1/completions` and turns it into a
 /// [GenerationRequest].
@@ -111,13 +115,14 @@ final class RequestParser {
 
         List<String> stops = stops(f);
         rejectUnsupported(f, chat);
+        Supplier<TokenConstraint> constraint = responseFormat(f);
 
         int[] prompt = chat ? chatPrompt(f) : textPrompt(f);
         if (prompt.length >= contextLength) {
             throw tooLong(chat, prompt.length + " tokens");
         }
         return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage,
-                n == null ? 1 : (int) (long) n, logprobs, null);
+                n == null ? 1 : (int) (long) n, logprobs, constraint);
     }
 
     /// How many alternatives to report per token, or -1 for no log-probabilities. Chat: `logprobs` (a boolean)
@@ -152,6 +157,61 @@ final class RequestParser {
                     + " is not between 0 and " + MAX_TOP_LOGPROBS + ".");
         }
         return (int) (long) top;
+    }
+
+    /// `response_format`: `text` (no constraint), `json_object` (any JSON object) or `json_schema` (JSON valid
+    /// against `json_schema.schema`). The output is held to the grammar whatever `strict` says: a schema this
+    /// server cannot enforce is refused (400 naming the keyword) rather than followed loosely.
+    private Supplier<TokenConstraint> responseFormat(Fields f) throws ApiException {
+        Map<String, Object> format = f.object("response_format");
+        if (format == null) {
+            return null;
+        }
+        Fields rf = new Fields(format, "response_format.");
+        String type = rf.string("type");
+        if (type == null) {
+            throw ApiException.invalid("response_format.type", "Missing required parameter: 'response_format.type'.");
+        }
+        Grammar grammar = switch (type) {
+            case "text" -> null;
+            case "json_object" -> AnyJsonObject.GRAMMAR;
+            case "json_schema" -> jsonSchema(rf);
+            default -> throw ApiException.invalid("response_format.type", "invalid_value", "Invalid value for"
+                    + " 'response_format.type': '" + clip(type) + "'; supported: 'text', 'json_object',"
+                    + " 'json_schema'.");
+        };
+        return grammar == null ? null : () -> grammar.newConstraint(tokenizer);
+    }
+
+    private static Grammar jsonSchema(Fields rf) throws ApiException {
+        Map<String, Object> spec = rf.object("json_schema");
+        if (spec == null) {
+            throw ApiException.invalid("response_format.json_schema",
+                    "Missing required parameter: 'response_format.json_schema'.");
+        }
+        Fields js = new Fields(spec, "response_format.json_schema.");
+        js.string("name");
+        js.string("description");
+        js.bool("strict");
+        Object schema = js.get("schema");
+        if (schema == null) {
+            throw ApiException.invalid("response_format.json_schema.schema",
+                    "Missing required parameter: 'response_format.json_schema.schema'.");
+        }
+        if (!(schema instanceof Map) && !(schema instanceof Boolean)) {
+            throw ApiException.wrongType("response_format.json_schema.schema", "an object", schema);
+        }
+        try {
+            return Grammar.fromJsonSchema(schema);
+        } catch (GrammarException e) {
+            throw ApiException.invalid("response_format.json_schema.schema", "invalid_value",
+                    "Invalid 'response_format.json_schema.schema': " + e.getMessage() + ".");
+        }
+    }
+
+    /// The grammar of `json_object`, compiled once.
+    private static final class AnyJsonObject {
+        static final Grammar GRAMMAR = Grammar.anyJsonObject();
     }
 
     /// `logit_bias`: an object from token ids (as strings) to biases in [-100, 100].
@@ -239,14 +299,6 @@ final class RequestParser {
                 if (list != null && !list.isEmpty()) {
                     throw ApiException.unsupported(tools, "Tool and function calling ('" + tools
                             + "') is not supported by this server.");
-                }
-            }
-            Map<String, Object> format = f.object("response_format");
-            if (format != null) {
-                Object type = format.get("type");
-                if (!"text".equals(type)) {
-                    throw ApiException.unsupported("response_format", "Only the 'text' response format is"
-                            + " supported by this server.");
                 }
             }
         } else {

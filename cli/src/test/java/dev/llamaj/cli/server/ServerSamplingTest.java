@@ -276,4 +276,72 @@ class ServerSamplingTest {
         assertThat(engine(Sampler.Settings.greedy().withPenalties(0f, 1.5f), 40).text())
                 .isNotEqualTo(engine(Sampler.Settings.greedy(), 40).text());
     }
+
+    static final Map<String, Object> YES_NO = Map.of("type", "json_schema", "json_schema", Map.of("name", "answer",
+            "strict", true, "schema", Json.parse("""
+                    {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}},
+                     "required": ["answer"], "additionalProperties": false}""")));
+
+    @Test
+    void responseFormatBadValuesNameTheField() throws Exception {
+        String chat = "/v1/chat/completions";
+        assertBad(chat, body("messages", user("hi"), "response_format", "json"), "response_format");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of()), "response_format.type");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "xml")),
+                "response_format.type");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "json_schema")),
+                "response_format.json_schema");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "json_schema",
+                "json_schema", Map.of("name", "x"))), "response_format.json_schema.schema");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "json_schema",
+                "json_schema", Map.of("name", "x", "schema", 5))), "response_format.json_schema.schema");
+        assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "json_schema",
+                "json_schema", Map.of("name", "x", "strict", "yes", "schema", Map.of()))),
+                "response_format.json_schema.strict");
+        HttpResponse<String> r = t.post("/v1/completions", body("prompt", PROMPT, "response_format",
+                Map.of("type", "json_schema", "json_schema", Map.of("name", "x", "schema",
+                        Map.of("type", "array", "uniqueItems", true)))));
+        assertThat(r.statusCode()).isEqualTo(400);
+        Map<String, Object> error = map(json(r).get("error"));
+        assertThat(error).containsEntry("param", "response_format.json_schema.schema");
+        assertThat((String) error.get("message")).contains("uniqueItems").contains("/uniqueItems");
+    }
+
+    @Test
+    void responseFormatHoldsTheOutputToTheSchema() throws Exception {
+        for (int seed = 0; seed < 3; seed++) {
+            Map<String, Object> chat = ok(t.post("/v1/chat/completions", body("messages", user("Yes or no?"),
+                    "max_tokens", 60, "seed", seed, "response_format", YES_NO)));
+            Map<String, Object> choice = map(list(chat.get("choices")).getFirst());
+            String content = (String) map(choice.get("message")).get("content");
+            assertThat(Json.parse(content.strip())).isIn(Map.of("answer", "yes"), Map.of("answer", "no"));
+            assertThat(choice.get("finish_reason")).isEqualTo("stop");
+
+            Map<String, Object> completion = ok(t.post("/v1/completions", body("prompt", PROMPT, "max_tokens", 60,
+                    "seed", seed, "temperature", 1.5, "response_format", YES_NO)));
+            String text = (String) map(list(completion.get("choices")).getFirst()).get("text");
+            assertThat(Json.parse(text.strip())).isIn(Map.of("answer", "yes"), Map.of("answer", "no"));
+        }
+        // streamed, with several choices: each one valid on its own
+        HttpResponse<String> r = t.post("/v1/chat/completions", body("messages", user("Yes or no?"),
+                "max_tokens", 60, "seed", 5, "n", 2, "stream", true, "response_format", YES_NO));
+        Map<Long, StringBuilder> text = new TreeMap<>();
+        List<String> events = TestServer.events(r.body());
+        for (String e : events.subList(0, events.size() - 1)) {
+            Map<String, Object> choice = map(list(map(Json.parse(e)).get("choices")).getFirst());
+            Object content = map(choice.get("delta")).get("content");
+            text.computeIfAbsent(number(choice.get("index")), _ -> new StringBuilder())
+                    .append(content == null ? "" : content);
+        }
+        assertThat(text).hasSize(2);
+        for (StringBuilder sb : text.values()) {
+            assertThat(Json.parse(sb.toString().strip())).isIn(Map.of("answer", "yes"), Map.of("answer", "no"));
+        }
+        // json_object: an object from the first character; text: no constraint
+        Map<String, Object> object = ok(t.post("/v1/completions", body("prompt", PROMPT, "max_tokens", 8,
+                "response_format", Map.of("type", "json_object"))));
+        assertThat(((String) map(list(object.get("choices")).getFirst()).get("text")).strip()).startsWith("{");
+        ok(t.post("/v1/chat/completions", body("messages", user("hi"), "max_tokens", 2,
+                "response_format", Map.of("type", "text"))));
+    }
 }
