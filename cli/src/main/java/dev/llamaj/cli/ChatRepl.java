@@ -26,6 +26,9 @@ final class ChatRepl {
     private final Session session;
     private final ChatFormat format;
     private final Sampler sampler;
+    /// Makes each answer's grammar constraint (`--grammar`, `--json-schema`, `--json`), or null.
+    private final java.util.function.Supplier<dev.llamaj.engine.TokenConstraint> constraint;
+    private int answers;
     private final int maxTokens;
     private final List<String> stops;
     private final PrintStream out;
@@ -37,9 +40,18 @@ final class ChatRepl {
 
     ChatRepl(Session session, ChatFormat format, Sampler sampler, int maxTokens, List<String> stops, String system,
              PrintStream out, PrintStream err) {
+        this(session, format, sampler, null, maxTokens, stops, system, out, err);
+    }
+
+    /// With `constraint`, every answer is held to a fresh constraint from it (one grammar match per answer),
+    /// drawn by a sampler of `sampler`'s settings seeded `seed + answer number`.
+    ChatRepl(Session session, ChatFormat format, Sampler sampler,
+             java.util.function.Supplier<dev.llamaj.engine.TokenConstraint> constraint, int maxTokens,
+             List<String> stops, String system, PrintStream out, PrintStream err) {
         this.session = session;
         this.format = format;
         this.sampler = sampler;
+        this.constraint = constraint;
         this.maxTokens = maxTokens;
         this.stops = stops;
         this.system = system;
@@ -133,10 +145,18 @@ final class ChatRepl {
         session.rewind(commonPrefix(session.tokens(), prompt));
         int reused = session.position(); // less than the common prefix if a sliding-window cache could not go back
         int[] fresh = Arrays.copyOfRange(prompt, reused, prompt.length);
+        Sampler turn = sampler;
+        if (constraint != null) { // a constraint follows one answer: a sampler per answer
+            turn = Sampler.create(sampler.settings().withSeed(sampler.settings().seed() + answers), constraint.get());
+            for (int i = 0; i < reused; i++) {
+                turn.accept(prompt[i]);
+            }
+        }
+        answers++;
         answering = true;
         Completion c;
         try {
-            c = session.generate(fresh, maxTokens, sampler, stops, piece -> {
+            c = session.generate(fresh, maxTokens, turn, stops, piece -> {
                 out.print(piece);
                 out.flush();
             });

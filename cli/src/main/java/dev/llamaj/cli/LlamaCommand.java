@@ -92,9 +92,6 @@ final class LlamaCommand implements Callable<Integer> {
         }
         String text = chat ? null : readPrompt();
         dev.llamaj.engine.grammar.Grammar grammar = constraint.grammar();
-        if (chat && grammar != null) {
-            throw new IllegalArgumentException("--grammar, --json-schema and --json do not apply to --chat");
-        }
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
@@ -114,7 +111,8 @@ final class LlamaCommand implements Callable<Integer> {
                 }
                 int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
                 if (chat) {
-                    ChatRepl repl = new ChatRepl(session, chatFormat(model, chatTemplate), Sampler.create(settings), limit, stops,
+                    ChatRepl repl = new ChatRepl(session, chatFormat(model, chatTemplate), Sampler.create(settings),
+                            grammar == null ? null : () -> grammar.newConstraint(model.tokenizer()), limit, stops,
                             system, out, err);
                     try (Interrupts _ = Interrupts.onCtrlC(repl::interrupt)) {
                         repl.run(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)));

@@ -5,7 +5,19 @@ import static dev.llamaj.cli.SamplingOptionsTest.json;
 import static dev.llamaj.cli.SamplingOptionsTest.run;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import dev.llamaj.engine.grammar.Grammar;
 import dev.llamaj.gguf.SharedData;
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -80,7 +92,28 @@ class ConstraintOptionsTest {
         assertOneLineError(run("--json-schema", dir.resolve("none.json").toString()), 1, "no such file");
         assertOneLineError(run("--json", "--json-schema", YES_NO), 1,
                 "give one of --grammar, --json-schema and --json");
-        assertOneLineError(run("--chat", "--json"), 1, "do not apply to --chat");
+    }
+
+    @Test
+    void chatHoldsEveryAnswerToTheSchema() throws Exception {
+        try (LlamaModel model = LlamaModel.load(SharedData.require("models/stories260K.gguf"), 1);
+             Session session = model.newSession(512)) {
+            Grammar grammar = Grammar.fromJsonSchema(YES_NO);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ChatRepl repl = new ChatRepl(session, ChatFormat.of(model, ChatFormat.builtin("chatml").orElseThrow()),
+                    Sampler.create(Sampler.Settings.defaults(3)), () -> grammar.newConstraint(model.tokenizer()), 60,
+                    List.of(), null, new PrintStream(out, true, StandardCharsets.UTF_8),
+                    new PrintStream(OutputStream.nullOutputStream()));
+            repl.run(new BufferedReader(new StringReader("Is the sky blue?\nAnd the grass?\n/exit\n")));
+            // each answer follows the "> " prompt; the last prompt waits for input that never comes
+            List<String> answers = out.toString(StandardCharsets.UTF_8).lines().map(l -> l.replaceFirst("^> ", ""))
+                    .filter(l -> !l.isBlank()).toList();
+            assertThat(answers).hasSize(2);
+            for (String answer : answers) {
+                assertThat(Json.parse(answer.strip())).isIn(Map.of("answer", "yes"),
+                        Map.of("answer", "no"));
+            }
+        }
     }
 
     @Test
