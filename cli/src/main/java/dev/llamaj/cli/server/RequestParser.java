@@ -115,7 +115,7 @@ final class RequestParser {
 
         List<String> stops = stops(f);
         rejectUnsupported(f, chat);
-        Supplier<TokenConstraint> constraint = responseFormat(f);
+        Supplier<TokenConstraint> constraint = constraint(f);
 
         int[] prompt = chat ? chatPrompt(f) : textPrompt(f);
         if (prompt.length >= contextLength) {
@@ -159,6 +159,34 @@ final class RequestParser {
         return (int) (long) top;
     }
 
+    /// The grammar the output is held to: `response_format`, or llama.cpp's extensions `grammar` (GBNF text) and
+    /// `json_schema` (a schema object); at most one of them.
+    private Supplier<TokenConstraint> constraint(Fields f) throws ApiException {
+        Supplier<TokenConstraint> format = responseFormat(f);
+        String gbnf = f.string("grammar");
+        Object schema = f.get("json_schema");
+        int given = (format != null ? 1 : 0) + (gbnf != null ? 1 : 0) + (schema != null ? 1 : 0);
+        if (given > 1) {
+            throw ApiException.invalid(gbnf != null ? "grammar" : "json_schema", "Give one of 'response_format'"
+                    + " (json_object or json_schema), 'grammar' and 'json_schema', not several.");
+        }
+        Grammar grammar = null;
+        if (gbnf != null) {
+            try {
+                grammar = Grammar.parse(gbnf);
+            } catch (GrammarException e) {
+                throw ApiException.invalid("grammar", "invalid_value", "Invalid 'grammar': " + e.getMessage() + ".");
+            }
+        } else if (schema != null) {
+            grammar = schemaGrammar(schema, "json_schema");
+        }
+        if (grammar == null) {
+            return format;
+        }
+        Grammar g = grammar;
+        return () -> g.newConstraint(tokenizer);
+    }
+
     /// `response_format`: `text` (no constraint), `json_object` (any JSON object) or `json_schema` (JSON valid
     /// against `json_schema.schema`). The output is held to the grammar whatever `strict` says: a schema this
     /// server cannot enforce is refused (400 naming the keyword) rather than followed loosely.
@@ -198,14 +226,18 @@ final class RequestParser {
             throw ApiException.invalid("response_format.json_schema.schema",
                     "Missing required parameter: 'response_format.json_schema.schema'.");
         }
+        return schemaGrammar(schema, "response_format.json_schema.schema");
+    }
+
+    /// The grammar of a JSON Schema given in field `param`.
+    private static Grammar schemaGrammar(Object schema, String param) throws ApiException {
         if (!(schema instanceof Map) && !(schema instanceof Boolean)) {
-            throw ApiException.wrongType("response_format.json_schema.schema", "an object", schema);
+            throw ApiException.wrongType(param, "an object", schema);
         }
         try {
             return Grammar.fromJsonSchema(schema);
         } catch (GrammarException e) {
-            throw ApiException.invalid("response_format.json_schema.schema", "invalid_value",
-                    "Invalid 'response_format.json_schema.schema': " + e.getMessage() + ".");
+            throw ApiException.invalid(param, "invalid_value", "Invalid '" + param + "': " + e.getMessage() + ".");
         }
     }
 

@@ -298,6 +298,12 @@ class ServerSamplingTest {
         assertBad(chat, body("messages", user("hi"), "response_format", Map.of("type", "json_schema",
                 "json_schema", Map.of("name", "x", "strict", "yes", "schema", Map.of()))),
                 "response_format.json_schema.strict");
+        assertBad(chat, body("messages", user("hi"), "grammar", "root ::= (\"a\""), "grammar");
+        assertBad(chat, body("messages", user("hi"), "grammar", 5), "grammar");
+        assertBad(chat, body("messages", user("hi"), "json_schema", "{}"), "json_schema");
+        assertBad(chat, body("messages", user("hi"), "json_schema", Map.of("multipleOf", 2)), "json_schema");
+        assertBad(chat, body("messages", user("hi"), "grammar", "root ::= \"a\"", "response_format", YES_NO),
+                "grammar");
         HttpResponse<String> r = t.post("/v1/completions", body("prompt", PROMPT, "response_format",
                 Map.of("type", "json_schema", "json_schema", Map.of("name", "x", "schema",
                         Map.of("type", "array", "uniqueItems", true)))));
@@ -336,6 +342,18 @@ class ServerSamplingTest {
         assertThat(text).hasSize(2);
         for (StringBuilder sb : text.values()) {
             assertThat(Json.parse(sb.toString().strip())).isIn(Map.of("answer", "yes"), Map.of("answer", "no"));
+        }
+        // llama.cpp's extensions: GBNF in 'grammar', a schema in 'json_schema'
+        for (int seed = 0; seed < 3; seed++) {
+            Map<String, Object> g = ok(t.post("/v1/completions", body("prompt", PROMPT, "max_tokens", 20,
+                    "seed", seed, "grammar", "root ::= \"The \" (\"red\" | \"blue\") \" dog.\"")));
+            Map<String, Object> choice = map(list(g.get("choices")).getFirst());
+            assertThat((String) choice.get("text")).matches("The (red|blue) dog\\.");
+            assertThat(choice.get("finish_reason")).isEqualTo("stop");
+            Map<String, Object> j = ok(t.post("/v1/chat/completions", body("messages", user("Yes or no?"),
+                    "max_tokens", 60, "seed", seed, "json_schema", map(map(YES_NO.get("json_schema")).get("schema")))));
+            String content = (String) map(map(list(j.get("choices")).getFirst()).get("message")).get("content");
+            assertThat(Json.parse(content.strip())).isIn(Map.of("answer", "yes"), Map.of("answer", "no"));
         }
         // json_object: an object from the first character; text: no constraint
         Map<String, Object> object = ok(t.post("/v1/completions", body("prompt", PROMPT, "max_tokens", 8,
