@@ -81,7 +81,7 @@ public final class Sampler {
             }
             // sorted by token id, so that the order of the caller's map never changes the result
             TreeMap<Integer, Float> bias = new TreeMap<>();
-            for (Map.Entry<Integer, Float> e : logitBias.entrySet()) {
+            for (Map.Entry<Integer, Float> e : (logitBias == null ? Map.<Integer, Float>of() : logitBias).entrySet()) {
                 Integer token = e.getKey();
                 Float b = e.getValue();
                 if (token == null || token < 0) {
