@@ -362,4 +362,64 @@ class ServerSamplingTest {
         ok(t.post("/v1/chat/completions", body("messages", user("hi"), "max_tokens", 2,
                 "response_format", Map.of("type", "text"))));
     }
+
+    @Test
+    void streamedLegacyLogprobsContinueTheWholeAnswer() throws Exception {
+        Map<String, Object> request = body("prompt", PROMPT, "max_tokens", 24, "seed", 11, "logprobs", 2);
+        Map<String, Object> lp = map(map(list(ok(t.post("/v1/completions", request)).get("choices")).getFirst())
+                .get("logprobs"));
+        request.put("stream", true);
+        HttpResponse<String> r = t.post("/v1/completions", request);
+        List<Object> tokens = new ArrayList<>();
+        List<Object> offsets = new ArrayList<>();
+        StringBuilder text = new StringBuilder();
+        List<String> events = TestServer.events(r.body());
+        for (String e : events.subList(0, events.size() - 1)) {
+            Map<String, Object> choice = map(list(map(Json.parse(e)).get("choices")).getFirst());
+            text.append((String) choice.get("text"));
+            if (choice.get("logprobs") != null) {
+                Map<String, Object> chunk = map(choice.get("logprobs"));
+                tokens.addAll(list(chunk.get("tokens")));
+                offsets.addAll(list(chunk.get("text_offset")));
+                assertThat(list(chunk.get("top_logprobs"))).hasSameSizeAs(list(chunk.get("tokens")));
+            }
+        }
+        assertThat(tokens).isEqualTo(lp.get("tokens"));
+        assertThat(offsets).isEqualTo(lp.get("text_offset"));
+        assertThat(String.join("", tokens.stream().map(String.class::cast).toList())).isEqualTo(text.toString());
+    }
+
+    @Test
+    void theTokensOfAStopStringAreDropped() throws Exception {
+        List<Completion.Token> greedy = new ArrayList<>();
+        try (Session s = t.model.newSession(t.server.contextLength())) {
+            s.generate(s.encode(PROMPT), 40, Sampler.greedy(), List.of(), _ -> {}, greedy::add);
+        }
+        // a stop string made of whole tokens k and k + 1 that does not occur earlier: the answer ends before it,
+        // and its log-probabilities list exactly the k tokens before it
+        StringBuilder text = new StringBuilder();
+        int k = -1;
+        String stop = null;
+        for (int i = 0; i + 1 < greedy.size(); i++) {
+            String candidate = piece(greedy.get(i)) + piece(greedy.get(i + 1));
+            if (i >= 5 && candidate.strip().length() >= 3 && text.indexOf(candidate) < 0
+                    && (text + candidate).indexOf(candidate) == text.length()) {
+                k = i;
+                stop = candidate;
+                break;
+            }
+            text.append(piece(greedy.get(i)));
+        }
+        assertThat(k).as("a stop string in the greedy text").isPositive();
+        Map<String, Object> r = ok(t.post("/v1/completions", body("prompt", PROMPT, "max_tokens", 40,
+                "temperature", 0, "stop", stop, "logprobs", 0)));
+        Map<String, Object> choice = map(list(r.get("choices")).getFirst());
+        assertThat(choice.get("text")).isEqualTo(text.toString());
+        assertThat(choice.get("finish_reason")).isEqualTo("stop");
+        assertThat(list(map(choice.get("logprobs")).get("tokens"))).hasSize(k);
+    }
+
+    private static String piece(Completion.Token token) {
+        return new String(t.model.tokenizer().bytes(token.id()), StandardCharsets.UTF_8);
+    }
 }
