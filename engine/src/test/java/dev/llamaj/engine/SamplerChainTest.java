@@ -162,6 +162,28 @@ class SamplerChainTest {
     }
 
     @Test
+    void untruncatedSamplingReportsTheTemperedSoftmax() {
+        // top-k 0, top-p 1, min-p 0: no sort, the whole vocabulary at the temperature
+        for (long seed = 0; seed < 20; seed++) {
+            float[] l = randomLogits(seed, 5000);
+            l[7] = Float.NEGATIVE_INFINITY; // masked: never drawn
+            Sampler s = Sampler.create(sampling(0.6f, 0, 1f, 0f, seed)).topLogprobs(4);
+            int token = s.sample(l.clone());
+            assertThat(token).isNotEqualTo(7);
+            double[] logQ = logSoftmax(l, 0.6f);
+            assertThat(s.lastLogprob()).isCloseTo((float) logQ[token], within(1e-4f));
+            Integer[] byLogit = sortedDescending(l);
+            assertThat(s.lastTopCount()).isEqualTo(4);
+            for (int i = 0; i < 4; i++) {
+                assertThat(s.lastTopToken(i)).isEqualTo(byLogit[i]);
+                assertThat(s.lastTopLogprob(i)).isCloseTo((float) logQ[byLogit[i]], within(1e-4f));
+            }
+        }
+        assertThat(Sampler.create(sampling(1f, 0, 1f, 0f, 1)).sample(new float[] {Float.NEGATIVE_INFINITY}))
+                .isEqualTo(-1);
+    }
+
+    @Test
     void drawsFollowTheReportedProbabilities() {
         float[] l = {1f, 0.5f, 0f, -0.5f, -40f};
         Sampler s = Sampler.create(sampling(1.3f, 0, 1f, 0f, 21)).topLogprobs(4);
