@@ -46,6 +46,9 @@ final class Automaton {
     private int[][] next = new int[64][];
     private final Map<Key, Integer> stateIds = new HashMap<>();
 
+    private boolean[] loopsKnown = new boolean[64];
+    private long[] loops = new long[192];
+
     // scratch of the slow path
     private final Set<Long> visited = new HashSet<>();
     private long[] pending = new long[64];
@@ -94,6 +97,40 @@ final class Automaton {
     /// [#step]), [#DEAD] or the next state.
     int[] table(int state) {
         return next[state];
+    }
+
+    /// The ASCII bytes that lead from `state` back to itself, as two 64-bit halves (`half` 0: bytes 0-63, 1:
+    /// 64-127); `half` 2 is -1 when every non-ASCII character leads back too, else 0. Free text is such a loop:
+    /// inside a JSON string every character but `"`, `\` and the controls.
+    long selfLoops(int state, int half) {
+        if (loopsKnown.length <= state) {
+            int size = Math.max(state + 1, 2 * loopsKnown.length);
+            loopsKnown = Arrays.copyOf(loopsKnown, size);
+            loops = Arrays.copyOf(loops, 3 * size);
+        }
+        if (!loopsKnown[state]) {
+            long low = 0, high = 0, rest = -1;
+            for (int symbol = 128; symbol < symbols; symbol++) {
+                if (symbol != grammar.surrogateSymbol && step(state, symbol) != state) {
+                    rest = 0;
+                    break;
+                }
+            }
+            for (int b = 0; b < 128; b++) {
+                if (step(state, b) == state) {
+                    if (b < 64) {
+                        low |= 1L << b;
+                    } else {
+                        high |= 1L << b;
+                    }
+                }
+            }
+            loops[3 * state] = low;
+            loops[3 * state + 1] = high;
+            loops[3 * state + 2] = rest;
+            loopsKnown[state] = true;
+        }
+        return loops[3 * state + half];
     }
 
     // ---------------------------------------------------------------- UTF-8

@@ -2,6 +2,7 @@ package dev.llamaj.engine.grammar;
 
 import dev.llamaj.engine.TokenConstraint;
 
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -25,6 +26,9 @@ final class GrammarConstraint implements TokenConstraint {
 
     private final int[] stateAt;
     private final int[] partialAt;
+    private final long[] loopLowAt;
+    private final long[] loopHighAt;
+    private final long[] loopRestAt;
     private final int[] partialOut = new int[1];
     private final Map<Long, long[]> masks = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
@@ -39,18 +43,35 @@ final class GrammarConstraint implements TokenConstraint {
         this.state = automaton.initial();
         this.stateAt = new int[trie.maxDepth + 1];
         this.partialAt = new int[trie.maxDepth + 1];
+        this.loopLowAt = new long[trie.maxDepth + 1];
+        this.loopHighAt = new long[trie.maxDepth + 1];
+        this.loopRestAt = new long[trie.maxDepth + 1];
     }
 
     @Override
     public void mask(float[] logits) {
         long[] allowed = allowed();
         boolean any = false;
-        for (int token = 0; token < logits.length; token++) {
-            if (token >= trie.vocabularySize || (allowed[token >>> 6] & 1L << token) == 0) {
-                logits[token] = Float.NEGATIVE_INFINITY;
-            } else {
-                any = true;
+        int n = Math.min(logits.length, trie.vocabularySize);
+        // a word at a time: most words are all allowed (free text) or all refused (everything else)
+        for (int word = 0, base = 0; base < n; word++, base += 64) {
+            long bits = allowed[word];
+            int end = Math.min(base + 64, n);
+            if (bits == 0) {
+                Arrays.fill(logits, base, end, Float.NEGATIVE_INFINITY);
+                continue;
             }
+            any = true;
+            if (bits != -1L) {
+                for (int token = base; token < end; token++) {
+                    if ((bits & 1L << token) == 0) {
+                        logits[token] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+            }
+        }
+        if (logits.length > n) {
+            Arrays.fill(logits, n, logits.length, Float.NEGATIVE_INFINITY); // ids the vocabulary does not have
         }
         if (!any) {
             throw new IllegalStateException(trie.endOfGeneration.length == 0 && isComplete()
@@ -138,17 +159,41 @@ final class GrammarConstraint implements TokenConstraint {
     }
 
     /// The trie walk. Its loop is the hot path: per node one table read in the common case (an ASCII byte
-    /// from a state with no partial character), and no allocation.
+    /// from a state with no partial character), and no allocation. A subtree whose bytes are all ASCII and all
+    /// lead the current state back to itself (free text without quotes, from inside a string) is accepted
+    /// whole without being walked: that is most of a vocabulary, inside a string.
     private long[] walk() {
         long[] allowed = isComplete() ? endOnly() : new long[(trie.vocabularySize + 63) >>> 6];
         byte[] label = trie.label;
         int[] depth = trie.depth, skip = trie.skip, tokenStart = trie.tokenStart, tokens = trie.tokens;
+        long[] subtreeLow = trie.subtreeLow, subtreeHigh = trie.subtreeHigh;
+        boolean[] subtreeNonAscii = trie.subtreeNonAscii, subtreeWellFormed = trie.subtreeWellFormed;
         int[] stateAt = this.stateAt, partialAt = this.partialAt;
+        long[] loopLowAt = this.loopLowAt, loopHighAt = this.loopHighAt, loopRestAt = this.loopRestAt;
         stateAt[0] = state;
         partialAt[0] = partial;
+        if (partial == 0) {
+            loopLowAt[0] = automaton.selfLoops(state, 0);
+            loopHighAt[0] = automaton.selfLoops(state, 1);
+            loopRestAt[0] = automaton.selfLoops(state, 2);
+        }
+        // the trie's UTF-8 view of its paths (subtreeWellFormed) starts between characters, as the walk does
+        // only when no character is pending from the last token
+        boolean fromBoundary = partial == 0;
+        int lastState = -1;
+        long lastLow = 0, lastHigh = 0, lastRest = 0;
         for (int i = 1, n = trie.nodes; i < n; ) {
             int d = depth[i];
             int s = stateAt[d - 1], p = partialAt[d - 1];
+            if (p == 0 && (subtreeLow[i] & ~loopLowAt[d - 1]) == 0 && (subtreeHigh[i] & ~loopHighAt[d - 1]) == 0
+                    && (!subtreeNonAscii[i] || fromBoundary && loopRestAt[d - 1] != 0 && subtreeWellFormed[i])) {
+                for (int k = tokenStart[i], end = tokenStart[skip[i]]; k < end; k++) {
+                    int token = tokens[k];
+                    allowed[token >>> 6] |= 1L << token;
+                }
+                i = skip[i];
+                continue;
+            }
             int b = label[i] & 0xFF;
             int t;
             if (p == 0 && b < 0x80) {
@@ -156,7 +201,6 @@ final class GrammarConstraint implements TokenConstraint {
                 if (t == 0) {
                     t = automaton.step(s, b);
                 }
-                p = 0;
             } else {
                 t = automaton.stepByte(s, p, b, partialOut);
                 p = partialOut[0];
@@ -167,6 +211,17 @@ final class GrammarConstraint implements TokenConstraint {
             }
             stateAt[d] = t;
             partialAt[d] = p;
+            if (p == 0 && skip[i] != i + 1) { // a node with children: its state's loops decide their skipping
+                if (t != lastState) {
+                    lastState = t;
+                    lastLow = automaton.selfLoops(t, 0);
+                    lastHigh = automaton.selfLoops(t, 1);
+                    lastRest = automaton.selfLoops(t, 2);
+                }
+                loopLowAt[d] = lastLow;
+                loopHighAt[d] = lastHigh;
+                loopRestAt[d] = lastRest;
+            }
             for (int k = tokenStart[i], end = tokenStart[i + 1]; k < end; k++) {
                 int token = tokens[k];
                 allowed[token >>> 6] |= 1L << token;
@@ -180,6 +235,11 @@ final class GrammarConstraint implements TokenConstraint {
     public String toString() {
         return "GrammarConstraint[state " + state + (partial != 0 ? ", inside a character" : "")
                 + (isComplete() ? ", complete" : "") + (ended ? ", ended" : "") + "]";
+    }
+
+    /// For measurements: forgets the masks kept, so that the next [#mask] walks the trie again.
+    void forgetMasks() {
+        masks.clear();
     }
 
     /// For tests: how many automaton states this generation has reached.

@@ -31,6 +31,16 @@ final class TokenTrie {
     final int[] tokenStart;
     final int[] tokens;
     final int maxDepth;
+    /// The ASCII bytes found in node `i`'s subtree (its own label included), as a 128-bit set in two longs, and
+    /// whether a byte of 0x80 or more is found there: lets the walk accept a whole subtree at once from a state
+    /// that every one of those bytes leads back to.
+    final long[] subtreeLow;
+    final long[] subtreeHigh;
+    final boolean[] subtreeNonAscii;
+    /// Whether every path into node `i`'s subtree, read from the root, is well-formed UTF-8 so far (whole
+    /// characters, then possibly the valid start of one): such a subtree's non-ASCII bytes need no walking from
+    /// a state that every character leads back to.
+    final boolean[] subtreeWellFormed;
     /// The bytes of each text token; `null` for tokens that are never allowed.
     final byte[][] bytes;
     final int[] endOfGeneration;
@@ -116,16 +126,74 @@ final class TokenTrie {
             tokenStart[i] = k;
         }
         this.skip = new int[count];
+        int[] parent = new int[count];
         int[] open = new int[deepest + 2];
         int top = 0;
         for (int i = 0; i < count; i++) {
             while (top > 0 && depths[open[top - 1]] >= depths[i]) {
                 skip[open[--top]] = i;
             }
+            parent[i] = top > 0 ? open[top - 1] : -1;
             open[top++] = i;
         }
         while (top > 0) {
             skip[open[--top]] = count;
         }
+        this.subtreeLow = new long[count];
+        this.subtreeHigh = new long[count];
+        this.subtreeNonAscii = new boolean[count];
+        this.subtreeWellFormed = new boolean[count];
+        int[] utf8 = new int[count];
+        for (int i = 1; i < count; i++) { // parents come before their children
+            int before = parent[i] <= 0 ? 0 : utf8[parent[i]];
+            utf8[i] = before < 0 ? -1 : nextUtf8(before, label[i] & 0xFF);
+        }
+        java.util.Arrays.fill(subtreeWellFormed, true);
+        for (int i = count - 1; i >= 1; i--) {
+            if (utf8[i] < 0) {
+                subtreeWellFormed[i] = false;
+            }
+            subtreeWellFormed[parent[i]] &= subtreeWellFormed[i];
+        }
+        for (int i = count - 1; i >= 1; i--) { // children come after their parent: fold them upwards
+            int b = label[i] & 0xFF;
+            if (b >= 0x80) {
+                subtreeNonAscii[i] = true;
+            } else if (b < 64) {
+                subtreeLow[i] |= 1L << b;
+            } else {
+                subtreeHigh[i] |= 1L << b;
+            }
+            int up = parent[i];
+            subtreeLow[up] |= subtreeLow[i];
+            subtreeHigh[up] |= subtreeHigh[i];
+            subtreeNonAscii[up] |= subtreeNonAscii[i];
+        }
+    }
+
+    /// UTF-8 well-formedness one byte at a time (RFC 3629's table: no overlong forms, surrogates or code points
+    /// past U+10FFFF). A state is 0 between characters, otherwise the continuation bytes still due (bits 16+)
+    /// and the range the next one must be in (bits 8-15 and 0-7); -1 once the bytes cannot be UTF-8.
+    static int nextUtf8(int state, int b) {
+        if (state == 0) {
+            if (b < 0x80) {
+                return 0;
+            }
+            if (b >= 0xC2 && b <= 0xDF) {
+                return 1 << 16 | 0x80 << 8 | 0xBF;
+            }
+            if (b >= 0xE0 && b <= 0xEF) {
+                return 2 << 16 | (b == 0xE0 ? 0xA0 : 0x80) << 8 | (b == 0xED ? 0x9F : 0xBF);
+            }
+            if (b >= 0xF0 && b <= 0xF4) {
+                return 3 << 16 | (b == 0xF0 ? 0x90 : 0x80) << 8 | (b == 0xF4 ? 0x8F : 0xBF);
+            }
+            return -1;
+        }
+        int due = state >>> 16, lo = state >>> 8 & 0xFF, hi = state & 0xFF;
+        if (b < lo || b > hi) {
+            return -1;
+        }
+        return due == 1 ? 0 : (due - 1) << 16 | 0x80 << 8 | 0xBF;
     }
 }
