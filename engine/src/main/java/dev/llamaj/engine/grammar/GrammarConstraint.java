@@ -172,11 +172,7 @@ final class GrammarConstraint implements TokenConstraint {
         long[] loopLowAt = this.loopLowAt, loopHighAt = this.loopHighAt, loopRestAt = this.loopRestAt;
         stateAt[0] = state;
         partialAt[0] = partial;
-        if (partial == 0) {
-            loopLowAt[0] = automaton.selfLoops(state, 0);
-            loopHighAt[0] = automaton.selfLoops(state, 1);
-            loopRestAt[0] = automaton.selfLoops(state, 2);
-        }
+        loopLowAt[0] = loopHighAt[0] = loopRestAt[0] = 0; // the root's children are few: walked, not skipped
         // the trie's UTF-8 view of its paths (subtreeWellFormed) starts between characters, as the walk does
         // only when no character is pending from the last token
         boolean fromBoundary = partial == 0;
@@ -212,15 +208,20 @@ final class GrammarConstraint implements TokenConstraint {
             stateAt[d] = t;
             partialAt[d] = p;
             if (p == 0 && skip[i] != i + 1) { // a node with children: its state's loops decide their skipping
-                if (t != lastState) {
+                // loops cost a step on every symbol to find: looked for only in a state seen looping once
+                if (t != s) {
+                    loopLowAt[d] = loopHighAt[d] = loopRestAt[d] = 0;
+                } else if (t != lastState) {
                     lastState = t;
                     lastLow = automaton.selfLoops(t, 0);
                     lastHigh = automaton.selfLoops(t, 1);
                     lastRest = automaton.selfLoops(t, 2);
                 }
-                loopLowAt[d] = lastLow;
-                loopHighAt[d] = lastHigh;
-                loopRestAt[d] = lastRest;
+                if (t == s) {
+                    loopLowAt[d] = lastLow;
+                    loopHighAt[d] = lastHigh;
+                    loopRestAt[d] = lastRest;
+                }
             }
             for (int k = tokenStart[i], end = tokenStart[i + 1]; k < end; k++) {
                 int token = tokens[k];

@@ -246,4 +246,20 @@ class GbnfTest {
         }
         return s.toString();
     }
+
+    /// The README's GBNF example compiles and means what its comments say.
+    @Test
+    void readmeExample() throws Exception {
+        java.nio.file.Path readme = java.nio.file.Path.of("../README.md");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.exists(readme), "skipping: no README");
+        String text = java.nio.file.Files.readString(readme);
+        int at = text.indexOf("**GBNF** is llama.cpp's grammar format");
+        assertThat(at).isPositive();
+        int start = text.indexOf("```\n", at) + 4;
+        String gbnf = text.substring(start, text.indexOf("```", start));
+        Grammar g = Grammar.parse(gbnf);
+        assertThat(g.matches("hello Ada!")).isTrue();
+        assertThat(g.matches(" Bob")).isTrue();
+        assertThat(g.matches("hi bob")).isFalse();
+    }
 }
