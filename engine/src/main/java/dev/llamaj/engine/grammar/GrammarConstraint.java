@@ -51,7 +51,6 @@ final class GrammarConstraint implements TokenConstraint {
     @Override
     public void mask(float[] logits) {
         long[] allowed = allowed();
-        boolean any = false;
         int n = Math.min(logits.length, trie.vocabularySize);
         // a word at a time: most words are all allowed (free text) or all refused (everything else)
         for (int word = 0, base = 0; base < n; word++, base += 64) {
@@ -61,7 +60,6 @@ final class GrammarConstraint implements TokenConstraint {
                 Arrays.fill(logits, base, end, Float.NEGATIVE_INFINITY);
                 continue;
             }
-            any = true;
             if (bits != -1L) {
                 for (int token = base; token < end; token++) {
                     if ((bits & 1L << token) == 0) {
@@ -73,11 +71,9 @@ final class GrammarConstraint implements TokenConstraint {
         if (logits.length > n) {
             Arrays.fill(logits, n, logits.length, Float.NEGATIVE_INFINITY); // ids the vocabulary does not have
         }
-        if (!any) {
-            throw new IllegalStateException(trie.endOfGeneration.length == 0 && isComplete()
-                    ? "the grammar is complete but the vocabulary has no end-of-generation token"
-                    : "no token of the vocabulary can continue the grammar here");
-        }
+        // nothing allowed happens only when no token of the vocabulary spells what the grammar needs next, or the
+        // vocabulary has no end-of-generation token for a complete output: every logit is then -infinity, and
+        // the sampler ends the generation (StopReason.END_OF_GENERATION) rather than write past the grammar
     }
 
     @Override
