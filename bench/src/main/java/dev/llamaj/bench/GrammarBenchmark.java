@@ -23,12 +23,15 @@ import org.openjdk.jmh.annotations.Warmup;
 /// The cost of grammar-constrained decoding per generated token, with a real vocabulary (by default Llama 3's
 /// 128,256 tokens): one `mask` of the logits and one `accept` of the chosen token, for a JSON-schema grammar.
 ///
-/// - `coldStep`: the first step a generation takes at a given state (`state`: `string` inside a string value,
-///   `key` between an object's members, `number` inside a number), with a fresh constraint brought there by
-///   the tokens of a prefix: the full trie walk, the automaton's transitions computed on the way.
-/// - `documentStep`: the average step over generating a whole document token by token (its tokens accepted
-///   in turn, a fresh constraint for each document), so states met again (free text inside a string) reuse
-///   their mask.
+/// - `coldStep`: the first step at a given state (`state`: `string` inside a string value, `key` between an
+///   object's members, `number` inside a number) of the first generation with a newly compiled grammar,
+///   brought there by the tokens of a prefix: the full trie walk, the automaton's transitions computed on the
+///   way.
+/// - `warmStep`: the same step for a later generation with the same grammar (a server answering requests
+///   with the same schema): the constraints of a grammar share its automaton and masks.
+/// - `documentStep`: the average step over generating a whole document token by token, with a newly compiled
+///   grammar for each document (each a first generation), so only states met again within the document
+///   (free text inside a string) reuse their mask; compiling the grammar is included.
 ///
 /// ```
 /// java -jar bench/target/benchmarks.jar GrammarBenchmark
@@ -75,7 +78,7 @@ public class GrammarBenchmark {
         }
     }
 
-    /// A constraint brought to `state` afresh before every call.
+    /// A constraint brought to `state` before every call, of a newly compiled grammar.
     @State(Scope.Thread)
     public static class Cold {
         @Param({"string", "key", "number"})
@@ -87,6 +90,10 @@ public class GrammarBenchmark {
 
         @Setup(Level.Invocation)
         public void setUp(Shared shared) {
+            prepare(shared, Grammar.fromJsonSchema(SCHEMA));
+        }
+
+        void prepare(Shared shared, Grammar grammar) {
             String prefix = switch (state) {
                 case "string" -> "{\"name\": \"Alice Smi";
                 case "key" -> "{\"name\": \"Alice\", ";
@@ -97,7 +104,7 @@ public class GrammarBenchmark {
                 case "key" -> "\"age\"";
                 default -> "2";
             };
-            constraint = shared.grammar.newConstraint(shared.tokenizer);
+            constraint = grammar.newConstraint(shared.tokenizer);
             for (int token : shared.tokenizer.encode(prefix)) {
                 constraint.accept(token);
             }
@@ -105,6 +112,16 @@ public class GrammarBenchmark {
             if (logits == null) {
                 logits = new float[shared.tokenizer.vocabulary().size()];
             }
+        }
+    }
+
+    /// A constraint brought to `state` before every call, of the grammar every call shares.
+    @State(Scope.Thread)
+    public static class Warm extends Cold {
+        @Override
+        @Setup(Level.Invocation)
+        public void setUp(Shared shared) {
+            prepare(shared, shared.grammar);
         }
     }
 
@@ -129,9 +146,16 @@ public class GrammarBenchmark {
     }
 
     @Benchmark
+    public float warmStep(Warm warm) {
+        warm.constraint.mask(warm.logits);
+        warm.constraint.accept(warm.next);
+        return warm.logits[warm.next];
+    }
+
+    @Benchmark
     public float documentStep(Shared shared, Generation g) {
         if (g.constraint == null || g.position == shared.document.length) {
-            g.constraint = shared.grammar.newConstraint(shared.tokenizer);
+            g.constraint = Grammar.fromJsonSchema(SCHEMA).newConstraint(shared.tokenizer);
             g.position = 0;
         }
         int token = shared.document[g.position++];

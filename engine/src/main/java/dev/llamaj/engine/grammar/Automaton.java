@@ -23,9 +23,15 @@ import java.util.Set;
 /// UTF-8 is handled here too ([#stepByte]): a byte that starts or continues a multi-byte character is kept as a
 /// *partial* character next to the state, alive while some completion of it could still match.
 ///
-/// One per generation (or per [Grammar#matches] call); not thread-safe. It only grows: states reached once
-/// stay, which bounds nothing but the work, and generations are short-lived.
+/// Not thread-safe: [Grammar#matches] makes its own, and the constraints of one grammar and vocabulary share
+/// one under its lock (see [Grammar#automaton]), so that a schema used again starts with its states, transitions
+/// and masks known. It only grows; [#isFull] tells the grammar to start a new one.
 final class Automaton {
+    /// Beyond this many states (a dense table of a few hundred bytes each) the grammar starts a fresh automaton.
+    static final int MAX_STATES = 20_000;
+    /// Masks kept, one bit per token each (16 KB for 128k tokens).
+    static final int CACHED_MASKS = 256;
+
     static final int DEAD = -1;
     /// Marks a transition not computed yet.
     private static final int UNKNOWN = 0;
@@ -48,6 +54,15 @@ final class Automaton {
 
     private boolean[] loopsKnown = new boolean[64];
     private long[] loops = new long[192];
+
+    /// The allowed tokens of states already walked, keyed by state and partial character (see
+    /// [GrammarConstraint]); an entry is never modified once stored.
+    final Map<Long, long[]> masks = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, long[]> eldest) {
+            return size() > CACHED_MASKS;
+        }
+    };
 
     // scratch of the slow path
     private final Set<Long> visited = new HashSet<>();
@@ -309,6 +324,11 @@ final class Automaton {
         next[id] = new int[symbols];
         stateIds.put(key, id);
         return id;
+    }
+
+    /// Whether this automaton has grown enough that new generations should start a fresh one.
+    boolean isFull() {
+        return stacks.size() > MAX_STATES;
     }
 
     /// Number of states reached so far (for tests).

@@ -5,8 +5,10 @@ import dev.llamaj.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.TreeSet;
+import java.util.WeakHashMap;
 
 /// A compiled grammar: what text a generation may produce. Build one from GBNF ([#parse]) or from a JSON Schema
 /// ([#fromJsonSchema]), then give every generation its own [TokenConstraint] ([#newConstraint]), which masks the
@@ -139,10 +141,34 @@ public final class Grammar {
         return state != Automaton.DEAD && automaton.isComplete(state);
     }
 
+    /// The automaton shared by this grammar's constraints for one vocabulary (its masks are per vocabulary);
+    /// weakly keyed, so a discarded tokenizer's goes with it. Used under its own lock.
+    private final Map<TokenTrie, Automaton> automata = new WeakHashMap<>();
+
+    Automaton automaton(TokenTrie trie) {
+        synchronized (automata) {
+            Automaton automaton = automata.get(trie);
+            boolean full;
+            if (automaton != null) {
+                synchronized (automaton) {
+                    full = automaton.isFull();
+                }
+            } else {
+                full = true;
+            }
+            if (full) { // generations still running on the old one keep it until they end
+                automaton = new Automaton(this);
+                automata.put(trie, automaton);
+            }
+            return automaton;
+        }
+    }
+
     /// A constraint for one generation with this tokenizer's vocabulary: it allows only the tokens whose bytes
     /// keep the output a prefix of something the grammar matches, and end-of-generation tokens once the output
     /// is complete. Control tokens are never allowed. The vocabulary's byte trie is built on first use (a few
-    /// hundred milliseconds for 128k tokens) and shared by later constraints.
+    /// hundred milliseconds for 128k tokens) and shared by later constraints, and so are the grammar's automaton
+    /// and the masks it has computed for this vocabulary: a schema used again starts warm.
     public TokenConstraint newConstraint(Tokenizer tokenizer) {
         return new GrammarConstraint(this, TokenTrie.of(tokenizer));
     }

@@ -3,11 +3,12 @@ package dev.llamaj.engine.grammar;
 import dev.llamaj.engine.TokenConstraint;
 
 import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /// One generation's [TokenConstraint] for a [Grammar]: the automaton's state, plus the bytes of a character
-/// that the last token left unfinished.
+/// that the last token left unfinished. The automaton and its masks are shared with the grammar's other
+/// constraints for the same vocabulary, so every use of it is under its lock (a walk is a fraction of a
+/// millisecond, a generation step tens of milliseconds: concurrent generations seldom wait); a mask, once
+/// computed, is never modified and is applied to the logits outside the lock.
 ///
 /// [#mask] walks the vocabulary's [TokenTrie] from the current state, stepping the automaton one byte per trie
 /// edge and skipping every subtree whose prefix is already refused. Inside free text (a JSON string) the walk
@@ -15,9 +16,6 @@ import java.util.Map;
 /// allowed set of a state is kept (a bitset, 16 KB for 128k tokens, for the most recent [#CACHED_MASKS]
 /// states), and a repeated state costs only applying it.
 final class GrammarConstraint implements TokenConstraint {
-    /// Masks kept per generation; each is one bit per token.
-    static final int CACHED_MASKS = 64;
-
     private final Automaton automaton;
     private final TokenTrie trie;
     private int state;
@@ -30,17 +28,12 @@ final class GrammarConstraint implements TokenConstraint {
     private final long[] loopHighAt;
     private final long[] loopRestAt;
     private final int[] partialOut = new int[1];
-    private final Map<Long, long[]> masks = new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<Long, long[]> eldest) {
-            return size() > CACHED_MASKS;
-        }
-    };
-
     GrammarConstraint(Grammar grammar, TokenTrie trie) {
-        this.automaton = new Automaton(grammar);
+        this.automaton = grammar.automaton(trie);
         this.trie = trie;
-        this.state = automaton.initial();
+        synchronized (automaton) {
+            this.state = automaton.initial();
+        }
         this.stateAt = new int[trie.maxDepth + 1];
         this.partialAt = new int[trie.maxDepth + 1];
         this.loopLowAt = new long[trie.maxDepth + 1];
@@ -50,7 +43,10 @@ final class GrammarConstraint implements TokenConstraint {
 
     @Override
     public void mask(float[] logits) {
-        long[] allowed = allowed();
+        long[] allowed;
+        synchronized (automaton) {
+            allowed = allowed();
+        }
         int n = Math.min(logits.length, trie.vocabularySize);
         // a word at a time: most words are all allowed (free text) or all refused (everything else)
         for (int word = 0, base = 0; base < n; word++, base += 64) {
@@ -95,12 +91,14 @@ final class GrammarConstraint implements TokenConstraint {
                     : " is a control or empty token, never allowed by a grammar"));
         }
         int s = state, p = partial;
-        for (byte b : bytes) {
-            s = automaton.stepByte(s, p, b & 0xFF, partialOut);
-            if (s == Automaton.DEAD) {
-                throw new IllegalArgumentException("token " + token + " cannot continue the grammar here");
+        synchronized (automaton) {
+            for (byte b : bytes) {
+                s = automaton.stepByte(s, p, b & 0xFF, partialOut);
+                if (s == Automaton.DEAD) {
+                    throw new IllegalArgumentException("token " + token + " cannot continue the grammar here");
+                }
+                p = partialOut[0];
             }
-            p = partialOut[0];
         }
         state = s;
         partial = p;
@@ -108,7 +106,9 @@ final class GrammarConstraint implements TokenConstraint {
 
     @Override
     public boolean isComplete() {
-        return partial == 0 && automaton.isComplete(state);
+        synchronized (automaton) {
+            return partial == 0 && automaton.isComplete(state);
+        }
     }
 
     /// Whether the token's bytes may come next (what [#mask] decides for it, without the trie).
@@ -121,12 +121,14 @@ final class GrammarConstraint implements TokenConstraint {
             return false;
         }
         int s = state, p = partial;
-        for (byte b : bytes) {
-            s = automaton.stepByte(s, p, b & 0xFF, partialOut);
-            if (s == Automaton.DEAD) {
-                return false;
+        synchronized (automaton) {
+            for (byte b : bytes) {
+                s = automaton.stepByte(s, p, b & 0xFF, partialOut);
+                if (s == Automaton.DEAD) {
+                    return false;
+                }
+                p = partialOut[0];
             }
-            p = partialOut[0];
         }
         return true;
     }
@@ -140,21 +142,21 @@ final class GrammarConstraint implements TokenConstraint {
         return false;
     }
 
-    /// The allowed tokens of the current state, one bit each.
+    /// The allowed tokens of the current state, one bit each. Under the automaton's lock.
     long[] allowed() {
         if (ended) {
             return endOnly();
         }
         long key = (long) state << 32 | partial & 0xFFFF_FFFFL;
-        long[] allowed = masks.get(key);
+        long[] allowed = automaton.masks.get(key);
         if (allowed == null) {
             allowed = walk();
-            masks.put(key, allowed);
+            automaton.masks.put(key, allowed);
         }
         return allowed;
     }
 
-    /// The trie walk. Its loop is the hot path: per node one table read in the common case (an ASCII byte
+    /// The trie walk (under the automaton's lock). Its loop is the hot path: per node one table read in the common case (an ASCII byte
     /// from a state with no partial character), and no allocation. A subtree whose bytes are all ASCII and all
     /// lead the current state back to itself (free text without quotes, from inside a string) is accepted
     /// whole without being walked: that is most of a vocabulary, inside a string.
@@ -236,12 +238,16 @@ final class GrammarConstraint implements TokenConstraint {
 
     /// For measurements: forgets the masks kept, so that the next [#mask] walks the trie again.
     void forgetMasks() {
-        masks.clear();
+        synchronized (automaton) {
+            automaton.masks.clear();
+        }
     }
 
     /// For tests: how many automaton states this generation has reached.
     int states() {
-        return automaton.stateCount();
+        synchronized (automaton) {
+            return automaton.stateCount();
+        }
     }
 
     /// After an end-of-generation token only another one may come (a caller that goes on gets no text).

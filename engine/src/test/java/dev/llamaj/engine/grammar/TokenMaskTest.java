@@ -169,4 +169,52 @@ class TokenMaskTest {
         assertThatThrownBy(() -> constraint.accept(refused))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cannot continue");
     }
+
+    /// Constraints of one grammar share its automaton and masks: generations on several threads at once must
+    /// each get exactly their own mask (checked against brute force) and finish with text the grammar matches.
+    @org.junit.jupiter.api.Test
+    void concurrentGenerationsShareTheAutomatonSafely() throws Exception {
+        Tokenizer tokenizer = tokenizer("models/stories260K.gguf");
+        Grammar grammar = Grammar.parse(GRAMMAR);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.List<java.util.concurrent.Future<Integer>> results = new java.util.ArrayList<>();
+            for (int thread = 0; thread < 4; thread++) {
+                long seed = thread;
+                results.add(pool.submit(() -> {
+                    SplittableRandom random = new SplittableRandom(seed);
+                    int finished = 0;
+                    for (int run = 0; run < 40; run++) {
+                        GrammarConstraint constraint = (GrammarConstraint) grammar.newConstraint(tokenizer);
+                        ByteArrayOutputStream out = new ByteArrayOutputStream();
+                        for (int step = 0; step < 60; step++) {
+                            float[] logits = new float[tokenizer.vocabulary().size()];
+                            constraint.mask(logits);
+                            for (int token = 0; token < logits.length; token++) {
+                                if ((logits[token] == 0f) != constraint.allows(token)) {
+                                    throw new AssertionError("token " + token + " at " + constraint);
+                                }
+                            }
+                            int token = pickAllowed(logits, random, tokenizer.vocabulary());
+                            if (tokenizer.vocabulary().isEndOfGeneration(token)) {
+                                assertThat(grammar.matches(out.toString(StandardCharsets.UTF_8))).isTrue();
+                                finished++;
+                                break;
+                            }
+                            constraint.accept(token);
+                            out.writeBytes(tokenizer.bytes(token));
+                        }
+                    }
+                    return finished;
+                }));
+            }
+            int finished = 0;
+            for (java.util.concurrent.Future<Integer> result : results) {
+                finished += result.get();
+            }
+            assertThat(finished).isPositive();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }
