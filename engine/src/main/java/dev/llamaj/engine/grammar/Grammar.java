@@ -23,7 +23,8 @@ import java.util.WeakHashMap;
 /// positions in one `int` array holding a rule reference, a character class or the end of the alternative.
 /// Matching keeps a set of stacks of positions (a pushdown automaton); see [Automaton].
 ///
-/// Immutable and thread-safe; constraints are per generation.
+/// Thread-safe (its only mutable part is the automata its constraints share, used under their locks);
+/// constraints are per generation.
 public final class Grammar {
     /// `code[p]`: a rule `>= 0`, [#END], or the character class `-code[p] - 2`.
     static final int END = -1;

@@ -11,10 +11,10 @@ import java.util.Arrays;
 /// computed, is never modified and is applied to the logits outside the lock.
 ///
 /// [#mask] walks the vocabulary's [TokenTrie] from the current state, stepping the automaton one byte per trie
-/// edge and skipping every subtree whose prefix is already refused. Inside free text (a JSON string) the walk
-/// visits most of the trie, and the state after each character of such text is the same state again; so the
-/// allowed set of a state is kept (a bitset, 16 KB for 128k tokens, for the most recent [#CACHED_MASKS]
-/// states), and a repeated state costs only applying it.
+/// edge, skipping every subtree whose prefix is already refused and accepting whole every subtree of free text
+/// that leads the state back to itself. The state after each character of free text is the same state
+/// again, so the allowed set of a state is kept (a bitset, 16 KB for 128k tokens, for the most recent
+/// [Automaton#CACHED_MASKS] states), and a repeated state costs only applying it.
 final class GrammarConstraint implements TokenConstraint {
     private final Automaton automaton;
     private final TokenTrie trie;
@@ -28,6 +28,7 @@ final class GrammarConstraint implements TokenConstraint {
     private final long[] loopHighAt;
     private final long[] loopRestAt;
     private final int[] partialOut = new int[1];
+    private final long[] inOrder;
     GrammarConstraint(Grammar grammar, TokenTrie trie) {
         this.automaton = grammar.automaton(trie);
         this.trie = trie;
@@ -39,6 +40,7 @@ final class GrammarConstraint implements TokenConstraint {
         this.loopLowAt = new long[trie.maxDepth + 1];
         this.loopHighAt = new long[trie.maxDepth + 1];
         this.loopRestAt = new long[trie.maxDepth + 1];
+        this.inOrder = new long[(trie.tokens.length + 63) >>> 6];
     }
 
     @Override
@@ -161,7 +163,10 @@ final class GrammarConstraint implements TokenConstraint {
     /// lead the current state back to itself (free text without quotes, from inside a string) is accepted
     /// whole without being walked: that is most of a vocabulary, inside a string.
     private long[] walk() {
-        long[] allowed = isComplete() ? endOnly() : new long[(trie.vocabularySize + 63) >>> 6];
+        // marks go to a bitset in the trie's token order, where a node's tokens and a subtree's are each one
+        // range (a few word writes); they are turned into token ids once at the end
+        long[] inOrder = this.inOrder;
+        Arrays.fill(inOrder, 0);
         byte[] label = trie.label;
         int[] depth = trie.depth, skip = trie.skip, tokenStart = trie.tokenStart, tokens = trie.tokens;
         long[] subtreeLow = trie.subtreeLow, subtreeHigh = trie.subtreeHigh;
@@ -179,12 +184,13 @@ final class GrammarConstraint implements TokenConstraint {
         for (int i = 1, n = trie.nodes; i < n; ) {
             int d = depth[i];
             int s = stateAt[d - 1], p = partialAt[d - 1];
-            if (p == 0 && (subtreeLow[i] & ~loopLowAt[d - 1]) == 0 && (subtreeHigh[i] & ~loopHighAt[d - 1]) == 0
-                    && (!subtreeNonAscii[i] || fromBoundary && loopRestAt[d - 1] != 0 && subtreeWellFormed[i])) {
-                for (int k = tokenStart[i], end = tokenStart[skip[i]]; k < end; k++) {
-                    int token = tokens[k];
-                    allowed[token >>> 6] |= 1L << token;
-                }
+            // a whole subtree is accepted when its ASCII bytes loop, and it is pure ASCII between characters, or
+            // (every non-ASCII character looping too) every path through it is well-formed UTF-8, which also
+            // covers a subtree entered in the middle of a character
+            if ((subtreeLow[i] & ~loopLowAt[d - 1]) == 0 && (subtreeHigh[i] & ~loopHighAt[d - 1]) == 0
+                    && (p == 0 && !subtreeNonAscii[i]
+                        || fromBoundary && loopRestAt[d - 1] != 0 && subtreeWellFormed[i])) {
+                setRange(inOrder, tokenStart[i], tokenStart[skip[i]]);
                 i = skip[i];
                 continue;
             }
@@ -205,27 +211,87 @@ final class GrammarConstraint implements TokenConstraint {
             }
             stateAt[d] = t;
             partialAt[d] = p;
-            if (p == 0 && skip[i] != i + 1) { // a node with children: its state's loops decide their skipping
+            if (skip[i] != i + 1) { // a node with children: its state's loops decide their skipping
                 // loops cost a step on every symbol to find: looked for only in a state seen looping once
-                if (t != s) {
+                if (p != 0) { // inside a character the state is the parent's
+                    loopLowAt[d] = loopLowAt[d - 1];
+                    loopHighAt[d] = loopHighAt[d - 1];
+                    loopRestAt[d] = loopRestAt[d - 1];
+                } else if (t != s) {
                     loopLowAt[d] = loopHighAt[d] = loopRestAt[d] = 0;
-                } else if (t != lastState) {
-                    lastState = t;
-                    lastLow = automaton.selfLoops(t, 0);
-                    lastHigh = automaton.selfLoops(t, 1);
-                    lastRest = automaton.selfLoops(t, 2);
-                }
-                if (t == s) {
+                } else {
+                    if (t != lastState) {
+                        lastState = t;
+                        lastLow = automaton.selfLoops(t, 0);
+                        lastHigh = automaton.selfLoops(t, 1);
+                        lastRest = automaton.selfLoops(t, 2);
+                    }
                     loopLowAt[d] = lastLow;
                     loopHighAt[d] = lastHigh;
                     loopRestAt[d] = lastRest;
                 }
             }
-            for (int k = tokenStart[i], end = tokenStart[i + 1]; k < end; k++) {
-                int token = tokens[k];
-                allowed[token >>> 6] |= 1L << token;
-            }
+            setRange(inOrder, tokenStart[i], tokenStart[i + 1]);
             i++;
+        }
+        return byId(inOrder, tokens);
+    }
+
+    /// Sets bits `[from, to)`.
+    private static void setRange(long[] bits, int from, int to) {
+        if (from >= to) {
+            return;
+        }
+        int first = from >>> 6, last = (to - 1) >>> 6;
+        long head = -1L << from, tail = -1L >>> -to; // shifts are mod 64: the bits from `from`, below `to`
+        if (first == last) {
+            bits[first] |= head & tail;
+            return;
+        }
+        bits[first] |= head;
+        for (int w = first + 1; w < last; w++) {
+            bits[w] = -1L;
+        }
+        bits[last] |= tail;
+    }
+
+    /// The allowed set by token id, from the one in trie order: starting from whichever of "none" and "every
+    /// text token" is nearer, so that only the minority (the few refused tokens inside a string, the few
+    /// allowed ones elsewhere) is written one token at a time.
+    private long[] byId(long[] inOrder, int[] tokens) {
+        int count = 0;
+        for (long word : inOrder) {
+            count += Long.bitCount(word);
+        }
+        long[] allowed;
+        if (2 * count > tokens.length) {
+            allowed = trie.textTokens.clone();
+            for (int w = 0; w < inOrder.length; w++) {
+                long refused = ~inOrder[w];
+                while (refused != 0) {
+                    int k = w << 6 | Long.numberOfTrailingZeros(refused);
+                    if (k >= tokens.length) {
+                        break;
+                    }
+                    allowed[tokens[k] >>> 6] &= ~(1L << tokens[k]);
+                    refused &= refused - 1;
+                }
+            }
+        } else {
+            allowed = new long[(trie.vocabularySize + 63) >>> 6];
+            for (int w = 0; w < inOrder.length; w++) {
+                long set = inOrder[w];
+                while (set != 0) {
+                    int k = w << 6 | Long.numberOfTrailingZeros(set);
+                    allowed[tokens[k] >>> 6] |= 1L << tokens[k];
+                    set &= set - 1;
+                }
+            }
+        }
+        if (isComplete()) {
+            for (int eog : trie.endOfGeneration) {
+                allowed[eog >>> 6] |= 1L << eog;
+            }
         }
         return allowed;
     }
@@ -240,6 +306,13 @@ final class GrammarConstraint implements TokenConstraint {
     void forgetMasks() {
         synchronized (automaton) {
             automaton.masks.clear();
+        }
+    }
+
+    /// For measurements: one walk from the current state, bypassing the kept masks.
+    long[] walkForProfile() {
+        synchronized (automaton) {
+            return walk();
         }
     }
 

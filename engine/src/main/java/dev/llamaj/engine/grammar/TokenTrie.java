@@ -44,6 +44,8 @@ final class TokenTrie {
     /// The bytes of each text token; `null` for tokens that are never allowed.
     final byte[][] bytes;
     final int[] endOfGeneration;
+    /// The tokens of the trie (text tokens), one bit per token id.
+    final long[] textTokens;
 
     static TokenTrie of(Tokenizer tokenizer) {
         synchronized (CACHE) {
@@ -76,6 +78,12 @@ final class TokenTrie {
             }
         }
         this.endOfGeneration = Arrays.copyOf(eog, eogCount);
+        this.textTokens = new long[(n + 63) >>> 6];
+        for (int id = 0; id < n; id++) {
+            if (bytes[id] != null) {
+                textTokens[id >>> 6] |= 1L << id;
+            }
+        }
 
         Integer[] order = new Integer[textCount];
         for (int id = 0, k = 0; id < n; id++) {
