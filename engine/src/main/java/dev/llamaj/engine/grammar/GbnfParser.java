@@ -23,7 +23,11 @@ import java.util.List;
 final class GbnfParser {
     private final int[] text; // code points
     private int pos;
+    private int depth;
     private final RuleSet rules = new RuleSet();
+    /// Deepest nesting of parentheses: the parser recurses into groups, and a hostile grammar must not be able to
+    /// overflow the stack.
+    static final int MAX_NESTING = 200;
 
     private GbnfParser(String source) {
         this.text = source.codePoints().toArray();
@@ -148,8 +152,12 @@ final class GbnfParser {
             out.add(rules.charClass(new int[] {0, Character.MAX_CODE_POINT}));
         } else if (c == '(') {
             int open = pos++;
+            if (++depth > MAX_NESTING) {
+                throw error(open, "groups nested more than " + MAX_NESTING + " deep");
+            }
             skipSpace(true);
             List<int[]> alternatives = alternatives(true, owner);
+            depth--;
             skipSpace(true);
             if (pos >= text.length || text[pos] != ')') {
                 throw error(pos, "expected ')' to close the group opened at " + location(open) + ", found "

@@ -469,17 +469,29 @@ final class JsonSchemaConverter {
         return i < prefix.size() ? prefix.get(i) : item;
     }
 
-    /// What may follow element `i - 1`: element `i` and the rest, or (once `minItems` are there) nothing.
+    /// What may follow element `i - 1`: the required elements up to `minItems` in a row, then the optional ones
+    /// each inside the one before (`( "," x ( "," y )? )?`), then the repeated `item`. Built in one pass (a large
+    /// `minItems` is a long sequence, not a deep recursion).
     private static String arrayTail(int i, List<String> prefix, String item, int minItems, int max) {
-        if (max >= 0 && i >= max) {
-            return "";
+        int end = Math.max(prefix.size(), minItems); // from here on, elements are all `item` and all optional
+        if (max >= 0) {
+            end = Math.min(end, max);
         }
-        if (i >= prefix.size() && i >= minItems) {
-            return "( \",\" ws " + item + " ws )" + (max < 0 ? "*" : "{0," + (max - i) + "}");
+        StringBuilder out = new StringBuilder();
+        int k = i;
+        for (; k < Math.min(minItems, end); k++) {
+            out.append("\",\" ws ").append(element(k, prefix, item)).append(" ws ");
         }
-        String sequence = "\",\" ws " + element(i, prefix, item) + " ws " + arrayTail(i + 1, prefix, item, minItems,
-                max);
-        return i < minItems ? sequence.strip() : "( " + sequence.strip() + " )?";
+        int opened = 0;
+        for (; k < end; k++, opened++) {
+            out.append("( \",\" ws ").append(element(k, prefix, item)).append(" ws ");
+        }
+        int from = Math.max(i, end); // the index of the first repeated item
+        if (max < 0 || from < max) {
+            out.append("( \",\" ws ").append(item).append(" ws )").append(max < 0 ? "*" : "{0," + (max - from) + "}");
+        }
+        out.append(" )?".repeat(opened));
+        return out.toString().strip();
     }
 
     private int count(Map<String, Object> schema, String key, String pointer, int absent) {

@@ -24,6 +24,7 @@ final class RegexConverter {
     private final String pointer;
     private final Function<int[], String> characters;
     private int pos;
+    private int depth;
 
     private RegexConverter(String pattern, String pointer, Function<int[], String> characters) {
         this.pattern = pattern;
@@ -82,6 +83,9 @@ final class RegexConverter {
         int c = p[pos++];
         switch (c) {
             case '(' -> {
+                if (++depth > GbnfParser.MAX_NESTING) {
+                    throw error("groups nested more than " + GbnfParser.MAX_NESTING + " deep");
+                }
                 if (pos < p.length && p[pos] == '?') {
                     if (pos + 1 < p.length && p[pos + 1] == ':') {
                         pos += 2;
@@ -106,6 +110,7 @@ final class RegexConverter {
                         break;
                     }
                 }
+                depth--;
                 return "( " + String.join(" | ", alternatives) + " )";
             }
             case '[' -> {

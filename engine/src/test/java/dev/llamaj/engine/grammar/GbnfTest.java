@@ -157,6 +157,16 @@ class GbnfTest {
                 .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
     }
 
+    @Test
+    void deepNestingIsRefusedNotAStackOverflow() {
+        assertThatThrownBy(() -> Grammar.parse("root ::= " + "(".repeat(100_000) + "\"a\"" + ")".repeat(100_000)))
+                .isInstanceOf(GrammarException.class).hasMessageContaining("groups nested more than 200 deep");
+        assertThat(Grammar.parse("root ::= " + "(".repeat(150) + "\"a\"" + ")".repeat(150)).matches("a")).isTrue();
+        assertThatThrownBy(() -> Grammar.fromJsonSchema(java.util.Map.of("type", "string",
+                "pattern", "(".repeat(100_000) + "a" + ")".repeat(100_000))))
+                .isInstanceOf(GrammarException.class).hasMessageContaining("groups nested more than 200 deep");
+    }
+
     /// Random regular grammars, written both as GBNF and as a Java regex, must accept the same strings.
     @Test
     void randomRegularGrammarsAgreeWithJavaRegex() {

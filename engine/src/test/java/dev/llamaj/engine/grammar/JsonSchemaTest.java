@@ -60,6 +60,16 @@ class JsonSchemaTest {
         accepts(prefix, "[]", "[\"a\"]", "[\"a\",null]");
         refuses(prefix, "[null]", "[\"a\",null,1]");
         accepts("{\"type\": \"array\", \"maxItems\": 0}", "[]");
+        String many = "{\"type\": \"array\", \"items\": {\"const\": 0}, \"minItems\": 20000, \"maxItems\": 20001}";
+        accepts(many, "[" + "0,".repeat(19_999) + "0]", "[" + "0,".repeat(20_000) + "0]");
+        refuses(many, "[" + "0,".repeat(19_998) + "0]", "[" + "0,".repeat(20_001) + "0]");
+        String tuple = "{\"type\": \"array\", \"prefixItems\": [{\"const\": 1}, {\"const\": 2}, {\"const\": 3}],"
+                + " \"items\": {\"const\": 9}, \"minItems\": 2, \"maxItems\": 5}";
+        accepts(tuple, "[1,2]", "[1,2,3]", "[1,2,3,9]", "[1,2,3,9,9]");
+        String upTo3 = "{\"type\": \"array\", \"items\": {\"const\": 0}, \"maxItems\": 3}";
+        accepts(upTo3, "[]", "[0]", "[0,0,0]");
+        refuses(upTo3, "[0,0,0,0]");
+        refuses(tuple, "[1]", "[1,3]", "[1,2,9]", "[1,2,3,9,9,9]");
         refuses("{\"type\": \"array\", \"maxItems\": 0}", "[1]");
     }
 
