@@ -4,6 +4,7 @@ import dev.llamaj.engine.TokenConstraint;
 import dev.llamaj.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -92,12 +93,37 @@ public final class Grammar {
     /// Compiles GBNF, llama.cpp's grammar format (see the README's "Constrained output" section). The rule
     /// named `root` is what the whole output must match.
     ///
+    /// The same text gives the same `Grammar` while it is among the [#RECENT_GRAMMARS] most recently used, so
+    /// generations with a schema used before start with its states and masks known.
+    ///
     /// @throws GrammarException with `line:column: problem` for a syntax error, an undefined or twice-defined
     ///         rule, a missing `root`, or left recursion (`left recursion: a -> b -> a`)
     public static Grammar parse(String gbnf) {
         Objects.requireNonNull(gbnf, "gbnf");
-        return new Grammar(gbnf, GbnfParser.parse(gbnf));
+        synchronized (RECENT) {
+            Grammar known = RECENT.get(gbnf);
+            if (known != null) {
+                return known;
+            }
+        }
+        Grammar grammar = new Grammar(gbnf, GbnfParser.parse(gbnf));
+        synchronized (RECENT) {
+            Grammar raced = RECENT.putIfAbsent(gbnf, grammar);
+            return raced != null ? raced : grammar;
+        }
     }
+
+    /// How many compiled grammars are kept by their GBNF text.
+    static final int RECENT_GRAMMARS = 16;
+
+    /// The grammars compiled most recently, by their text: a server compiling the same schema for every request
+    /// gets the same grammar back, and with it the automaton and masks earlier requests built.
+    private static final Map<String, Grammar> RECENT = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Grammar> eldest) {
+            return size() > RECENT_GRAMMARS;
+        }
+    };
 
     /// Compiles a JSON Schema into the grammar of the JSON documents it accepts. `schema` is the schema as parsed
     /// JSON: `Map<String, ?>` objects (in the order properties should be written, so use an ordered map),

@@ -216,6 +216,19 @@ class JsonSchemaTest {
     }
 
     @Test
+    void theSameSchemaGivesTheSameCompiledGrammar() {
+        String schema = "{\"type\": \"object\", \"properties\": {\"reused\": {\"type\": \"boolean\"}}}";
+        Grammar first = Grammar.fromJsonSchema(schema);
+        assertThat(Grammar.fromJsonSchema(schema)).isSameAs(first);
+        assertThat(Grammar.parse(first.gbnf())).isSameAs(first);
+        for (int i = 0; i < Grammar.RECENT_GRAMMARS + 1; i++) {
+            Grammar.parse("root ::= \"other " + i + "\"");
+        }
+        assertThat(Grammar.fromJsonSchema(schema)).isNotSameAs(first).satisfies(g -> assertThat(g.gbnf())
+                .isEqualTo(first.gbnf()));
+    }
+
+    @Test
     void annotationsAreIgnored() {
         accepts("""
                 {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "x", "title": "T",
