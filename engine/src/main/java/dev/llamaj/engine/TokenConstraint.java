@@ -7,8 +7,9 @@ package dev.llamaj.engine;
 /// constraint's business too: it allows them only where the output is complete.
 public interface TokenConstraint {
 
-    /// Sets to negative infinity the logit of every token that cannot come next. Leaves at least one token
-    /// allowed while the output is incomplete; see [#isComplete()] for what happens at the end.
+    /// Sets to negative infinity the logit of every token that cannot come next. If nothing can (the output is a
+    /// dead end the constraint could not foresee), every logit is masked and the sampler ends the generation;
+    /// see [#isComplete()] for what happens at the end.
     void mask(float[] logits);
 
     /// Advances past `token`, which the last [#mask] allowed.
