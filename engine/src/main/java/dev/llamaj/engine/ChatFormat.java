@@ -45,11 +45,13 @@ public final class ChatFormat {
     static final String TEMPLATE_KEY = "tokenizer.chat_template";
 
     private final ChatTemplate template;
+    private final String source;
     private final Tokenizer tokenizer;
     private final Map<String, Object> variables;
 
-    private ChatFormat(ChatTemplate template, Tokenizer tokenizer) {
+    private ChatFormat(ChatTemplate template, String source, Tokenizer tokenizer) {
         this.template = template;
+        this.source = source;
         this.tokenizer = tokenizer;
         Vocabulary v = tokenizer.vocabulary();
         Map<String, Object> vars = new HashMap<>();
@@ -110,7 +112,7 @@ public final class ChatFormat {
     /// @throws IllegalArgumentException if the template does not parse
     public static ChatFormat of(Tokenizer tokenizer, String templateSource) {
         try {
-            return new ChatFormat(ChatTemplate.parse(templateSource), tokenizer);
+            return new ChatFormat(ChatTemplate.parse(templateSource), templateSource, tokenizer);
         } catch (TemplateException e) {
             throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
         }
@@ -131,7 +133,10 @@ public final class ChatFormat {
     /// @throws InvalidMessageException if a role is not one the template handles
     /// @throws IllegalArgumentException if the template fails
     public int[] render(List<Message> messages, boolean addGenerationPrompt) {
-        ChatTemplate.Rendering rendering = rendering(messages, addGenerationPrompt);
+        return tokens(rendering(messages, addGenerationPrompt));
+    }
+
+    private int[] tokens(ChatTemplate.Rendering rendering) {
         int[] tokens = tokenizer.encode(rendering.text(), rendering.requestSpans());
         Vocabulary v = tokenizer.vocabulary();
         if (v.addBos() && v.bos() >= 0 && (tokens.length == 0 || tokens[0] != v.bos())) {
@@ -141,6 +146,51 @@ public final class ChatFormat {
             tokens = withBos;
         }
         return tokens;
+    }
+
+    /// The template's Jinja source (tool calling reads the model's call format off it).
+    public String templateSource() {
+        return source;
+    }
+
+    /// A conversation with tools as prompt tokens: `messages` are maps as Hugging Face templates take them
+    /// (`role`, `content`, and `tool_calls`, `tool_call_id`, `name`...), `tools` the template's `tools` variable
+    /// (null leaves it undefined). Everything in both is request text, never parsed for control tokens: tool
+    /// arguments and results included. [dev.llamaj.engine.tools.ToolCalling] builds both.
+    ///
+    /// @throws InvalidMessageException if a role is not one the template handles
+    /// @throws IllegalArgumentException if the template fails
+    public int[] render(List<Map<String, Object>> messages, List<Map<String, Object>> tools,
+                        boolean addGenerationPrompt) {
+        return tokens(rendering(messages, tools, addGenerationPrompt));
+    }
+
+    /// [#render(List, List, boolean)] as text.
+    public String renderText(List<Map<String, Object>> messages, List<Map<String, Object>> tools,
+                             boolean addGenerationPrompt) {
+        return rendering(messages, tools, addGenerationPrompt).text();
+    }
+
+    private ChatTemplate.Rendering rendering(List<Map<String, Object>> messages, List<Map<String, Object>> tools,
+                                             boolean addGenerationPrompt) {
+        for (int i = 0; i < messages.size(); i++) {
+            Object role = messages.get(i).get("role");
+            if (role instanceof String r && !template.roles().contains(r)) {
+                throw new InvalidMessageException(i, "role", "messages[" + i + "]: " + template.roleError(r));
+            }
+        }
+        Map<String, Object> own = new HashMap<>(variables);
+        own.put("add_generation_prompt", addGenerationPrompt);
+        Map<String, Object> request = new HashMap<>();
+        request.put("messages", messages);
+        if (tools != null) {
+            request.put("tools", tools);
+        }
+        try {
+            return template.renderRequest(own, request);
+        } catch (TemplateException e) {
+            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
+        }
     }
 
     private ChatTemplate.Rendering rendering(List<Message> messages, boolean addGenerationPrompt) {
