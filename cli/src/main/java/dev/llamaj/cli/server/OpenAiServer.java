@@ -7,6 +7,7 @@ import dev.llamaj.cli.Json;
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.tools.ToolCalling;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -714,16 +715,24 @@ public final class OpenAiServer implements AutoCloseable {
     private Map<String, Object> choice(GenerationRequest r, int index, Completion c, List<Completion.Token> tokens) {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", index);
+        String finishReason = finishReason(c);
         if (r.chat()) {
             Map<String, Object> message = new LinkedHashMap<>();
             message.put("role", "assistant");
-            message.put("content", c.text());
+            ToolCalling.Result answer = r.tools() == null ? null : r.tools().parse(c.text());
+            if (answer != null && answer.hasCalls()) {
+                message.put("content", answer.content());
+                message.put("tool_calls", ToolDeltas.calls(answer.calls()));
+                finishReason = "tool_calls";
+            } else {
+                message.put("content", c.text());
+            }
             choice.put("message", message);
         } else {
             choice.put("text", c.text());
         }
         choice.put("logprobs", logprobs(r, logprobsJson.visible(tokens, c), 0));
-        choice.put("finish_reason", finishReason(c));
+        choice.put("finish_reason", finishReason);
         return choice;
     }
 
@@ -753,6 +762,8 @@ public final class OpenAiServer implements AutoCloseable {
         int index = 0;
         int textOffset = 0; // code points of the choice's text sent so far, for the legacy text_offset
         List<Completion.Token> pending = new ArrayList<>();
+        // with tools, a choice's text goes through the call parser, which makes content and tool-call deltas
+        ToolDeltas deltas = r.tools() == null ? null : new ToolDeltas(r.tools());
         sendRole(out, r, id, createdAt, index);
         while (true) {
             Object e = job.events.take();
@@ -763,15 +774,24 @@ public final class OpenAiServer implements AutoCloseable {
                 while (job.events.peek() instanceof String) {
                     text.append((String) job.events.poll());
                 }
+                if (deltas != null) {
+                    // the log-probabilities of the tokens so far go with the first delta they produced
+                    for (Map<String, Object> delta : deltas.feed(text.toString())) {
+                        send(out, chunk(r, id, createdAt, index, delta, logprobs(r, pending, 0), null));
+                        pending.clear();
+                    }
+                    continue;
+                }
                 Object content = r.chat() ? Map.of("content", text.toString()) : text.toString();
                 send(out, chunk(r, id, createdAt, index, content, logprobs(r, pending, textOffset), null));
                 textOffset += logprobsJson.codePoints(pending);
                 pending.clear();
             } else if (e instanceof SlotPool.Job.ChoiceDone done) {
-                sendEnd(out, r, id, createdAt, index, done.completion(), pending, textOffset);
+                sendEnd(out, r, id, createdAt, index, done.completion(), pending, textOffset, deltas);
                 index++;
                 textOffset = 0;
                 pending.clear();
+                deltas = r.tools() == null ? null : new ToolDeltas(r.tools());
                 sendRole(out, r, id, createdAt, index);
             } else if (e instanceof SlotPool.Job.Finished f) {
                 Completion c = f.completion();
@@ -780,7 +800,7 @@ public final class OpenAiServer implements AutoCloseable {
                     outcome.note = "aborted";
                     return;
                 }
-                sendEnd(out, r, id, createdAt, index, c, pending, textOffset);
+                sendEnd(out, r, id, createdAt, index, c, pending, textOffset, deltas);
                 if (r.includeUsage()) {
                     Map<String, Object> last = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion",
                             createdAt);
@@ -813,12 +833,22 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /// A choice's last chunk: its finish reason, with the log-probabilities of tokens whose text never came (text
-    /// held back and flushed at the end; the tokens of a stop string are dropped, as their text is).
+    /// held back and flushed at the end; the tokens of a stop string are dropped, as their text is). With tools,
+    /// the deltas of what the call parser held back come first, and a choice that called ends with `tool_calls`.
     private void sendEnd(OutputStream out, GenerationRequest r, String id, long createdAt, int index, Completion c,
-                         List<Completion.Token> pending, int textOffset) throws IOException {
+                         List<Completion.Token> pending, int textOffset, ToolDeltas deltas) throws IOException {
         List<Completion.Token> rest = c.stopReason() == Completion.StopReason.STOP_STRING ? List.of() : pending;
+        String finishReason = finishReason(c);
+        if (deltas != null) {
+            for (Map<String, Object> delta : deltas.finish()) {
+                send(out, chunk(r, id, createdAt, index, delta, null, null));
+            }
+            if (deltas.called()) {
+                finishReason = "tool_calls";
+            }
+        }
         send(out, chunk(r, id, createdAt, index, r.chat() ? Map.of() : "", logprobs(r, rest, textOffset),
-                finishReason(c)));
+                finishReason));
     }
 
     private ApiException failure(SlotPool.Job.Failed failed) {

@@ -5,6 +5,11 @@ import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.TokenConstraint;
 import dev.llamaj.engine.grammar.Grammar;
 import dev.llamaj.engine.grammar.GrammarException;
+import dev.llamaj.engine.tools.ChatMessage;
+import dev.llamaj.engine.tools.Tool;
+import dev.llamaj.engine.tools.ToolCall;
+import dev.llamaj.engine.tools.ToolCalling;
+import dev.llamaj.engine.tools.ToolChoice;
 import dev.llamaj.template.Message;
 import dev.llamaj.tokenizer.Tokenizer;
 import dev.llamaj.tokenizer.Vocabulary;
@@ -117,12 +122,20 @@ final class RequestParser {
         rejectUnsupported(f, chat);
         Supplier<TokenConstraint> constraint = constraint(f);
 
-        int[] prompt = chat ? chatPrompt(f) : textPrompt(f);
+        ToolCalling tools = chat ? tools(f, seed) : null;
+        if (tools != null && tools.active() && constraint != null) {
+            // a grammar for the text and one for the calls would have to be one grammar: not done
+            throw ApiException.unsupported(f.get("grammar") != null ? "grammar" : f.get("json_schema") != null
+                    ? "json_schema" : "response_format",
+                    "A structured output format together with tools is not supported by this server: send the"
+                            + " tools with tool_choice 'none', or no tools.");
+        }
+        int[] prompt = chat ? chatPrompt(f, tools) : textPrompt(f);
         if (prompt.length >= contextLength) {
             throw tooLong(chat, prompt.length + " tokens");
         }
         return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage,
-                n == null ? 1 : (int) (long) n, logprobs, constraint);
+                n == null ? 1 : (int) (long) n, logprobs, constraint, tools != null && tools.active() ? tools : null);
     }
 
     /// How many alternatives to report per token, or -1 for no log-probabilities. Chat: `logprobs` (a boolean)
@@ -326,12 +339,10 @@ final class RequestParser {
     /// Fields whose non-default values this server cannot honour.
     private static void rejectUnsupported(Fields f, boolean chat) throws ApiException {
         if (chat) {
-            for (String tools : List.of("tools", "functions")) {
-                List<Object> list = f.array(tools);
-                if (list != null && !list.isEmpty()) {
-                    throw ApiException.unsupported(tools, "Tool and function calling ('" + tools
-                            + "') is not supported by this server.");
-                }
+            List<Object> functions = f.array("functions");
+            if (functions != null && !functions.isEmpty()) {
+                throw ApiException.unsupported("functions", "The deprecated 'functions' parameter is not supported"
+                        + " by this server; use 'tools'.");
             }
         } else {
             if (Boolean.TRUE.equals(f.bool("echo"))) {
@@ -348,7 +359,104 @@ final class RequestParser {
         }
     }
 
-    private int[] chatPrompt(Fields f) throws ApiException {
+    /// `tools`, `tool_choice` and `parallel_tool_calls`; null when the request has no tools and no tool choice.
+    private ToolCalling tools(Fields f, Long seed) throws ApiException {
+        List<Object> list = f.array("tools");
+        Object choiceValue = f.get("tool_choice");
+        Boolean parallel = f.bool("parallel_tool_calls");
+        if ((list == null || list.isEmpty()) && choiceValue == null) {
+            return null;
+        }
+        List<Tool> tools = new ArrayList<>();
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; list != null && i < list.size(); i++) {
+            String where = "tools[" + i + "]";
+            if (!(list.get(i) instanceof Map<?, ?> raw)) {
+                throw ApiException.wrongType(where, "an object", list.get(i));
+            }
+            @SuppressWarnings("unchecked")
+            Fields t = new Fields((Map<String, Object>) raw, where + ".");
+            String type = t.string("type");
+            if (type == null) {
+                throw ApiException.invalid(where + ".type", "Missing required parameter: '" + where + ".type'.");
+            }
+            if (!type.equals("function")) {
+                throw ApiException.invalid(where + ".type", "invalid_value", "Invalid value for '" + where
+                        + ".type': only 'function' tools are supported, got '" + type + "'.");
+            }
+            Map<String, Object> function = t.object("function");
+            if (function == null) {
+                throw ApiException.invalid(where + ".function", "Missing required parameter: '" + where
+                        + ".function'.");
+            }
+            Fields fn = new Fields(function, where + ".function.");
+            String name = fn.string("name");
+            if (name == null) {
+                throw ApiException.invalid(where + ".function.name", "Missing required parameter: '" + where
+                        + ".function.name'.");
+            }
+            if (!Tool.isValidName(name)) {
+                throw ApiException.invalid(where + ".function.name", "invalid_value", "Invalid value for '" + where
+                        + ".function.name': a function name must be 1 to 64 letters, digits, underscores or"
+                        + " dashes.");
+            }
+            if (!names.add(name)) {
+                throw ApiException.invalid(where + ".function.name", "invalid_value", "Invalid value for '" + where
+                        + ".function.name': another tool is already named '" + name + "'.");
+            }
+            String description = fn.string("description");
+            Map<String, Object> parameters = fn.object("parameters");
+            fn.bool("strict");
+            tools.add(new Tool(name, description, parameters));
+        }
+        ToolChoice choice = toolChoice(choiceValue, names);
+        if (choice.forced() && tools.isEmpty()) {
+            throw ApiException.invalid("tool_choice", "invalid_value", "'tool_choice' requires a tool call, but"
+                    + " no 'tools' were given.");
+        }
+        if (chatFormat == null) {
+            return null; // refused with the messages, below
+        }
+        return ToolCalling.of(chatFormat, tools, choice, parallel == null || parallel, seed);
+    }
+
+    private static ToolChoice toolChoice(Object v, java.util.Set<String> names) throws ApiException {
+        if (v == null) {
+            return ToolChoice.AUTO;
+        }
+        if (v instanceof String s) {
+            return switch (s) {
+                case "auto" -> ToolChoice.AUTO;
+                case "none" -> ToolChoice.NONE;
+                case "required" -> ToolChoice.REQUIRED;
+                default -> throw ApiException.invalid("tool_choice", "invalid_value", "Invalid value for"
+                        + " 'tool_choice': expected 'auto', 'none', 'required' or a function, got '" + s + "'.");
+            };
+        }
+        if (!(v instanceof Map<?, ?> raw)) {
+            throw ApiException.wrongType("tool_choice", "a string or an object", v);
+        }
+        @SuppressWarnings("unchecked")
+        Fields c = new Fields((Map<String, Object>) raw, "tool_choice.");
+        String type = c.string("type");
+        if (!"function".equals(type)) {
+            throw ApiException.invalid("tool_choice.type", "invalid_value", "Invalid value for 'tool_choice.type':"
+                    + " expected 'function'.");
+        }
+        Map<String, Object> function = c.object("function");
+        String name = function == null ? null : new Fields(function, "tool_choice.function.").string("name");
+        if (name == null) {
+            throw ApiException.invalid("tool_choice.function.name", "Missing required parameter:"
+                    + " 'tool_choice.function.name'.");
+        }
+        if (!names.contains(name)) {
+            throw ApiException.invalid("tool_choice.function.name", "invalid_value", "Invalid value for"
+                    + " 'tool_choice.function.name': no tool is named '" + name + "'.");
+        }
+        return ToolChoice.function(name);
+    }
+
+    private int[] chatPrompt(Fields f, ToolCalling tools) throws ApiException {
         Object v = f.get("messages");
         if (v == null) {
             throw ApiException.invalid("messages", "Missing required parameter: 'messages'.");
@@ -359,7 +467,8 @@ final class RequestParser {
         if (list.isEmpty()) {
             throw ApiException.invalid("messages", "'messages' must contain at least one message.");
         }
-        List<Message> messages = new ArrayList<>(list.size());
+        List<ChatMessage> messages = new ArrayList<>(list.size());
+        boolean toolTurns = false;
         long chars = 0;
         for (int i = 0; i < list.size(); i++) {
             String where = "messages[" + i + "]";
@@ -376,8 +485,23 @@ final class RequestParser {
                 role = "system"; // OpenAI's newer name for the system message; templates know "system"
             }
             String content = content(m, where);
-            chars += content.length();
-            messages.add(new Message(role, content));
+            List<ToolCall> calls = toolCalls(m, where);
+            String callId = m.string("tool_call_id");
+            if (role.equals("tool") && callId == null) {
+                throw ApiException.invalid(where + ".tool_call_id", "Missing required parameter: '" + where
+                        + ".tool_call_id' (a tool message answers a call).");
+            }
+            String name = m.string("name");
+            if (!calls.isEmpty() && m.get("content") == null) {
+                content = null; // a turn that only calls
+            }
+            toolTurns |= !calls.isEmpty() || role.equals("tool");
+            chars += content == null ? 0 : content.length();
+            for (ToolCall c : calls) {
+                chars += c.arguments().length() + c.name().length();
+            }
+            messages.add(new ChatMessage(role, content, calls, role.equals("tool") ? callId : null,
+                    role.equals("tool") ? name : null));
         }
         if (chars > maxPromptChars) {
             throw tooLong(true, chars + " characters");
@@ -387,23 +511,89 @@ final class RequestParser {
                     "This model has no chat template, so /v1/chat/completions is unavailable; use /v1/completions,"
                             + " or start the server with --chat-template.");
         }
+        if (tools == null && toolTurns) {
+            // an earlier call and its result, with no tools offered now: rendered the tool way all the same
+            tools = ToolCalling.of(chatFormat, List.of(), ToolChoice.AUTO, true, null);
+        }
         try {
             // the template comes from the model file and may write far more than the messages (a hostile one
             // wrote megabytes for a one-word message, which took seconds to tokenize): the rendered text gets the
             // same cheap bound before it is tokenized. Rendering is bounded by the template engine (4 million
             // characters, a million loop iterations); it runs twice for a prompt that fits, as ChatFormat renders
             // and tokenizes in one call
-            long rendered = chatFormat.renderText(messages, true).length();
+            if (tools == null) {
+                List<Message> plain = messages.stream().map(m -> new Message(m.role(), m.content())).toList();
+                long rendered = chatFormat.renderText(plain, true).length();
+                if (rendered > maxPromptChars) {
+                    throw tooLong(true, rendered + " characters once the chat template was applied");
+                }
+                return chatFormat.render(plain, true);
+            }
+            long rendered = tools.renderText(messages).length();
             if (rendered > maxPromptChars) {
                 throw tooLong(true, rendered + " characters once the chat template was applied");
             }
-            return chatFormat.render(messages, true);
+            return tools.render(messages);
         } catch (ChatFormat.InvalidMessageException e) {
             throw ApiException.invalid("messages[" + e.index() + "]." + e.field(), "invalid_value", e.getMessage());
         } catch (IllegalArgumentException e) {
             // the template refused the conversation (raise_exception) or failed: its message is about the input
             throw ApiException.invalid("messages", "invalid_prompt", String.valueOf(e.getMessage()));
         }
+    }
+
+    /// An assistant message's `tool_calls`: `[{"id", "type": "function", "function": {"name", "arguments"}}]`,
+    /// the arguments a string of JSON (as OpenAI sends them back) or an object.
+    private static List<ToolCall> toolCalls(Fields m, String where) throws ApiException {
+        List<Object> list = m.array("tool_calls");
+        if (list == null) {
+            return List.of();
+        }
+        List<ToolCall> calls = new ArrayList<>();
+        for (int j = 0; j < list.size(); j++) {
+            String at = where + ".tool_calls[" + j + "]";
+            if (!(list.get(j) instanceof Map<?, ?> raw)) {
+                throw ApiException.wrongType(at, "an object", list.get(j));
+            }
+            @SuppressWarnings("unchecked")
+            Fields c = new Fields((Map<String, Object>) raw, at + ".");
+            String id = c.string("id");
+            if (id == null) {
+                throw ApiException.invalid(at + ".id", "Missing required parameter: '" + at + ".id'.");
+            }
+            String type = c.string("type");
+            if (type != null && !type.equals("function")) {
+                throw ApiException.invalid(at + ".type", "invalid_value", "Invalid value for '" + at
+                        + ".type': expected 'function'.");
+            }
+            Map<String, Object> function = c.object("function");
+            if (function == null) {
+                throw ApiException.invalid(at + ".function", "Missing required parameter: '" + at + ".function'.");
+            }
+            Fields fn = new Fields(function, at + ".function.");
+            String name = fn.string("name");
+            if (name == null) {
+                throw ApiException.invalid(at + ".function.name", "Missing required parameter: '" + at
+                        + ".function.name'.");
+            }
+            Object args = fn.get("arguments");
+            String json;
+            if (args instanceof String s) {
+                json = s.isBlank() ? "{}" : s;
+                try {
+                    new ToolCall(id, name, json).parsedArguments();
+                } catch (IllegalArgumentException e) {
+                    throw ApiException.invalid(at + ".function.arguments", "invalid_value", "Invalid value for '" + at
+                            + ".function.arguments': not valid JSON (" + e.getMessage() + ").");
+                }
+            } else if (args instanceof Map<?, ?> || args == null) {
+                json = args == null ? "{}" : dev.llamaj.cli.Json.write(args);
+            } else {
+                throw ApiException.wrongType(at + ".function.arguments", "a string of JSON", args);
+            }
+            calls.add(new ToolCall(id, name, json));
+        }
+        return calls;
     }
 
     /// A message's content: a string, null, or an array of parts of which only `text` parts are supported.

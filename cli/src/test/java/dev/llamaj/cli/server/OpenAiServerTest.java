@@ -361,7 +361,7 @@ class OpenAiServerTest {
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user",
                 "content", 5)))), 400, "invalid_type")).containsEntry("param", "messages[0].content");
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", user("hi"), "tools",
-                List.of(Map.of("type", "function")))), 400, "unsupported_parameter")).containsEntry("param", "tools");
+                List.of(Map.of("type", "function")))), 400, null)).containsEntry("param", "tools[0].function");
         assertThat(assertError(t.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user",
                 "content", List.of(Map.of("type", "image_url", "image_url", Map.of("url", "x"))))))), 400,
                 "unsupported_parameter")).containsEntry("param", "messages[0].content[0].type");
