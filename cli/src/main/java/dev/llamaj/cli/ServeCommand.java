@@ -105,6 +105,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--no-prefix-cache", description = "recompute every prompt from the start")
     boolean noPrefixCache;
 
+    @Option(names = "--cors-origin", paramLabel = "ORIGIN",
+            description = "let web pages from ORIGIN (scheme://host[:port]) call the server; repeatable, * for any"
+                    + " (default: none)")
+    java.util.List<String> corsOrigins = new java.util.ArrayList<>();
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         int threads = modelOptions.threads;
@@ -128,7 +133,7 @@ final class ServeCommand implements Callable<Integer> {
                 .idleTimeout(seconds("--idle-timeout", idleTimeout))
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
-                .requestMemory(requestMemory).build();
+                .requestMemory(requestMemory).corsOrigins(corsOrigins).build();
         // the threads are shared out between the slots
         int perSlot = Math.max(1, threads / parallel);
         modelOptions.threads = perSlot;

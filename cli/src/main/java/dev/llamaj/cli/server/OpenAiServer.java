@@ -65,6 +65,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService executor;
     private final PrintStream log;
     private final byte[] keyDigest;
+    private final Cors cors;
     private final long created = System.currentTimeMillis() / 1000;
     private final AtomicInteger activeExchanges = new AtomicInteger();
     private volatile boolean shuttingDown;
@@ -87,6 +88,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.executor = executor;
         this.log = log;
         this.keyDigest = config.apiKey() == null ? null : sha256(config.apiKey());
+        this.cors = new Cors(config.corsOrigins());
     }
 
     /// Opens the slots (one session each on `model`) and starts listening.
@@ -376,6 +378,10 @@ public final class OpenAiServer implements AutoCloseable {
     private void route(HttpExchange ex, String method, String path, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
         checkRequestHead(ex);
+        if (cors.apply(ex, method)) {
+            outcome.status = ex.getResponseCode();
+            return;
+        }
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1);
         }

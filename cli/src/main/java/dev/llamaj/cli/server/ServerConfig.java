@@ -26,10 +26,12 @@ import java.util.Objects;
 /// @param requestMemory   heap that the bodies of requests being read and parsed may take together, in bytes
 ///                        (each counts [RequestMemory#cost], about 9 times its size); a request beyond gets 503.
 ///                        0 for a quarter of the heap
+/// @param corsOrigins     origins whose web pages may call the server (`*` for any); empty for none (no CORS)
 public record ServerConfig(String host, int port, int parallel, int contextLength, int queueLimit,
                            Duration queueTimeout, long maxBodyBytes, String apiKey, String modelId,
                            Duration headerTimeout, Duration idleTimeout, Duration responseTimeout,
-                           int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory) {
+                           int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory,
+                           java.util.List<String> corsOrigins) {
     public ServerConfig {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(modelId, "modelId");
@@ -64,6 +66,8 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         requireSeconds("--idle-timeout", idleTimeout, false);
         requireSeconds("--response-timeout", responseTimeout, true);
         requireSeconds("--shutdown-timeout", shutdownTimeout, true);
+        corsOrigins = corsOrigins == null ? java.util.List.of() : java.util.List.copyOf(corsOrigins);
+        corsOrigins.forEach(Cors::validate);
     }
 
     private static void requireSeconds(String option, Duration d, boolean zeroAllowed) {
@@ -105,6 +109,7 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         private Duration shutdownTimeout = Duration.ofSeconds(10);
         private boolean prefixCache = true;
         private long requestMemory;
+        private java.util.List<String> corsOrigins = java.util.List.of();
 
         private Builder() {}
 
@@ -124,11 +129,12 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         public Builder shutdownTimeout(Duration v) { shutdownTimeout = v; return this; }
         public Builder prefixCache(boolean v) { prefixCache = v; return this; }
         public Builder requestMemory(long v) { requestMemory = v; return this; }
+        public Builder corsOrigins(java.util.List<String> v) { corsOrigins = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(host, port, parallel, contextLength, queueLimit, queueTimeout, maxBodyBytes,
                     apiKey, modelId, headerTimeout, idleTimeout, responseTimeout, maxConnections, shutdownTimeout,
-                    prefixCache, requestMemory);
+                    prefixCache, requestMemory, corsOrigins);
         }
     }
 }

@@ -48,7 +48,7 @@ class ServeCommandTest {
         for (String option : new String[] {"--model", "--host", "--port", "--parallel", "--api-key",
                 "--api-key-file", "--chat-template", "--context", "--threads", "--queue", "--queue-timeout",
                 "--max-body", "--max-connections", "--header-timeout", "--idle-timeout", "--response-timeout",
-                "--shutdown-timeout", "--alias", "--no-prefix-cache"}) {
+                "--shutdown-timeout", "--alias", "--no-prefix-cache", "--cors-origin"}) {
             assertThat(r.out()).contains(option);
         }
     }
@@ -62,6 +62,8 @@ class ServeCommandTest {
         assertOneLineError(run("serve", "--model", model(), "--max-body", "0"), 1, "--max-body");
         assertOneLineError(run("serve", "--model", model(), "--header-timeout", "0"), 1, "--header-timeout");
         assertOneLineError(run("serve", "--model", model(), "--api-key", ""), 1, "the API key is empty");
+        assertOneLineError(run("serve", "--model", model(), "--cors-origin", "http://ok.example", "--cors-origin",
+                "app.example.com"), 1, "--cors-origin 'app.example.com' is not an origin");
         assertOneLineError(run("serve", "--model", model(), "--api-key", "a", "--api-key-file", "b"), 1,
                 "either --api-key or --api-key-file");
         assertOneLineError(run("serve", "--model", model(), "--api-key-file", dir.resolve("none").toString()), 1,
