@@ -46,6 +46,7 @@ public final class OpenAiServer implements AutoCloseable {
     private static final String CHAT = "/v1/chat/completions";
     private static final String COMPLETIONS = "/v1/completions";
     private static final String MODELS = "/v1/models";
+    private static final String RESPONSES = "/v1/responses";
     private static final String HEALTH = "/health";
 
     private final ServerConfig config;
@@ -395,9 +396,9 @@ public final class OpenAiServer implements AutoCloseable {
             throw ApiException.shuttingDown();
         }
         switch (path) {
-            case CHAT, COMPLETIONS -> {
+            case CHAT, COMPLETIONS, RESPONSES -> {
                 allow(ex, method, "POST");
-                complete(ex, path.equals(CHAT), outcome);
+                complete(ex, !path.equals(COMPLETIONS), path.equals(RESPONSES), outcome);
             }
             case MODELS -> {
                 allow(ex, method, "GET", "HEAD");
@@ -417,7 +418,7 @@ public final class OpenAiServer implements AutoCloseable {
                     return;
                 }
                 throw ApiException.notFound("Unknown request URL: " + method + " " + path
-                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + MODELS + " and " + HEALTH
+                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + RESPONSES + ", " + MODELS + " and " + HEALTH
                         + ".", "unknown_url");
             }
         }
@@ -533,9 +534,13 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---------------------------------------------------------------- completions
 
-    private void complete(HttpExchange ex, boolean chat, Outcome outcome)
+    /// A completion on `/v1/chat/completions` (`chat`), `/v1/completions`, or `/v1/responses` (`responses`, which
+    /// is a chat request in another shape, see [ResponsesApi]).
+    private void complete(HttpExchange ex, boolean chat, boolean responses, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
-        GenerationRequest request = readRequest(ex, chat);
+        java.util.concurrent.atomic.AtomicReference<Map<String, Object>> original =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        GenerationRequest request = readRequest(ex, chat, responses ? original::set : null);
         SlotPool.Job job = pool.submit(request);
         if (job == null) {
             ex.getResponseHeaders().set("Retry-After", "1");
@@ -551,7 +556,14 @@ public final class OpenAiServer implements AutoCloseable {
             }
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             long createdAt = System.currentTimeMillis() / 1000;
-            if (request.stream()) {
+            if (responses) {
+                ResponsesApi api = new ResponsesApi(original.get(), config.modelId(), request);
+                if (request.stream()) {
+                    streamResponse(ex, job, api, outcome);
+                } else {
+                    respondResponse(ex, job, api, outcome);
+                }
+            } else if (request.stream()) {
                 stream(ex, job, id, createdAt, outcome);
             } else {
                 respond(ex, job, id, createdAt, outcome);
@@ -566,7 +578,10 @@ public final class OpenAiServer implements AutoCloseable {
 
     /// Reads, parses and validates a completion request; the prompt is rendered and tokenized on the prompt
     /// threads. The body's memory stays reserved until its prompt is made.
-    private GenerationRequest readRequest(HttpExchange ex, boolean chat)
+    ///
+    /// @param responses for `/v1/responses`: receives the body as sent, which is then translated into a chat one
+    private GenerationRequest readRequest(HttpExchange ex, boolean chat,
+                                          java.util.function.Consumer<Map<String, Object>> responses)
             throws ApiException, IOException, InterruptedException {
         long max = config.maxBodyBytes();
         long declared = -1;
@@ -593,6 +608,10 @@ public final class OpenAiServer implements AutoCloseable {
         }
         try {
             Map<String, Object> body = parseBody(ex, max);
+            if (responses != null) {
+                responses.accept(body);
+                body = ResponsesApi.toChatBody(body);
+            }
             return prepare(chat, body);
         } finally {
             memory.release(reserved);
@@ -855,6 +874,76 @@ public final class OpenAiServer implements AutoCloseable {
         }
         send(out, chunk(r, id, createdAt, index, r.chat() ? Map.of() : "", logprobs(r, rest, textOffset),
                 finishReason));
+    }
+
+    /// A `/v1/responses` answer, whole.
+    private void respondResponse(HttpExchange ex, SlotPool.Job job, ResponsesApi api, Outcome outcome)
+            throws ApiException, IOException, InterruptedException {
+        while (true) {
+            Object e = job.events.take();
+            if (e instanceof SlotPool.Job.Finished f) {
+                Completion c = f.completion();
+                if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
+                    throw ApiException.shuttingDown();
+                }
+                outcome.status = sendJson(ex, 200, api.complete(f));
+                outcome.note = summary(f);
+                return;
+            }
+            if (e instanceof SlotPool.Job.Failed failed) {
+                throw failure(failed);
+            }
+        }
+    }
+
+    /// A `/v1/responses` answer as its typed events (`event: TYPE` and `data: {...}`); the stream ends after
+    /// `response.completed` (or `response.incomplete`, or an `error` event), with no `[DONE]`.
+    private void streamResponse(HttpExchange ex, SlotPool.Job job, ResponsesApi api, Outcome outcome)
+            throws IOException, InterruptedException {
+        Headers h = ex.getResponseHeaders();
+        h.set("Content-Type", "text/event-stream; charset=utf-8");
+        h.set("Cache-Control", "no-cache");
+        h.set("X-Accel-Buffering", "no");
+        ex.sendResponseHeaders(200, 0);
+        outcome.status = 200;
+        OutputStream out = ex.getResponseBody();
+        sendEvents(out, api.start());
+        while (true) {
+            Object e = job.events.take();
+            if (e instanceof String piece) {
+                StringBuilder text = new StringBuilder(piece);
+                while (job.events.peek() instanceof String) {
+                    text.append((String) job.events.poll());
+                }
+                sendEvents(out, api.text(text.toString()));
+            } else if (e instanceof SlotPool.Job.Finished f) {
+                Completion c = f.completion();
+                if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
+                    sendEvents(out, List.of(api.error(ApiException.shuttingDown())));
+                    outcome.note = "aborted";
+                    return;
+                }
+                sendEvents(out, api.finish(f));
+                outcome.note = summary(f);
+                return;
+            } else if (e instanceof SlotPool.Job.Failed failed) {
+                ApiException error = failure(failed);
+                outcome.note = error.getMessage();
+                sendEvents(out, List.of(api.error(error)));
+                return;
+            }
+        }
+    }
+
+    private static void sendEvents(OutputStream out, List<Map<String, Object>> events) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (Map<String, Object> event : events) {
+            sb.append("event: ").append(event.get("type")).append("\ndata: ").append(Json.write(event)).append("\n\n");
+        }
+        if (!sb.isEmpty()) {
+            out.write(sb.toString().getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        }
     }
 
     private ApiException failure(SlotPool.Job.Failed failed) {
