@@ -1,6 +1,8 @@
 package dev.llamaj.engine.tools;
 
 import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.TokenConstraint;
+import dev.llamaj.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -10,6 +12,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
 
 /// Tool calling for one request: shows the model its tools through its own chat template, and reads its answer
 /// back into text and [ToolCall]s.
@@ -261,6 +264,25 @@ public final class ToolCalling {
             default -> sb.append(" To answer without calling a function, write the answer as usual.");
         }
         return sb.toString();
+    }
+
+    // ---------------------------------------------------------------- the constraint
+
+    /// A constraint that keeps the calls of one answer valid: the arguments follow the function's parameter
+    /// schema once a call starts, and with `tool_choice` `required` or a named function the answer is calls from
+    /// its first token (see [ToolConstraint]). Null when nothing is to be constrained: no tools, `NONE`, or a
+    /// format whose calls are spelled with control tokens ([ToolFormat#MISTRAL_NAME_ARGS]).
+    ///
+    /// @param schemaGbnf the grammar engine's GBNF for a JSON Schema
+    /// @param compile    the grammar engine's constraint for a GBNF grammar
+    public TokenConstraint constraint(Tokenizer tokenizer, Function<Map<String, Object>, String> schemaGbnf,
+                                      Function<String, TokenConstraint> compile) {
+        if (!active() || !ToolGrammar.supports(format)) {
+            return null;
+        }
+        Set<String> names = callableNames();
+        List<Tool> callable = tools.stream().filter(t -> names.contains(t.name())).toList();
+        return new ToolConstraint(format, callable, parallel, choice.forced(), tokenizer, schemaGbnf, compile);
     }
 
     // ---------------------------------------------------------------- the answer
