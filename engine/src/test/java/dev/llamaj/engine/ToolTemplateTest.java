@@ -105,9 +105,9 @@ class ToolTemplateTest {
                 ChatMessage.assistant(null, List.of(new ToolCall("call_1", "get_weather", "{\"city\":\"Paris\"}"))),
                 ChatMessage.toolResult("call_1", "get_weather", "sunny"),
                 ChatMessage.toolResult("call_2", null, "warm")));
-        assertThat(text).startsWith("<|im_start|>system\nBe brief.\n\nYou can call these functions")
+        assertThat(text).startsWith("<|im_start|>system\nBe brief.\n\nFunctions you can call")
                 .contains("{\"name\": \"get_weather\", \"description\": \"Current weather of a city\"")
-                .contains("You must call a function now.")
+                .contains("Call a function now.")
                 .contains("<|im_start|>assistant\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"
                         + "<|im_end|>")
                 .contains("<|im_start|>user\nResult of the call call_1 (get_weather):\nsunny\n\nResult of the call"

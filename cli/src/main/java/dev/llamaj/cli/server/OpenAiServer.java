@@ -610,7 +610,11 @@ public final class OpenAiServer implements AutoCloseable {
             Map<String, Object> body = parseBody(ex, max);
             if (responses != null) {
                 responses.accept(body);
-                body = ResponsesApi.toChatBody(body);
+                try {
+                    return prepare(chat, ResponsesApi.toChatBody(body));
+                } catch (ApiException e) {
+                    throw ResponsesApi.inResponsesTerms(e);
+                }
             }
             return prepare(chat, body);
         } finally {

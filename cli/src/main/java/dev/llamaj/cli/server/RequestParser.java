@@ -135,7 +135,8 @@ final class RequestParser {
             throw tooLong(chat, prompt.length + " tokens");
         }
         return new GenerationRequest(chat, prompt, limit, settings, stops, stream, includeUsage,
-                n == null ? 1 : (int) (long) n, logprobs, constraint, tools != null && tools.active() ? tools : null);
+                n == null ? 1 : (int) (long) n, logprobs, constraint != null ? constraint : toolConstraint(tools),
+                tools != null && tools.active() ? tools : null);
     }
 
     /// How many alternatives to report per token, or -1 for no log-probabilities. Chat: `logprobs` (a boolean)
@@ -409,6 +410,13 @@ final class RequestParser {
             fn.bool("strict");
             tools.add(new Tool(name, description, parameters));
         }
+        // a schema the grammar engine cannot express would leave the arguments unconstrained: refused instead
+        Map.Entry<Integer, String> unusable = ToolCalling.checkSchemas(tools);
+        if (unusable != null) {
+            throw ApiException.invalid("tools[" + unusable.getKey() + "].function.parameters", "invalid_value",
+                    "Invalid schema for function '" + tools.get(unusable.getKey()).name() + "': "
+                            + unusable.getValue() + ".");
+        }
         ToolChoice choice = toolChoice(choiceValue, names);
         if (choice.forced() && tools.isEmpty()) {
             throw ApiException.invalid("tool_choice", "invalid_value", "'tool_choice' requires a tool call, but"
@@ -418,6 +426,14 @@ final class RequestParser {
             return null; // refused with the messages, below
         }
         return ToolCalling.of(chatFormat, tools, choice, parallel == null || parallel, seed);
+    }
+
+    /// Each choice's constraint over its tool calls (a call's arguments follow its function's schema), or null.
+    private java.util.function.Supplier<dev.llamaj.engine.TokenConstraint> toolConstraint(ToolCalling tools) {
+        if (tools == null || !tools.constrainable()) {
+            return null;
+        }
+        return () -> tools.constraint(tokenizer);
     }
 
     private static ToolChoice toolChoice(Object v, java.util.Set<String> names) throws ApiException {

@@ -129,6 +129,22 @@ final class ResponsesApi {
         return chat;
     }
 
+    /// An error about the translated chat request, with its `param` named as in the Responses request
+    /// (`tools[0].function.parameters` is `tools[0].parameters` there, `max_tokens` is `max_output_tokens`, and
+    /// the messages are `input`).
+    static ApiException inResponsesTerms(ApiException e) {
+        String p = e.param;
+        if (p == null) {
+            return e;
+        }
+        String mapped = p.replaceFirst("^(tools\\[\\d+\\])\\.function\\.", "$1.")
+                .replaceFirst("^tool_choice\\.function\\.name$", "tool_choice.name")
+                .replaceFirst("^max_tokens$", "max_output_tokens")
+                .replaceFirst("^messages.*", "input");
+        return mapped.equals(p) ? e : new ApiException(e.status, e.type, mapped, e.code, e.getMessage()
+                .replace("'" + p + "'", "'" + mapped + "'"));
+    }
+
     /// Flat function tools to chat tools.
     private static List<Object> tools(List<Object> tools) throws ApiException {
         List<Object> out = new ArrayList<>();

@@ -211,6 +211,12 @@ class ResponsesApiTest {
                 "parameters", 3))), "invalid_type")).isEqualTo("tools[0].parameters");
         assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "function", "name", "f")),
                 "tool_choice", Map.of("type", "function")), null)).isEqualTo("tool_choice.name");
+        assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "function", "name", "f",
+                "parameters", Map.of("type", "object", "properties", Map.of("a", Map.of("not", Map.of()))))),
+                "tool_choice", "auto"), "invalid_value")).isEqualTo("tools[0].parameters");
+        assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "function", "name", "f")),
+                "tool_choice", Map.of("type", "function", "name", "g")), "invalid_value"))
+                .isEqualTo("tool_choice.name");
         assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "function", "name", "f")),
                 "tool_choice", "sometimes"), "invalid_value")).isEqualTo("tool_choice");
         assertThat(t.client.send(t.request("/v1/responses").GET().build(), HttpResponse.BodyHandlers.ofString())

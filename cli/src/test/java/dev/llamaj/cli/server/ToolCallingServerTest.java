@@ -81,6 +81,12 @@ class ToolCallingServerTest {
                 .isEqualTo("parallel_tool_calls");
         assertThat(param(chat("messages", user("hi"), "functions", List.of(Map.of("name", "f")))))
                 .isEqualTo("functions");
+        // a schema the grammar engine cannot express would leave the arguments unconstrained: refused
+        HttpResponse<String> r = chat("messages", user("hi"), "tools", List.of(WEATHER, Map.of("type", "function",
+                "function", Map.of("name", "f", "parameters", Map.of("type", "object", "properties",
+                        Map.of("a", Map.of("not", Map.of("type", "string"))))))));
+        assertThat(param(r)).isEqualTo("tools[1].function.parameters");
+        assertThat(r.body()).contains("not");
     }
 
     @Test

@@ -90,6 +90,7 @@ public final class ToolCallParser {
     private boolean incomplete;
     private boolean malformed;
     private boolean finished;
+    private boolean contentSent;
 
     /// @param format   how the model writes calls
     /// @param names    the functions that exist: a call of any other is text
@@ -154,6 +155,7 @@ public final class ToolCallParser {
 
     private void content(int from, int to) {
         if (to > from) {
+            contentSent = true;
             listener.content(buf.substring(from, to));
         }
     }
@@ -234,7 +236,7 @@ public final class ToolCallParser {
             }
         }
         if (found >= 0) {
-            if (calls == 0 || !buf.substring(pos, found).isBlank()) {
+            if (!holdBlanks() || !buf.substring(pos, found).isBlank()) {
                 content(pos, found);
             }
             fallbackStart = found;
@@ -252,21 +254,27 @@ public final class ToolCallParser {
                     }
                 }
             }
-            // after calls, trailing blank text is held back (and dropped at the end): it is the model's separator
-            if (calls > 0) {
+            // blanks before the first text or after calls are held back (and dropped if nothing follows them or
+            // a call does): they separate, they say nothing
+            if (holdBlanks()) {
                 int k = buf.length() - hold;
                 while (k > pos && Character.isWhitespace(buf.charAt(k - 1))) {
                     k--;
                 }
                 hold = buf.length() - k;
             }
-        } else if (calls > 0 && buf.substring(pos).isBlank()) {
+        } else if (holdBlanks() && buf.substring(pos).isBlank()) {
             pos = buf.length();
             return false;
         }
         content(pos, buf.length() - hold);
         pos = buf.length() - hold;
         return false;
+    }
+
+    /// Whether blank text is held back rather than passed on: before any text, and after a call.
+    private boolean holdBlanks() {
+        return calls > 0 || !contentSent;
     }
 
     /// The trigger was not followed by a call after all: it and what followed are text.
@@ -356,7 +364,12 @@ public final class ToolCallParser {
     private boolean hermesClose(boolean end) {
         int i = skipWhitespace(pos);
         int have = buf.length() - i;
-        if (have < HERMES_CLOSE.length() && HERMES_CLOSE.startsWith(buf.substring(i)) && !end) {
+        if (have < HERMES_CLOSE.length() && HERMES_CLOSE.startsWith(buf.substring(i))) {
+            if (!end) {
+                return false;
+            }
+            // the answer ended inside the closing tag (the token limit): the call is complete all the same
+            pos = buf.length();
             return false;
         }
         if (regionMatches(i, HERMES_CLOSE, HERMES_CLOSE.length())) {

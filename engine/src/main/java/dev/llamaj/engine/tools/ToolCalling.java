@@ -2,6 +2,8 @@ package dev.llamaj.engine.tools;
 
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.TokenConstraint;
+import dev.llamaj.engine.grammar.Grammar;
+import dev.llamaj.engine.grammar.GrammarException;
 import dev.llamaj.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -247,21 +249,22 @@ public final class ToolCalling {
         return JsonText.write(list.size() == 1 ? list.getFirst() : list);
     }
 
+    /// The system message of [ToolFormat#GENERIC]: the functions, then how to call them. Kept short, as small
+    /// models are what need it.
     private String genericInstructions() {
-        StringBuilder sb = new StringBuilder("You can call these functions (their parameters are JSON Schemas):\n");
+        StringBuilder sb = new StringBuilder("Functions you can call (parameters as JSON Schema):\n");
         for (Tool t : tools) {
             sb.append(JsonText.write(t.toTemplateValue().get("function"))).append('\n');
         }
-        sb.append("\nTo call a function, answer with only a JSON object {\"name\": <function name>, \"arguments\":"
-                + " <an object of its arguments>}");
+        sb.append("To call one, answer only {\"name\": <name>, \"arguments\": {...}}");
         if (parallel) {
-            sb.append(" (or, to call several, a JSON array of such objects)");
+            sb.append(", or an array of those to call several");
         }
-        sb.append(" and nothing else; the results come back in the next message.");
+        sb.append(". The results come in the next message.");
         switch (choice.mode()) {
-            case REQUIRED -> sb.append(" You must call a function now.");
-            case FUNCTION -> sb.append(" You must call the function ").append(choice.function()).append(" now.");
-            default -> sb.append(" To answer without calling a function, write the answer as usual.");
+            case REQUIRED -> sb.append(" Call a function now.");
+            case FUNCTION -> sb.append(" Call ").append(choice.function()).append(" now.");
+            default -> sb.append(" Otherwise answer as usual.");
         }
         return sb.toString();
     }
@@ -277,12 +280,39 @@ public final class ToolCalling {
     /// @param compile    the grammar engine's constraint for a GBNF grammar
     public TokenConstraint constraint(Tokenizer tokenizer, Function<Map<String, Object>, String> schemaGbnf,
                                       Function<String, TokenConstraint> compile) {
-        if (!active() || !ToolGrammar.supports(format)) {
+        if (!constrainable()) {
             return null;
         }
         Set<String> names = callableNames();
         List<Tool> callable = tools.stream().filter(t -> names.contains(t.name())).toList();
         return new ToolConstraint(format, callable, parallel, choice.forced(), tokenizer, schemaGbnf, compile);
+    }
+
+    /// Whether [#constraint] gives a constraint (there is something to constrain, in a format that allows it).
+    public boolean constrainable() {
+        return active() && ToolGrammar.supports(format);
+    }
+
+    /// [#constraint(Tokenizer, Function, Function)] with the engine's grammars ([Grammar]).
+    ///
+    /// @throws dev.llamaj.engine.grammar.GrammarException if a tool's parameter schema uses what the grammar
+    ///         engine cannot express (see [#checkSchemas])
+    public TokenConstraint constraint(Tokenizer tokenizer) {
+        return constraint(tokenizer, schema -> Grammar.fromJsonSchema(schema).gbnf(),
+                gbnf -> Grammar.parse(gbnf).newConstraint(tokenizer));
+    }
+
+    /// Checks that every tool's parameter schema can become a grammar, so that a request can be refused before it
+    /// runs: the index of the first tool whose schema cannot, with the grammar engine's reason, or null.
+    public static Map.Entry<Integer, String> checkSchemas(List<Tool> tools) {
+        for (int i = 0; i < tools.size(); i++) {
+            try {
+                Grammar.fromJsonSchema(tools.get(i).parameters());
+            } catch (GrammarException e) {
+                return Map.entry(i, e.getMessage());
+            }
+        }
+        return null;
     }
 
     // ---------------------------------------------------------------- the answer

@@ -11,8 +11,9 @@ import java.util.function.Function;
 /// (`t0-...`, `t1-...`) so that the functions' grammars live side by side in one grammar, whose `call` rule is
 /// any function's call.
 final class ToolGrammar {
-    /// Blanks between the parts of a call: bounded, so that a model cannot write blanks forever.
-    private static final String WS = "tc-ws ::= [ \\t\\n]{0,8}";
+    /// Blanks between the parts of a call: at most two spaces or newlines (`<tool_call>\n{`), so that a model
+    /// cannot write blanks forever; inside the arguments, the schema grammar's own blanks apply.
+    private static final String WS = "tc-ws ::= [ \\n]{0,2}";
 
     private ToolGrammar() {}
 

@@ -82,6 +82,14 @@ class ToolCallParserTest {
     }
 
     @Test
+    void hermesCutOffInTheClosingTag() {
+        Parsed p = parse(ToolFormat.HERMES, "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_c");
+        assertThat(p.calls()).containsExactly("id0 get_time {}");
+        assertThat(p.content()).isEmpty();
+        assertThat(p.incomplete()).isFalse();
+    }
+
+    @Test
     void hermesParallelCalls() {
         Parsed p = parse(ToolFormat.HERMES, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":"
                 + " \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\":"
