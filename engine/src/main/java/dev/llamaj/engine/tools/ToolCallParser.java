@@ -77,6 +77,8 @@ public final class ToolCallParser {
     private final Supplier<String> ids;
     private final Listener listener;
 
+    /// [ToolFormat#triggers] and [ToolFormat#objectStarts].
+    private final List<String> allTriggers;
     private final StringBuilder buf = new StringBuilder();
     private int pos;
     private State state = State.START;
@@ -103,6 +105,9 @@ public final class ToolCallParser {
         this.parallel = parallel;
         this.ids = ids;
         this.listener = listener;
+        List<String> all = new java.util.ArrayList<>(format.triggers);
+        all.addAll(format.objectStarts);
+        this.allTriggers = List.copyOf(all);
     }
 
     /// Reads the next piece of the answer.
@@ -228,7 +233,7 @@ public final class ToolCallParser {
     private boolean text(boolean end) {
         int found = -1;
         String trigger = null;
-        for (String t : format.triggers) {
+        for (String t : allTriggers) {
             int k = buf.indexOf(t, pos);
             if (k >= 0 && (found < 0 || k < found)) {
                 found = k;
@@ -240,13 +245,20 @@ public final class ToolCallParser {
                 content(pos, found);
             }
             fallbackStart = found;
-            pos = found + trigger.length();
-            state = State.AFTER_TRIGGER;
+            if (format.objectStarts.contains(trigger)) {
+                // the trigger is the call object's own beginning
+                pos = found;
+                section = Section.OBJECTS;
+                state = State.OBJECT;
+            } else {
+                pos = found + trigger.length();
+                state = State.AFTER_TRIGGER;
+            }
             return true;
         }
         int hold = 0;
         if (!end) {
-            for (String t : format.triggers) {
+            for (String t : allTriggers) {
                 for (int h = Math.min(t.length() - 1, buf.length() - pos); h > hold; h--) {
                     if (regionMatches(buf.length() - h, t, h)) {
                         hold = h;

@@ -68,6 +68,8 @@ public final class ToolConstraint implements TokenConstraint {
                 textTriggers.add(trigger);
             }
         }
+        // a call object that starts in the text: the grammar's section begins with it
+        textTriggers.addAll(format.objectStarts);
         Arrays.sort(controls);
         this.controlTriggers = controls;
         this.startTriggers = format.starts;

@@ -7,31 +7,36 @@ import java.util.List;
 /// The format is read off the chat template ([#detect]): the templates of models trained for tools show the
 /// model how to call, in the text they write around the tool list.
 public enum ToolFormat {
-    /// Llama 3.1, 3.2 and 3.3: the answer is a JSON object `{"name": ..., "parameters": {...}}` (after
-    /// `<|python_tag|>` when the model writes it, which is a control token and so not part of the text).
-    LLAMA3(List.of("<|python_tag|>"), List.of("{\"name\"", "{\"type\"", "{\"parameters\"")),
+    /// Llama 3.1, 3.2 and 3.3: a JSON object `{"name": ..., "parameters": {...}}`, usually the whole answer
+    /// (after `<|python_tag|>` when the model writes it, which is a control token and so not part of the text);
+    /// found anywhere, as llama.cpp does, since the tag leaves no trace in the text.
+    LLAMA3(List.of("<|python_tag|>"), List.of("{\"name\"", "{\"type\"", "{\"parameters\""),
+            List.of("{\"name\"")),
     /// Qwen 2.5, Qwen 3, Hermes 2 and 3 (and other ChatML models trained the Hermes way): each call is
     /// `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, anywhere in the answer, several for parallel
     /// calls.
-    HERMES(List.of("<tool_call>"), List.of("{\"name\"")),
+    HERMES(List.of("<tool_call>"), List.of("{\"name\""), List.of()),
     /// Mistral v0.3, Nemo, Small (before 3.1): `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`.
     /// `[TOOL_CALLS]` is a control token, so the text may start with the bare array.
-    MISTRAL(List.of("[TOOL_CALLS]"), List.of("[{\"name\"")),
+    MISTRAL(List.of("[TOOL_CALLS]"), List.of("[{\"name\""), List.of()),
     /// Newer Mistral templates (Magistral, Mistral Small 3.2, Ministral 3, Devstral):
     /// `[TOOL_CALLS]name[ARGS]{...}`, repeated for parallel calls.
-    MISTRAL_NAME_ARGS(List.of("[TOOL_CALLS]"), List.of()),
+    MISTRAL_NAME_ARGS(List.of("[TOOL_CALLS]"), List.of(), List.of()),
     /// Templates that know nothing of tools: the tool list goes into a system message written here, with the
     /// instruction to answer with `{"name": ..., "arguments": {...}}` (or an array of those) and nothing else.
-    GENERIC(List.of(), List.of("{\"name\"", "{\"arguments\"", "[{\"name\""));
+    GENERIC(List.of(), List.of("{\"name\"", "{\"arguments\"", "[{\"name\""), List.of());
 
     /// Texts that start a call wherever they appear in the answer.
     final List<String> triggers;
     /// How an answer that is a call starts, whitespace left out (a call may only start the answer this way).
     final List<String> starts;
+    /// Texts that begin a call object wherever they appear (the object starts with them).
+    final List<String> objectStarts;
 
-    ToolFormat(List<String> triggers, List<String> starts) {
+    ToolFormat(List<String> triggers, List<String> starts, List<String> objectStarts) {
         this.triggers = triggers;
         this.starts = starts;
+        this.objectStarts = objectStarts;
     }
 
     /// The format a chat template shows its model, from the template's text: `<tool_call>` (Hermes, Qwen),

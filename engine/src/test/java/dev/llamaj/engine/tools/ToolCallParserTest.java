@@ -181,8 +181,12 @@ class ToolCallParserTest {
         assertThat(p.calls()).isEmpty();
         assertThat(p.content()).isEqualTo("{\"answer\": 42}");
         assertThat(parse(ToolFormat.LLAMA3, "The weather is fine.").content()).isEqualTo("The weather is fine.");
-        // a JSON call in the middle of a sentence is not a call for Llama (calls start the answer)
-        String mid = "Say {\"name\": \"get_time\", \"parameters\": {}} to me";
+        // a call after text is a call for Llama (its <|python_tag|> leaves no trace in the text), as llama.cpp
+        p = parse(ToolFormat.LLAMA3, "Say {\"name\": \"get_time\", \"parameters\": {}} to me");
+        assertThat(p.calls()).containsExactly("id0 get_time {}");
+        assertThat(p.content()).isEqualTo("Say to me");
+        // but not other JSON
+        String mid = "Say {\"name\": \"Bob\"} to me";
         assertThat(parse(ToolFormat.LLAMA3, mid).content()).isEqualTo(mid);
     }
 

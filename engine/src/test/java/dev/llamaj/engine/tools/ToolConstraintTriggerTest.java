@@ -122,6 +122,43 @@ class ToolConstraintTriggerTest {
                 + " section");
     }
 
+    /// Llama 3.1's `<|python_tag|>` is a control token: the grammar starts after it, given nothing of it. The
+    /// shared Llama 3 vocabulary predates it, so its slot (128010, reserved there) is renamed.
+    @Test
+    void controlTokenTrigger() throws Exception {
+        Tokenizer llama31;
+        try (GGUFFile vocab = GGUFFile.open(SharedData.require("tokenizer/llama3-bpe.gguf"))) {
+            java.util.Map<String, Object> values = new java.util.LinkedHashMap<>();
+            for (String k : vocab.metadata().keys()) {
+                values.put(k, vocab.metadata().find(k).orElseThrow());
+            }
+            String[] pieces = vocab.metadata().stringArray("tokenizer.ggml.tokens").clone();
+            pieces[128010] = "<|python_tag|>";
+            values.put("tokenizer.ggml.tokens", pieces);
+            llama31 = Tokenizer.from(dev.llamaj.gguf.Metadata.of("llama31", values));
+        }
+        assertThat(llama31.vocabulary().isControl(128010)).isTrue();
+        ToolConstraint c = new ToolConstraint(ToolFormat.LLAMA3, List.of(WEATHER), false, false, llama31,
+                schema -> "root ::= \"{}\"", gbnf -> {
+                    Recording r = new Recording(gbnf);
+                    compiled.add(r);
+                    return r;
+                });
+        for (int t : llama31.encode("Let me look that up.")) {
+            c.accept(t);
+        }
+        assertThat(c.constrained()).isFalse();
+        c.accept(128010);
+        assertThat(c.constrained()).isTrue();
+        assertThat(compiled).hasSize(1);
+        assertThat(compiled.getFirst().gbnf).startsWith("root ::= tc-ws section\n")
+                .contains("section ::= call (tc-ws \";\" tc-ws call)\n");
+        assertThat(compiled.getFirst().accepted).isEmpty();
+        int next = llama31.encode("{\"")[0];
+        c.accept(next);
+        assertThat(compiled.getFirst().accepted).containsExactly(next);
+    }
+
     @Test
     void answerStartingLikeACall() {
         ToolConstraint c = constraint(ToolFormat.GENERIC, false);
