@@ -354,16 +354,21 @@ final class ResponsesApi {
         r.put("parallel_tool_calls", !Boolean.FALSE.equals(request.get("parallel_tool_calls")));
         r.put("previous_response_id", null);
         r.put("store", false);
-        r.put("temperature", generation.settings().temperature());
+        r.put("temperature", decimal(generation.settings().temperature()));
         r.put("text", Map.of("format", Map.of("type", "text")));
         r.put("tool_choice", request.getOrDefault("tool_choice", "auto"));
         r.put("tools", request.getOrDefault("tools", List.of()));
-        r.put("top_p", generation.settings().topP());
+        r.put("top_p", decimal(generation.settings().topP()));
         r.put("truncation", "disabled");
         r.put("usage", f == null ? null : usage(f));
         r.put("user", request.get("user"));
         r.put("metadata", request.getOrDefault("metadata", Map.of()));
         return r;
+    }
+
+    /// A setting as it was given (0.8, not the float's 0.800000011920929).
+    private static java.math.BigDecimal decimal(float f) {
+        return new java.math.BigDecimal(Float.toString(f));
     }
 
     private static Map<String, Object> usage(SlotPool.Job.Finished f) {

@@ -73,6 +73,8 @@ class ResponsesApiTest {
         assertThat(body).containsEntry("object", "response").containsEntry("status", "incomplete")
                 .containsEntry("model", "stories260K").containsEntry("instructions", "Be kind.")
                 .containsEntry("store", false).containsEntry("metadata", Map.of("k", "v"));
+        assertThat(body.get("temperature").toString()).isEqualTo("0.0");
+        assertThat(body.get("top_p").toString()).isEqualTo("0.95");
         assertThat(map(body.get("incomplete_details"))).containsEntry("reason", "max_output_tokens");
         List<Object> output = list(body.get("output"));
         assertThat(output).hasSize(1);
