@@ -99,10 +99,22 @@ final class ResponsesApi {
         }
         Map<String, Object> text = f.object("text");
         if (text != null) {
+            // the chat request's response_format, in its shape: what the chat endpoint supports, this one does
             RequestParser.Fields t = new RequestParser.Fields(text, "text.");
             Map<String, Object> format = t.object("format");
-            if (format != null && !"text".equals(format.get("type"))) {
-                throw ApiException.unsupported("text.format", "Only the 'text' format is supported by this server.");
+            if (format != null) {
+                String type = new RequestParser.Fields(format, "text.format.").string("type");
+                if ("json_schema".equals(type)) {
+                    Map<String, Object> schema = new LinkedHashMap<>();
+                    for (String k : List.of("name", "schema", "strict", "description")) {
+                        if (format.containsKey(k)) {
+                            schema.put(k, format.get(k));
+                        }
+                    }
+                    chat.put("response_format", Map.of("type", "json_schema", "json_schema", schema));
+                } else if (type != null) {
+                    chat.put("response_format", Map.of("type", type));
+                }
             }
         }
         chat.put("messages", messages(f));
@@ -140,6 +152,8 @@ final class ResponsesApi {
         String mapped = p.replaceFirst("^(tools\\[\\d+\\])\\.function\\.", "$1.")
                 .replaceFirst("^tool_choice\\.function\\.name$", "tool_choice.name")
                 .replaceFirst("^max_tokens$", "max_output_tokens")
+                .replaceFirst("^response_format\\.json_schema\\.", "text.format.")
+                .replaceFirst("^response_format(\\.type)?$", "text.format$1")
                 .replaceFirst("^messages.*", "input");
         return mapped.equals(p) ? e : new ApiException(e.status, e.type, mapped, e.code, e.getMessage()
                 .replace("'" + p + "'", "'" + mapped + "'"));
@@ -355,7 +369,8 @@ final class ResponsesApi {
         r.put("previous_response_id", null);
         r.put("store", false);
         r.put("temperature", decimal(generation.settings().temperature()));
-        r.put("text", Map.of("format", Map.of("type", "text")));
+        r.put("text", request.get("text") instanceof Map<?, ?> t && t.get("format") != null ? t
+                : Map.of("format", Map.of("type", "text")));
         r.put("tool_choice", request.getOrDefault("tool_choice", "auto"));
         r.put("tools", request.getOrDefault("tools", List.of()));
         r.put("top_p", decimal(generation.settings().topP()));

@@ -203,6 +203,11 @@ class ResponsesApiTest {
                 .isEqualTo("previous_response_id");
         assertThat(param(responses("input", "hi", "background", true), "unsupported_parameter"))
                 .isEqualTo("background");
+        assertThat(param(responses("input", "hi", "text", Map.of("format", Map.of("type", 5))), "invalid_type"))
+                .isEqualTo("text.format.type");
+        assertThat(param(responses("input", "hi", "text", "json"), "invalid_type")).isEqualTo("text");
+        assertThat(responses("input", "hi", "max_output_tokens", 2, "text", Map.of("format", Map.of("type",
+                "text"))).statusCode()).isEqualTo(200);
         assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "web_search"))),
                 "unsupported_parameter")).isEqualTo("tools[0].type");
         assertThat(param(responses("input", "hi", "tools", List.of(Map.of("type", "function"))), null))
