@@ -32,8 +32,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
-/// An HTTP server speaking the OpenAI API (`/v1/chat/completions`, `/v1/completions`, `/v1/models`) plus
-/// `/health`, on the JDK's built-in `com.sun.net.httpserver`.
+/// An HTTP server speaking the OpenAI API (`/v1/chat/completions`, `/v1/completions`, `/v1/responses`,
+/// `/v1/models`) plus `/health`, on the JDK's built-in `com.sun.net.httpserver`; CORS for the origins configured
+/// ([Cors]).
 ///
 /// Requests are read and answered on virtual threads; generation runs on the [SlotPool]'s slot threads, so the
 /// number of requests served at once is the number of slots, whatever the number of connections. Every error is

@@ -24,8 +24,9 @@ import java.util.function.Supplier;
 /// [GenerationRequest].
 ///
 /// Known fields with the wrong JSON type or an out-of-range value are a 400 naming the field. Fields that ask for
-/// something this server cannot do (`tools`, `echo`, `suffix`...) are a 400 saying so, rather than being silently
-/// ignored. Unknown fields are ignored, as SDKs send fields of newer API versions.
+/// something this server cannot do (`functions`, `echo`, `suffix`...) are a 400 saying so, rather than being
+/// silently ignored. Unknown fields are ignored, as SDKs send fields of newer API versions. Tools and tool turns
+/// become a [ToolCalling] (rendering, the answer's parsing, the constraint on calls).
 final class RequestParser {
     /// Stop strings per request at most, and characters per stop string.
     static final int MAX_STOPS = 16;
