@@ -732,7 +732,9 @@ public final class OpenAiServer implements AutoCloseable {
                 body.put("choices", choices);
                 body.put("usage", usage(f));
                 outcome.status = sendJson(ex, 200, body);
-                outcome.note = summary(f);
+                @SuppressWarnings("unchecked")
+                Object finish = ((Map<String, Object>) choices.getLast()).get("finish_reason");
+                outcome.note = summary(f, (String) finish);
                 return;
             } else if (e instanceof SlotPool.Job.Failed failed) {
                 throw failure(failed);
@@ -830,7 +832,7 @@ public final class OpenAiServer implements AutoCloseable {
                     outcome.note = "aborted";
                     return;
                 }
-                sendEnd(out, r, id, createdAt, index, c, pending, textOffset, deltas);
+                String finish = sendEnd(out, r, id, createdAt, index, c, pending, textOffset, deltas);
                 if (r.includeUsage()) {
                     Map<String, Object> last = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion",
                             createdAt);
@@ -840,7 +842,7 @@ public final class OpenAiServer implements AutoCloseable {
                 }
                 out.write("data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII));
                 out.flush();
-                outcome.note = summary(f);
+                outcome.note = summary(f, finish);
                 return;
             } else if (e instanceof SlotPool.Job.Failed failed) {
                 ApiException error = failure(failed);
@@ -865,8 +867,8 @@ public final class OpenAiServer implements AutoCloseable {
     /// A choice's last chunk: its finish reason, with the log-probabilities of tokens whose text never came (text
     /// held back and flushed at the end; the tokens of a stop string are dropped, as their text is). With tools,
     /// the deltas of what the call parser held back come first, and a choice that called ends with `tool_calls`.
-    private void sendEnd(OutputStream out, GenerationRequest r, String id, long createdAt, int index, Completion c,
-                         List<Completion.Token> pending, int textOffset, ToolDeltas deltas) throws IOException {
+    private String sendEnd(OutputStream out, GenerationRequest r, String id, long createdAt, int index, Completion c,
+                           List<Completion.Token> pending, int textOffset, ToolDeltas deltas) throws IOException {
         List<Completion.Token> rest = c.stopReason() == Completion.StopReason.STOP_STRING ? List.of() : pending;
         String finishReason = finishReason(c);
         if (deltas != null) {
@@ -879,6 +881,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         send(out, chunk(r, id, createdAt, index, r.chat() ? Map.of() : "", logprobs(r, rest, textOffset),
                 finishReason));
+        return finishReason;
     }
 
     /// A `/v1/responses` answer, whole.
@@ -892,7 +895,7 @@ public final class OpenAiServer implements AutoCloseable {
                     throw ApiException.shuttingDown();
                 }
                 outcome.status = sendJson(ex, 200, api.complete(f));
-                outcome.note = summary(f);
+                outcome.note = summary(f, api.outcome(f));
                 return;
             }
             if (e instanceof SlotPool.Job.Failed failed) {
@@ -929,7 +932,7 @@ public final class OpenAiServer implements AutoCloseable {
                     return;
                 }
                 sendEvents(out, api.finish(f));
-                outcome.note = summary(f);
+                outcome.note = summary(f, api.outcome(f));
                 return;
             } else if (e instanceof SlotPool.Job.Failed failed) {
                 ApiException error = failure(failed);
@@ -1004,10 +1007,10 @@ public final class OpenAiServer implements AutoCloseable {
         };
     }
 
-    private static String summary(SlotPool.Job.Finished f) {
-        Completion c = f.completion();
+    /// The log line's account of a generation, with the finish reason as answered (`tool_calls` included).
+    private static String summary(SlotPool.Job.Finished f, String finishReason) {
         return String.format(Locale.ROOT, "prompt %d tokens (%d cached) + %d generated, %s", f.promptTokens(),
-                f.cachedTokens(), f.generatedTokens(), finishReason(c))
+                f.cachedTokens(), f.generatedTokens(), finishReason)
                 + (f.choices().size() > 1 ? " (" + f.choices().size() + " choices)" : "");
     }
 

@@ -396,6 +396,12 @@ final class ResponsesApi {
         return u;
     }
 
+    /// For the log: the answer's status and its calls, once it is complete.
+    String outcome(SlotPool.Job.Finished f) {
+        long calls = output.stream().filter(item -> "function_call".equals(item.get("type"))).count();
+        return status(f.completion()) + (calls == 0 ? "" : ", " + calls + " function call" + (calls > 1 ? "s" : ""));
+    }
+
     private static String status(Completion c) {
         return switch (c.stopReason()) {
             case MAX_TOKENS, CONTEXT_FULL -> "incomplete";
