@@ -163,6 +163,26 @@ class ResponsesApiTest {
         assertThat(json(r).get("tools")).isEqualTo(List.of(tool));
     }
 
+    /// `text.format` is the chat request's `response_format`: a JSON schema holds the answer.
+    @Test
+    void jsonSchemaFormat() throws Exception {
+        Map<String, Object> format = Map.of("type", "json_schema", "name", "answer", "strict", true, "schema",
+                Map.of("type", "object", "properties", Map.of("answer", Map.of("enum", List.of("yes", "no"))),
+                        "required", List.of("answer"), "additionalProperties", false));
+        HttpResponse<String> r = responses("input", "Is water wet?", "text", Map.of("format", format),
+                "max_output_tokens", 100, "seed", 3);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        Map<String, Object> body = json(r);
+        assertThat(body).containsEntry("status", "completed").containsEntry("text", Map.of("format", format));
+        assertThat(Json.parseObject(outputText(body)).get("answer")).isIn("yes", "no");
+        // a keyword the grammar cannot enforce is named as the Responses field
+        Map<String, Object> bad = Map.of("type", "json_schema", "name", "x", "schema", Map.of("type", "array",
+                "uniqueItems", true));
+        assertThat(param(responses("input", "hi", "text", Map.of("format", bad)), null)).isEqualTo("text.format.schema");
+        assertThat(param(responses("input", "hi", "text", Map.of("format", Map.of("type", "yaml"))), null))
+                .isEqualTo("text.format.type");
+    }
+
     static String param(HttpResponse<String> r, String code) {
         return (String) assertError(r, 400, code).get("param");
     }

@@ -81,6 +81,14 @@ class ToolCallingServerTest {
                 .isEqualTo("parallel_tool_calls");
         assertThat(param(chat("messages", user("hi"), "functions", List.of(Map.of("name", "f")))))
                 .isEqualTo("functions");
+        // a structured output format and tools together would need one grammar for both: refused
+        assertThat(param(chat("messages", user("hi"), "tools", List.of(WEATHER), "response_format",
+                Map.of("type", "json_object")))).isEqualTo("response_format");
+        assertThat(param(chat("messages", user("hi"), "tools", List.of(WEATHER), "grammar", "root ::= \"a\"")))
+                .isEqualTo("grammar");
+        // with tool_choice none the tools are not used, and the format holds
+        assertThat(chat("messages", user("hi"), "tools", List.of(WEATHER), "tool_choice", "none", "response_format",
+                Map.of("type", "json_object"), "max_tokens", 2).statusCode()).isEqualTo(200);
         // a schema the grammar engine cannot express would leave the arguments unconstrained: refused
         HttpResponse<String> r = chat("messages", user("hi"), "tools", List.of(WEATHER, Map.of("type", "function",
                 "function", Map.of("name", "f", "parameters", Map.of("type", "object", "properties",
