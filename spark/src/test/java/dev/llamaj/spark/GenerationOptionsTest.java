@@ -1,0 +1,102 @@
+package dev.llamaj.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class GenerationOptionsTest {
+    private static final GenerationOptions BASE = GenerationOptions.of("/models/m.gguf");
+
+    @Test
+    void badValuesAreRefusedWithTheOptionNamed() {
+        assertThatThrownBy(() -> GenerationOptions.of(" ")).hasMessage("model: a GGUF file path is required");
+        assertThatThrownBy(() -> GenerationOptions.of(null)).hasMessage("model: a GGUF file path is required");
+        assertThatThrownBy(() -> BASE.withThreads(-1))
+                .hasMessage("threads must be 0 (the task's cores) or more, got -1");
+        assertThatThrownBy(() -> BASE.withSequences(0)).hasMessage("sequences must be 1 or more, got 0");
+        assertThatThrownBy(() -> BASE.withContextLength(-2))
+                .hasMessage("contextLength must be 0 (the model's) or more, got -2");
+        assertThatThrownBy(() -> BASE.withBatchSize(0)).hasMessage("batchSize must be 1 or more, got 0");
+        assertThatThrownBy(() -> BASE.withMaxTokens(-2))
+                .hasMessage("maxTokens must be -1 (until the context is full) or more, got -2");
+        assertThatThrownBy(() -> BASE.withTemperature(-0.5f))
+                .hasMessage("temperature must be 0 or more, got -0.5");
+        assertThatThrownBy(() -> BASE.withTemperature(Float.NaN))
+                .hasMessage("temperature must be 0 or more, got NaN");
+        assertThatThrownBy(() -> BASE.withTruncation(-1, 1f, 0f)).hasMessage("top-k must be 0 or more, got -1");
+        assertThatThrownBy(() -> BASE.withTruncation(0, 0f, 0f)).hasMessage("top-p must be in (0, 1], got 0.0");
+        assertThatThrownBy(() -> BASE.withTruncation(0, 1f, 1.5f)).hasMessage("min-p must be in [0, 1], got 1.5");
+        assertThatThrownBy(() -> BASE.withRepeatPenalty(0f, 64))
+                .hasMessage("repeat penalty must be positive, got 0.0");
+        assertThatThrownBy(() -> BASE.withIdColumn("")).hasMessage("idColumn is blank");
+        assertThatThrownBy(() -> BASE.withStop(List.of("\n", ""))).hasMessage("stop: a stop string is empty");
+        assertThatThrownBy(() -> BASE.withChatTemplate(" ")).hasMessage("chatTemplate is blank");
+        assertThatThrownBy(() -> BASE.withModelSha256("abc"))
+                .hasMessage("modelSha256 must be 64 hex digits, got 'abc'");
+        assertThatThrownBy(() -> BASE.withModelSha256("g".repeat(64)))
+                .hasMessageStartingWith("modelSha256 must be 64 hex digits");
+        assertThat(BASE.withModelSha256("AB".repeat(32)).modelSha256()).isEqualTo("ab".repeat(32));
+    }
+
+    @Test
+    void threadsDefaultToTheTaskCoresSharedBySequences() {
+        assertThat(BASE.loadOptions(4).threads()).isEqualTo(4);
+        assertThat(BASE.withSequences(2).loadOptions(4).threads()).isEqualTo(2);
+        assertThat(BASE.withSequences(4).loadOptions(2).threads()).isEqualTo(1);
+        assertThat(BASE.withThreads(3).loadOptions(8).threads()).isEqualTo(3);
+        assertThat(BASE.withBatchSize(64).withRepack(false).loadOptions(1))
+                .satisfies(o -> assertThat(o.batchSize()).isEqualTo(64))
+                .satisfies(o -> assertThat(o.repack()).isFalse());
+    }
+
+    @Test
+    void builtInTemplateNamesResolveToTheirSource() {
+        assertThat(BASE.chatTemplateSource()).isNull();
+        assertThat(BASE.withChatTemplate("chatml").chatTemplateSource()).contains("<|im_start|>");
+        String jinja = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+        assertThat(BASE.withChatTemplate(jinja).chatTemplateSource()).isEqualTo(jinja);
+    }
+
+    @Test
+    void optionsSurviveJavaSerialization() throws Exception {
+        GenerationOptions o = BASE.withIdColumn("id").withStop(List.of("\n\n")).withSeed(9).withSequences(3);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(o);
+        }
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            assertThat(in.readObject()).isEqualTo(o);
+        }
+    }
+
+    @Test
+    void aRowSeedIsTheSha256OfTheGlobalSeedAndTheId() throws Exception {
+        for (long global : new long[] {0, 42, -1}) {
+            for (String id : List.of("0", "123", "row-7", "é")) {
+                byte[] seedBytes = ByteBuffer.allocate(8).putLong(global).array();
+                byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
+                byte[] message = Arrays.copyOf(seedBytes, 8 + idBytes.length);
+                System.arraycopy(idBytes, 0, message, 8, idBytes.length);
+                byte[] digest = MessageDigest.getInstance("SHA-256").digest(message);
+                long expected = new BigInteger(1, Arrays.copyOf(digest, 8)).longValue();
+                assertThat(LlamaSpark.rowSeed(id, global)).isEqualTo(expected);
+            }
+        }
+        assertThat(LlamaSpark.rowSeed(123L, 42)).isEqualTo(LlamaSpark.rowSeed("123", 42));
+        assertThat(LlamaSpark.rowSeed(123, 42)).isEqualTo(LlamaSpark.rowSeed("123", 42));
+        assertThat(LlamaSpark.rowSeed("123", 42)).isNotEqualTo(LlamaSpark.rowSeed("124", 42));
+        assertThat(LlamaSpark.rowSeed("123", 42)).isNotEqualTo(LlamaSpark.rowSeed("123", 43));
+        assertThat(LlamaSpark.rowSeed(null, 42)).isEqualTo(42);
+    }
+}

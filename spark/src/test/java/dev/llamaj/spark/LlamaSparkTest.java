@@ -1,0 +1,298 @@
+package dev.llamaj.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import dev.llamaj.gguf.SharedData;
+import dev.llamaj.template.Message;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.MapFunction;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/// Spark's local mode on stories260K: two worker threads (`local[2,3]`: a task may fail twice before the job
+/// does), one session for the whole class since Spark takes seconds to start.
+class LlamaSparkTest {
+    private static final String[] STARTS = {
+        "Once upon a time", "The little dog", "Lily wanted to", "One day, a big", "Tom and his mom",
+        "The sun was", "There was a girl who", "The cat saw", "Max liked to play", "In the park,",
+    };
+    private static final long SEED = 7;
+
+    private static Path modelPath;
+    private static SparkSession spark;
+    private static LlamaModel model;
+
+    @BeforeAll
+    static void start() throws Exception {
+        modelPath = SharedData.require("models/stories260K.gguf");
+        model = LlamaModel.load(modelPath, 1);
+        spark = SparkSession.builder().master("local[2,3]").appName("LlamaSparkTest")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.shuffle.partitions", "4")
+                .getOrCreate();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (spark != null) {
+            spark.stop();
+        }
+        if (model != null) {
+            model.close();
+        }
+        ExecutorModels.closeAll();
+    }
+
+    private static GenerationOptions options() {
+        return GenerationOptions.of(modelPath.toString()).withIdColumn("id").withSeed(SEED).withThreads(1);
+    }
+
+    /// 300 rows: id, prompt, max_tokens (8 to 24) and, on every fifth row, the stop string ".".
+    private static Dataset<Row> prompts() {
+        StructType schema = new StructType()
+                .add("id", DataTypes.LongType)
+                .add("prompt", DataTypes.StringType)
+                .add("max_tokens", DataTypes.IntegerType)
+                .add("stop", DataTypes.createArrayType(DataTypes.StringType));
+        List<Row> rows = new ArrayList<>();
+        for (long id = 0; id < 300; id++) {
+            rows.add(RowFactory.create(id, STARTS[(int) (id % STARTS.length)], 8 + (int) (id % 17),
+                    id % 5 == 0 ? List.of(".") : null));
+        }
+        return spark.createDataFrame(rows, schema).repartition(6);
+    }
+
+    private static Map<Long, Row> byId(Dataset<Row> results) {
+        Map<Long, Row> map = new TreeMap<>();
+        for (Row r : results.collectAsList()) {
+            map.put(r.getLong(r.fieldIndex("id")), r);
+        }
+        return map;
+    }
+
+    @Test
+    void everyRowEqualsThePlainApiWithTheRowsSeed() {
+        Map<Long, Row> results = byId(LlamaSpark.generate(prompts(), options().withSequences(2)));
+        assertThat(results).hasSize(300);
+        Set<String> continuationsOfOneStart = new HashSet<>();
+        try (Session session = model.newSession()) {
+            for (Map.Entry<Long, Row> e : results.entrySet()) {
+                long id = e.getKey();
+                Row r = e.getValue();
+                String prompt = STARTS[(int) (id % STARTS.length)];
+                int maxTokens = 8 + (int) (id % 17);
+                List<String> stops = id % 5 == 0 ? List.of(".") : List.of();
+                session.reset();
+                Sampler sampler = Sampler.create(Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED)));
+                Completion c = session.generate(session.encode(prompt), maxTokens, sampler, stops, _ -> {});
+                assertThat(r.<String>getAs("error")).as("row %d", id).isNull();
+                assertThat(r.<String>getAs("text")).as("row %d", id).isEqualTo(c.text());
+                assertThat(r.<Integer>getAs("prompt_tokens")).isEqualTo(c.promptTokens());
+                assertThat(r.<Integer>getAs("completion_tokens")).as("row %d", id).isEqualTo(c.generatedTokens());
+                assertThat(r.<String>getAs("finish_reason")).as("row %d", id).isEqualTo(
+                        switch (c.stopReason()) {
+                            case END_OF_GENERATION, STOP_STRING -> "stop";
+                            default -> "length";
+                        });
+                assertThat(r.<String>getAs("model")).isEqualTo("stories260K.gguf");
+                assertThat(r.<String>getAs("model_sha256")).isEqualTo(model.file().sha256());
+                if (id % STARTS.length == 1) { // 30 rows with the same prompt and no stop string
+                    continuationsOfOneStart.add(c.text());
+                }
+                if (id % 50 == 1) { // rescore the generated tokens in one batch: the log-probabilities agree
+                    checkLogprobs(session.tokens(), c.promptTokens(), c.generatedTokens(), r);
+                }
+            }
+        }
+        // the id seeds the row: the same prompt gives different stories
+        assertThat(continuationsOfOneStart).hasSizeGreaterThan(15);
+    }
+
+    /// Computes the mean and minimum log-probability of `tokens[promptTokens..]` by running the whole sequence
+    /// through a fresh session with a logits listener, independently of the generation loop.
+    private static void checkLogprobs(int[] tokens, int promptTokens, int generated, Row r) {
+        assertThat(generated).isPositive();
+        double[] lp = new double[tokens.length];
+        try (Session s = model.newSession()) {
+            s.ingest(tokens, (i, logits) -> {
+                if (i + 1 < tokens.length) {
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (float v : logits) {
+                        max = Math.max(max, v);
+                    }
+                    double sum = 0;
+                    for (float v : logits) {
+                        sum += Math.exp(v - max);
+                    }
+                    lp[i + 1] = logits[tokens[i + 1]] - max - Math.log(sum);
+                }
+            });
+        }
+        double mean = 0;
+        double min = 0;
+        for (int i = promptTokens; i < promptTokens + generated; i++) {
+            mean += lp[i] / generated;
+            min = Math.min(min, lp[i]);
+        }
+        assertThat(r.<Double>getAs("mean_logprob")).isCloseTo(mean, within(1e-3));
+        assertThat(r.<Double>getAs("min_logprob")).isCloseTo(min, within(1e-3));
+        assertThat(r.<Double>getAs("min_logprob")).isLessThanOrEqualTo(r.<Double>getAs("mean_logprob"));
+    }
+
+    /// Counts the injected failures (local mode: the tasks run in this JVM).
+    static final AtomicInteger INJECTED = new AtomicInteger();
+
+    @Test
+    void aTaskThatFailsIsRetriedWithIdenticalRows() {
+        GenerationOptions options = options().withMaxTokens(12);
+        Dataset<Row> input = prompts().drop("max_tokens");
+        Map<Long, Row> clean = byId(LlamaSpark.generate(input, options));
+
+        INJECTED.set(0);
+        StructType schema = LlamaSpark.resultSchema(input.schema());
+        // the failure comes after generation, in the same stage: the whole task (its generated rows too) runs again
+        Dataset<Row> failing = LlamaSpark.generate(input, options.withSequences(2)).map((MapFunction<Row, Row>) row -> {
+            if (row.getLong(0) == 123 && TaskContext.get().attemptNumber() == 0) {
+                INJECTED.incrementAndGet();
+                throw new IllegalStateException("injected failure on the first attempt");
+            }
+            return row;
+        }, Encoders.row(schema));
+        Map<Long, Row> retried = byId(failing);
+
+        assertThat(INJECTED.get()).isEqualTo(1);
+        assertThat(retried.keySet()).isEqualTo(clean.keySet());
+        for (long id : clean.keySet()) {
+            assertThat(retried.get(id)).as("row %d", id).isEqualTo(clean.get(id));
+        }
+    }
+
+    @Test
+    void chatMessagesAreRenderedWithTheTemplate() {
+        StructType message = new StructType().add("role", DataTypes.StringType).add("content", DataTypes.StringType);
+        StructType schema = new StructType().add("id", DataTypes.StringType)
+                .add("messages", DataTypes.createArrayType(message));
+        List<Row> rows = List.of(
+                RowFactory.create("a", List.of(RowFactory.create("user", "Tell me a story"))),
+                RowFactory.create("b", List.of(RowFactory.create("system", "Be kind."),
+                        RowFactory.create("user", "What did the dog do?"))),
+                RowFactory.create("c", List.of(RowFactory.create("narrator", "Hello"))));
+        GenerationOptions options = options().withChatTemplate("plain").withMaxTokens(16);
+        Map<String, Row> out = new TreeMap<>();
+        for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options).collectAsList()) {
+            out.put(r.getString(0), r);
+        }
+
+        ChatFormat chat = ChatFormat.of(model, ChatFormat.builtin("plain").orElseThrow());
+        try (Session session = model.newSession()) {
+            for (String id : List.of("a", "b")) {
+                List<Message> messages = id.equals("a") ? List.of(Message.user("Tell me a story"))
+                        : List.of(Message.system("Be kind."), Message.user("What did the dog do?"));
+                session.reset();
+                Completion c = session.generate(chat.render(messages, true), 16,
+                        Sampler.create(Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED))), _ -> {});
+                assertThat(out.get(id).<String>getAs("text")).isEqualTo(c.text());
+                assertThat(out.get(id).<Integer>getAs("prompt_tokens")).isEqualTo(c.promptTokens());
+            }
+        }
+        Row bad = out.get("c");
+        assertThat(bad.<String>getAs("finish_reason")).isEqualTo("error");
+        assertThat(bad.<String>getAs("error")).startsWith("messages[0]: ").contains("narrator");
+        assertThat(bad.<String>getAs("text")).isNull();
+    }
+
+    @Test
+    void badRowValuesAreReportedInTheErrorColumn() {
+        StructType schema = new StructType().add("id", DataTypes.IntegerType).add("prompt", DataTypes.StringType)
+                .add("max_tokens", DataTypes.LongType).add("temperature", DataTypes.DoubleType)
+                .add("top_p", DataTypes.FloatType).add("top_k", DataTypes.IntegerType)
+                .add("stop", DataTypes.createArrayType(DataTypes.StringType));
+        String longPrompt = "Once upon a time ".repeat(40);
+        List<Row> rows = List.of(
+                RowFactory.create(1, "Once upon a time", 4L, 0.0, null, null, null),
+                RowFactory.create(2, "Once upon a time", -5L, null, null, null, null),
+                RowFactory.create(3, "Once upon a time", null, -1.0, null, null, null),
+                RowFactory.create(4, "Once upon a time", null, null, 2f, null, null),
+                RowFactory.create(5, "Once upon a time", null, null, null, -3, null),
+                RowFactory.create(6, null, null, null, null, null, null),
+                RowFactory.create(7, longPrompt, null, null, null, null, null),
+                RowFactory.create(8, "Once upon a time", null, null, null, null, List.of("")));
+        Map<Integer, Row> out = new TreeMap<>();
+        for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options().withContextLength(64))
+                .collectAsList()) {
+            out.put(r.getInt(0), r);
+        }
+        assertThat(out.get(1).<String>getAs("error")).isNull();
+        assertThat(out.get(1).<Integer>getAs("completion_tokens")).isEqualTo(4);
+        assertThat(out.get(1).<String>getAs("finish_reason")).isEqualTo("length");
+        assertThat(out.get(2).<String>getAs("error")).isEqualTo(
+                "max_tokens must be -1 (until the context is full) or more, got -5");
+        assertThat(out.get(3).<String>getAs("error")).isEqualTo("temperature must be 0 or more, got -1.0");
+        assertThat(out.get(4).<String>getAs("error")).isEqualTo("top_p must be in (0, 1], got 2.0");
+        assertThat(out.get(5).<String>getAs("error")).isEqualTo("top_k must be 0 or more, got -3");
+        assertThat(out.get(6).<String>getAs("error")).isEqualTo("prompt is null");
+        assertThat(out.get(7).<String>getAs("error")).matches("prompt is \\d+ tokens but only 64 fit in the context");
+        assertThat(out.get(8).<String>getAs("error")).isEqualTo("stop: a stop string is empty or null");
+        for (int id = 2; id <= 8; id++) {
+            assertThat(out.get(id).<String>getAs("finish_reason")).isEqualTo("error");
+            assertThat(out.get(id).<Object>getAs("completion_tokens")).isNull();
+            assertThat(out.get(id).<String>getAs("model_sha256")).hasSize(64);
+        }
+    }
+
+    @Test
+    void aWrongSchemaFailsBeforeAnyTaskWithTheColumnNamed() {
+        Dataset<Row> numbers = spark.range(3).toDF("id");
+        assertThatThrownBy(() -> LlamaSpark.generate(numbers, options()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("the input has neither a 'prompt' column (string) nor a 'messages' column "
+                        + "(array<struct<role: string, content: string>>); its columns are [id]");
+        assertThatThrownBy(() -> LlamaSpark.generate(numbers.selectExpr("id", "id as prompt"), options()))
+                .hasMessage("column 'prompt' must be string, but it is bigint");
+        assertThatThrownBy(() -> LlamaSpark.generate(numbers.selectExpr("id", "'x' as messages"), options()))
+                .hasMessage("column 'messages' must be array<struct<role: string, content: string>>, "
+                        + "but it is string");
+        assertThatThrownBy(() -> LlamaSpark.generate(numbers.selectExpr("'x' as prompt"), options()))
+                .hasMessage("idColumn: the input has no column 'id'; its columns are [prompt]");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("array(id) as id", "'x' as prompt"), options()))
+                .hasMessage("column 'id' must be string or integer (the row's id, hashed into its seed), "
+                        + "but it is array<bigint>");
+        assertThatThrownBy(() -> LlamaSpark.generate(numbers.selectExpr("id", "'x' as prompt", "'a' as text"),
+                options()))
+                .hasMessage("the input already has a column named 'text', which generation adds: "
+                        + "rename or drop it first");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("id", "'x' as prompt", "'8' as max_tokens"), options()))
+                .hasMessage("column 'max_tokens' must be an integer type, but it is string");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("id", "'x' as prompt", "'hot' as temperature"), options()))
+                .hasMessage("column 'temperature' must be a number, but it is string");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("id", "'x' as prompt", "'.' as stop"), options()))
+                .hasMessage("column 'stop' must be array<string>, but it is string");
+    }
+}
