@@ -11,6 +11,7 @@ import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
 import dev.llamaj.gguf.SharedData;
 import dev.llamaj.template.Message;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -31,6 +32,7 @@ import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /// Spark's local mode on stories260K: two worker threads (`local[2,3]`: a task may fail twice before the job
 /// does), one session for the whole class since Spark takes seconds to start.
@@ -70,7 +72,7 @@ class LlamaSparkTest {
         return GenerationOptions.of(modelPath.toString()).withIdColumn("id").withSeed(SEED).withThreads(1);
     }
 
-    /// 300 rows: id, prompt, max_tokens (8 to 24) and, on every fifth row, the stop string ".".
+    /// 300 rows: id, prompt, max_tokens (6 to 16) and, on every fifth row, the stop string ".".
     private static Dataset<Row> prompts() {
         StructType schema = new StructType()
                 .add("id", DataTypes.LongType)
@@ -79,7 +81,7 @@ class LlamaSparkTest {
                 .add("stop", DataTypes.createArrayType(DataTypes.StringType));
         List<Row> rows = new ArrayList<>();
         for (long id = 0; id < 300; id++) {
-            rows.add(RowFactory.create(id, STARTS[(int) (id % STARTS.length)], 8 + (int) (id % 17),
+            rows.add(RowFactory.create(id, STARTS[(int) (id % STARTS.length)], 6 + (int) (id % 11),
                     id % 5 == 0 ? List.of(".") : null));
         }
         return spark.createDataFrame(rows, schema).repartition(6);
@@ -103,7 +105,7 @@ class LlamaSparkTest {
                 long id = e.getKey();
                 Row r = e.getValue();
                 String prompt = STARTS[(int) (id % STARTS.length)];
-                int maxTokens = 8 + (int) (id % 17);
+                int maxTokens = 6 + (int) (id % 11);
                 List<String> stops = id % 5 == 0 ? List.of(".") : List.of();
                 session.reset();
                 Sampler sampler = Sampler.create(Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED)));
@@ -260,6 +262,34 @@ class LlamaSparkTest {
             assertThat(out.get(id).<String>getAs("finish_reason")).isEqualTo("error");
             assertThat(out.get(id).<Object>getAs("completion_tokens")).isNull();
             assertThat(out.get(id).<String>getAs("model_sha256")).hasSize(64);
+        }
+    }
+
+    @Test
+    void theExampleJobWritesOneJsonLinePerPrompt(@TempDir Path dir) throws Exception {
+        Path input = dir.resolve("prompts.jsonl");
+        Files.writeString(input, """
+                {"id": 1, "prompt": "Once upon a time", "max_tokens": 12}
+                {"id": 2, "prompt": "The little dog", "temperature": 0}
+                {"id": 3, "messages": [{"role": "user", "content": "Tell me a story"}]}
+                """);
+        Path output = dir.resolve("out");
+        GenerateJob.Job job = GenerateJob.parse(new String[] {"--model", modelPath.toString(), "--input",
+            input.toString(), "--output", output.toString(), "--id-column", "id", "--seed", "42",
+            "--max-tokens", "20", "--chat-template", "plain", "--partitions", "2"});
+        assertThat(GenerateJob.run(job, spark)).isEqualTo(3);
+
+        Map<Long, Row> rows = byId(spark.read().json(output.toString()));
+        assertThat(rows.keySet()).containsExactly(1L, 2L, 3L);
+        assertThat(rows.get(1L).<Long>getAs("completion_tokens")).isEqualTo(12);
+        try (Session session = model.newSession()) {
+            Completion greedy = session.generate("The little dog", 20, Sampler.greedy(), _ -> {});
+            assertThat(rows.get(2L).<String>getAs("text")).isEqualTo(greedy.text());
+        }
+        for (Row r : rows.values()) { // Spark's JSON writer leaves null fields out: no row has an error
+            assertThat(r.schema().fieldNames()).doesNotContain("error");
+            assertThat(r.<String>getAs("finish_reason")).isIn("stop", "length");
+            assertThat(r.<String>getAs("model_sha256")).isEqualTo(model.file().sha256());
         }
     }
 

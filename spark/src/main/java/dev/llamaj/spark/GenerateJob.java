@@ -1,0 +1,153 @@
+package dev.llamaj.spark;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/// A ready-made `spark-submit` job: JSON lines of prompts in, JSON lines of results out.
+///
+/// ```sh
+/// spark-submit --class dev.llamaj.spark.GenerateJob llamaj-spark.jar \
+///     --model /models/model.gguf --input prompts.jsonl --output completions --id-column id --seed 42
+/// ```
+///
+/// Each input line is an object with `prompt` (or `messages`) and any per-row settings (`max_tokens`,
+/// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`, `stop`); the output directory gets Spark's
+/// part files, one JSON object per row: the input fields and the result columns of [LlamaSpark#generate].
+public final class GenerateJob {
+    private GenerateJob() {}
+
+    static final String USAGE = """
+            usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N] [--max-tokens N]
+                               [--temperature T] [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
+                               [--stop TEXT]... [--partitions N]""";
+
+    public static void main(String[] args) {
+        Job job;
+        try {
+            job = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("GenerateJob: " + e.getMessage());
+            System.err.println(USAGE);
+            System.exit(2);
+            return;
+        }
+        SparkSession spark = SparkSession.builder().appName("llamaj GenerateJob").getOrCreate();
+        try {
+            long rows = run(job, spark);
+            System.out.println("GenerateJob: " + rows + " rows written to " + job.output());
+        } catch (IllegalArgumentException e) { // a bad input schema: one line, not a stack trace
+            System.err.println("GenerateJob: " + e.getMessage());
+            spark.stop();
+            System.exit(2);
+        }
+        spark.stop();
+    }
+
+    /// The parsed command line.
+    record Job(GenerationOptions options, String input, String output, int partitions) {}
+
+    /// Reads `job.input`, generates, writes `job.output` (which must not exist yet); returns the number of rows.
+    static long run(Job job, SparkSession spark) {
+        Dataset<Row> input = spark.read().json(job.input());
+        if (job.partitions() > 0) {
+            input = input.repartition(job.partitions());
+        }
+        Dataset<Row> out = LlamaSpark.generate(input, job.options()).cache();
+        out.write().json(job.output());
+        long count = out.count();
+        out.unpersist();
+        return count;
+    }
+
+    /// Parses the command line.
+    ///
+    /// @throws IllegalArgumentException naming the option, for an unknown option, a missing or bad value
+    static Job parse(String[] args) {
+        String model = null;
+        String input = null;
+        String output = null;
+        String idColumn = null;
+        String chatTemplate = null;
+        List<String> stop = new ArrayList<>();
+        Long seed = null;
+        Integer maxTokens = null;
+        Float temperature = null;
+        int sequences = 1;
+        int threads = 0;
+        int context = 0;
+        int partitions = 0;
+        for (int i = 0; i < args.length; i++) {
+            String name = args[i];
+            if (!name.startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + name + "'");
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(name + " needs a value");
+            }
+            String value = args[++i];
+            switch (name) {
+                case "--model" -> model = value;
+                case "--input" -> input = value;
+                case "--output" -> output = value;
+                case "--id-column" -> idColumn = value;
+                case "--chat-template" -> chatTemplate = value;
+                case "--stop" -> stop.add(value);
+                case "--seed" -> seed = parseLong(name, value);
+                case "--max-tokens" -> maxTokens = (int) parseLong(name, value);
+                case "--temperature" -> temperature = parseFloat(name, value);
+                case "--sequences" -> sequences = (int) parseLong(name, value);
+                case "--threads" -> threads = (int) parseLong(name, value);
+                case "--context" -> context = (int) parseLong(name, value);
+                case "--partitions" -> partitions = (int) parseLong(name, value);
+                default -> throw new IllegalArgumentException("unknown option " + name);
+            }
+        }
+        if (model == null || input == null || output == null) {
+            throw new IllegalArgumentException("--model, --input and --output are required");
+        }
+        if (partitions < 0) {
+            throw new IllegalArgumentException("--partitions must be 0 (as read) or more, got " + partitions);
+        }
+        GenerationOptions options;
+        try {
+            options = GenerationOptions.of(model).withSequences(sequences).withThreads(threads)
+                    .withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
+                    .withStop(stop);
+            if (seed != null) {
+                options = options.withSeed(seed);
+            }
+            if (maxTokens != null) {
+                options = options.withMaxTokens(maxTokens);
+            }
+            if (temperature != null) {
+                options = options.withTemperature(temperature);
+            }
+        } catch (IllegalArgumentException e) { // the options' messages name their Java names: say the flag's
+            throw new IllegalArgumentException("bad option: " + e.getMessage(), e);
+        }
+        return new Job(options, input, output, partitions);
+    }
+
+    private static long parseLong(String name, String value) {
+        try {
+            long v = Long.parseLong(value);
+            if (!name.equals("--seed") && (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE)) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be an integer, got '" + value + "'", e);
+        }
+    }
+
+    private static float parseFloat(String name, String value) {
+        try {
+            return Float.parseFloat(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be a number, got '" + value + "'", e);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package dev.llamaj.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/// The command line of the `spark-submit` example job (its run is in `LlamaSparkTest`).
+class GenerateJobTest {
+    private static final String[] REQUIRED = {"--model", "m.gguf", "--input", "in.jsonl", "--output", "out"};
+
+    private static String[] with(String... more) {
+        String[] all = new String[REQUIRED.length + more.length];
+        System.arraycopy(REQUIRED, 0, all, 0, REQUIRED.length);
+        System.arraycopy(more, 0, all, REQUIRED.length, more.length);
+        return all;
+    }
+
+    @Test
+    void parsesEveryOption() {
+        GenerateJob.Job job = GenerateJob.parse(with("--id-column", "key", "--seed", "-9", "--max-tokens", "32",
+                "--temperature", "0", "--sequences", "2", "--threads", "3", "--context", "512",
+                "--chat-template", "chatml", "--stop", "\n", "--stop", "END", "--partitions", "8"));
+        GenerationOptions o = job.options();
+        assertThat(o.model()).isEqualTo("m.gguf");
+        assertThat(job.input()).isEqualTo("in.jsonl");
+        assertThat(job.output()).isEqualTo("out");
+        assertThat(job.partitions()).isEqualTo(8);
+        assertThat(o.idColumn()).isEqualTo("key");
+        assertThat(o.seed()).isEqualTo(-9);
+        assertThat(o.maxTokens()).isEqualTo(32);
+        assertThat(o.temperature()).isZero();
+        assertThat(o.sequences()).isEqualTo(2);
+        assertThat(o.threads()).isEqualTo(3);
+        assertThat(o.contextLength()).isEqualTo(512);
+        assertThat(o.chatTemplate()).isEqualTo("chatml");
+        assertThat(o.stop()).isEqualTo(List.of("\n", "END"));
+        assertThat(GenerateJob.parse(REQUIRED).options()).isEqualTo(GenerationOptions.of("m.gguf"));
+    }
+
+    @Test
+    void badCommandLinesAreOneLineNamingTheOption() {
+        assertThatThrownBy(() -> GenerateJob.parse(new String[] {"--model", "m.gguf"}))
+                .hasMessage("--model, --input and --output are required");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--top", "3"))).hasMessage("unknown option --top");
+        assertThatThrownBy(() -> GenerateJob.parse(with("extra"))).hasMessage("unexpected argument 'extra'");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--seed"))).hasMessage("--seed needs a value");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--max-tokens", "ten")))
+                .hasMessage("--max-tokens must be an integer, got 'ten'");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--sequences", "99999999999")))
+                .hasMessage("--sequences must be an integer, got '99999999999'");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--temperature", "warm")))
+                .hasMessage("--temperature must be a number, got 'warm'");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--temperature", "-1")))
+                .hasMessage("bad option: temperature must be 0 or more, got -1.0");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--sequences", "0")))
+                .hasMessage("bad option: sequences must be 1 or more, got 0");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--partitions", "-1")))
+                .hasMessage("--partitions must be 0 (as read) or more, got -1");
+    }
+}
