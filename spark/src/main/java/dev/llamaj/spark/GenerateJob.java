@@ -2,6 +2,7 @@ package dev.llamaj.spark;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -24,7 +25,7 @@ public final class GenerateJob {
                                [--temperature T] [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
                                [--stop TEXT]... [--partitions N]""";
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
         Job job;
         try {
             job = parse(args);
@@ -38,7 +39,11 @@ public final class GenerateJob {
         try {
             long rows = run(job, spark);
             System.out.println("GenerateJob: " + rows + " rows written to " + job.output());
-        } catch (IllegalArgumentException e) { // a bad input schema: one line, not a stack trace
+        } catch (Exception e) { // Scala's AnalysisException is checked for javac, but thrown unchecked
+            if (!(e instanceof IllegalArgumentException || e instanceof AnalysisException)) {
+                throw e;
+            }
+            // a bad input schema, a missing input, an output that exists: one line, not a stack trace
             System.err.println("GenerateJob: " + e.getMessage());
             spark.stop();
             System.exit(2);
