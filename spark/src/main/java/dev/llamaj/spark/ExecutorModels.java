@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /// The models loaded in this JVM (an executor, or the driver in local mode), one per file and load options,
 /// shared by every task the JVM runs.
@@ -32,6 +33,8 @@ final class ExecutorModels {
         private volatile String sha256;
         private final Map<Integer, ConcurrentLinkedDeque<Session>> idle = new ConcurrentHashMap<>();
         private final Map<String, ChatFormat> chatFormats = new ConcurrentHashMap<>();
+        /// Sessions borrowed and not yet given back (0 whenever no task runs: tests check that none leaks).
+        private final AtomicInteger borrowed = new AtomicInteger();
 
         private Loaded(LlamaModel model, Path path) {
             this.model = model;
@@ -61,12 +64,21 @@ final class ExecutorModels {
         /// An idle session with a cache of `contextLength` tokens, or a new one.
         Session borrow(int contextLength) {
             Session s = idle.computeIfAbsent(contextLength, _ -> new ConcurrentLinkedDeque<>()).pollFirst();
-            return s != null ? s : model.newSession(contextLength);
+            if (s == null) {
+                s = model.newSession(contextLength);
+            }
+            borrowed.incrementAndGet();
+            return s;
         }
 
         /// Returns a session for the next task; it must no longer be in use.
         void giveBack(Session session) {
+            borrowed.decrementAndGet();
             idle.computeIfAbsent(session.contextLength(), _ -> new ConcurrentLinkedDeque<>()).offerFirst(session);
+        }
+
+        int borrowedSessions() {
+            return borrowed.get();
         }
 
         /// The chat format of `templateSource` (null: the model's own), parsed once.
@@ -121,8 +133,12 @@ final class ExecutorModels {
         }
     }
 
-    /// How many models this JVM holds.
-    static synchronized int loadedCount() {
-        return MODELS.size();
+    /// Sessions borrowed from all the models and not given back.
+    static synchronized int borrowedSessions() {
+        int n = 0;
+        for (Loaded l : MODELS.values()) {
+            n += l.borrowedSessions();
+        }
+        return n;
     }
 }

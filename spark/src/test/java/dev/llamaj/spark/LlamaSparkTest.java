@@ -186,10 +186,21 @@ class LlamaSparkTest {
         Map<Long, Row> retried = byId(failing);
 
         assertThat(INJECTED.get()).isEqualTo(1);
+        assertThat(ExecutorModels.borrowedSessions()).as("sessions not given back").isZero();
         assertThat(retried.keySet()).isEqualTo(clean.keySet());
         for (long id : clean.keySet()) {
             assertThat(retried.get(id)).as("row %d", id).isEqualTo(clean.get(id));
         }
+    }
+
+    @Test
+    void aTaskStoppedEarlyGivesItsSessionsBack() {
+        // limit stops reading the partition while rows are still in flight: the task's end cancels them
+        Dataset<Row> one = prompts().repartition(1);
+        List<Row> first = LlamaSpark.generate(one, options().withSequences(2).withMaxTokens(64)).limit(3)
+                .collectAsList();
+        assertThat(first).hasSize(3);
+        assertThat(ExecutorModels.borrowedSessions()).as("sessions not given back").isZero();
     }
 
     @Test
