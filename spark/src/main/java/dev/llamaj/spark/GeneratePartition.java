@@ -77,8 +77,15 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
             int n = options.sequences();
             int context = loaded.contextLength(options.contextLength());
             this.sessions = new ArrayBlockingQueue<>(n);
-            for (int i = 0; i < n; i++) {
-                sessions.add(loaded.borrow(context));
+            try {
+                for (int i = 0; i < n; i++) {
+                    sessions.add(loaded.borrow(context));
+                }
+            } catch (RuntimeException e) { // no heap for one more key/value cache: keep none
+                for (Session s; (s = sessions.poll()) != null; ) {
+                    loaded.giveBack(s);
+                }
+                throw e;
             }
             AtomicInteger count = new AtomicInteger();
             this.pool = n == 1 ? null : Executors.newFixedThreadPool(n, r -> {
