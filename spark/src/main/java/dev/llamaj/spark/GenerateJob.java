@@ -1,5 +1,8 @@
 package dev.llamaj.spark;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.AnalysisException;
@@ -15,7 +18,8 @@ import org.apache.spark.sql.SparkSession;
 /// ```
 ///
 /// Each input line is an object with `prompt` (or `messages`) and any per-row settings (`max_tokens`,
-/// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`, `stop`); the output directory gets Spark's
+/// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`, `stop`, `grammar`, `json_schema`); the
+/// output directory gets Spark's
 /// part files, one JSON object per row: the input fields and the result columns of [LlamaSpark#generate].
 public final class GenerateJob {
     private GenerateJob() {}
@@ -23,7 +27,8 @@ public final class GenerateJob {
     static final String USAGE = """
             usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N] [--max-tokens N]
                                [--temperature T] [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
-                               [--stop TEXT]... [--partitions N]""";
+                               [--stop TEXT]... [--partitions N] [--grammar GBNF | --grammar-file FILE |
+                               --json-schema JSON | --json-schema-file FILE]""";
 
     public static void main(String[] args) throws Exception {
         Job job;
@@ -76,6 +81,8 @@ public final class GenerateJob {
         String output = null;
         String idColumn = null;
         String chatTemplate = null;
+        String grammar = null;
+        String jsonSchema = null;
         List<String> stop = new ArrayList<>();
         Long seed = null;
         Integer maxTokens = null;
@@ -107,6 +114,10 @@ public final class GenerateJob {
                 case "--threads" -> threads = (int) parseLong(name, value);
                 case "--context" -> context = (int) parseLong(name, value);
                 case "--partitions" -> partitions = (int) parseLong(name, value);
+                case "--grammar" -> grammar = value;
+                case "--grammar-file" -> grammar = readFile(name, value);
+                case "--json-schema" -> jsonSchema = value;
+                case "--json-schema-file" -> jsonSchema = readFile(name, value);
                 default -> throw new IllegalArgumentException("unknown option " + name);
             }
         }
@@ -120,7 +131,7 @@ public final class GenerateJob {
         try {
             options = GenerationOptions.of(model).withSequences(sequences).withThreads(threads)
                     .withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
-                    .withStop(stop);
+                    .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema);
             if (seed != null) {
                 options = options.withSeed(seed);
             }
@@ -134,6 +145,15 @@ public final class GenerateJob {
             throw new IllegalArgumentException("bad option: " + e.getMessage(), e);
         }
         return new Job(options, input, output, partitions);
+    }
+
+    /// A file read on the driver (the grammar then travels with the job).
+    private static String readFile(String name, String file) {
+        try {
+            return Files.readString(Path.of(file));
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException(name + ": cannot read " + file + " (" + e.getMessage() + ")", e);
+        }
     }
 
     private static long parseLong(String name, String value) {

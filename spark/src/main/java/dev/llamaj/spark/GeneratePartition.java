@@ -1,7 +1,9 @@
 package dev.llamaj.spark;
 
+import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import dev.llamaj.engine.grammar.Grammar;
 import dev.llamaj.template.Message;
 import java.io.Serial;
 import java.util.ArrayDeque;
@@ -187,19 +189,58 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
         values[width + 7] = sha256;
         try {
             int[] prompt = prompt(row, session, loaded);
-            Sampler sampler = Sampler.create(settings(row));
-            Generation.Result r = Generation.run(session, prompt, maxTokens(row), sampler, stops(row));
-            values[width] = r.text();
-            values[width + 1] = r.finish();
-            values[width + 2] = r.promptTokens();
-            values[width + 3] = r.completionTokens();
-            values[width + 4] = r.completionTokens() == 0 ? null : r.meanLogprob();
-            values[width + 5] = r.completionTokens() == 0 ? null : r.minLogprob();
-        } catch (IllegalArgumentException e) { // this row's own data: a bad setting, prompt, role, length
+            Grammar grammar = grammar(row);
+            Sampler sampler = Sampler.create(settings(row),
+                    grammar == null ? null : grammar.newConstraint(loaded.model.tokenizer()));
+            Completion c = generate(session, prompt, maxTokens(row), sampler, stops(row));
+            values[width] = c.text();
+            values[width + 1] = switch (c.stopReason()) {
+                case END_OF_GENERATION, STOP_STRING -> "stop";
+                case MAX_TOKENS, CONTEXT_FULL -> "length";
+                case CANCELLED -> throw new AssertionError("handled by generate");
+            };
+            values[width + 2] = c.promptTokens();
+            values[width + 3] = c.generatedTokens();
+            values[width + 4] = c.generatedTokens() == 0 ? null : c.meanLogprob();
+            values[width + 5] = c.generatedTokens() == 0 ? null : (double) c.minLogprob();
+        } catch (IllegalArgumentException e) { // this row's own data: a bad setting, prompt, role, grammar, length
             values[width + 1] = "error";
             values[width + 8] = e.getMessage();
         }
         return RowFactory.create(values);
+    }
+
+    /// Generates from `prompt` in `session`, emptied first: rows never share context, so a row's output depends
+    /// only on its own prompt, settings and seed, not on which rows ran before it in the same session.
+    /// `maxTokens` -1 runs until the context is full.
+    ///
+    /// @throws IllegalArgumentException if the prompt is empty or does not fit in the context
+    /// @throws CancellationException    if the thread was interrupted (the task is being killed): a row cut short
+    ///                                  must not be written as if it had finished
+    private static Completion generate(Session session, int[] prompt, int maxTokens, Sampler sampler,
+                                       List<String> stops) {
+        session.reset();
+        Completion c = session.generate(prompt, maxTokens < 0 ? session.contextLength() : maxTokens, sampler,
+                stops, _ -> {});
+        if (c.stopReason() == Completion.StopReason.CANCELLED) {
+            throw new CancellationException("interrupted: the task was killed");
+        }
+        return c;
+    }
+
+    /// The grammar of the row's `grammar` or `json_schema` column, else the options', or null.
+    private Grammar grammar(Row row) {
+        String gbnf = columns.grammar() >= 0 && !row.isNullAt(columns.grammar())
+                ? row.getString(columns.grammar()) : null;
+        String schema = columns.jsonSchema() >= 0 && !row.isNullAt(columns.jsonSchema())
+                ? row.getString(columns.jsonSchema()) : null;
+        if (gbnf != null && schema != null) {
+            throw new IllegalArgumentException("grammar and json_schema exclude each other: give one");
+        }
+        if (gbnf != null || schema != null) {
+            return Grammars.of(gbnf, "grammar", schema, "json_schema");
+        }
+        return Grammars.of(options.grammar(), "grammar", options.jsonSchema(), "jsonSchema");
     }
 
     /// The row's prompt tokens: its `messages` rendered with the chat template when present, else its `prompt`

@@ -43,10 +43,14 @@ import java.util.Locale;
 ///                       source; null uses the model's own
 /// @param modelSha256    the model file's SHA-256 for the `model_sha256` column, if known; null hashes the file once
 ///                       (on the driver when it can read the file, otherwise once per executor JVM)
+/// @param grammar        GBNF that every row's output must match (a row's `grammar` or `json_schema` column
+///                       replaces it); null: none
+/// @param jsonSchema     a JSON Schema (as JSON text) that every row's output must be a document of, likewise
 public record GenerationOptions(String model, int threads, int sequences, int contextLength, int batchSize,
                                 boolean repack, int maxTokens, float temperature, int topK, float topP, float minP,
                                 float repeatPenalty, int repeatLastN, long seed, String idColumn, List<String> stop,
-                                String chatTemplate, String modelSha256) implements Serializable {
+                                String chatTemplate, String modelSha256, String grammar, String jsonSchema)
+        implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
 
@@ -84,6 +88,15 @@ public record GenerationOptions(String model, int threads, int sequences, int co
         if (chatTemplate != null && chatTemplate.isBlank()) {
             throw new IllegalArgumentException("chatTemplate is blank");
         }
+        if (grammar != null && jsonSchema != null) {
+            throw new IllegalArgumentException("grammar and jsonSchema exclude each other: give one");
+        }
+        if (grammar != null && grammar.isBlank()) {
+            throw new IllegalArgumentException("grammar is blank");
+        }
+        if (jsonSchema != null && jsonSchema.isBlank()) {
+            throw new IllegalArgumentException("jsonSchema is blank");
+        }
         if (modelSha256 != null) {
             modelSha256 = modelSha256.toLowerCase(Locale.ROOT);
             if (modelSha256.length() != 64 || !modelSha256.chars().allMatch(HexFormat::isHexDigit)) {
@@ -97,92 +110,108 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     /// id column.
     public static GenerationOptions of(String model) {
         return new GenerationOptions(model, 0, 1, 0, 512, true, 256, 0.8f, 40, 0.95f, 0.05f, 1f, 64, 0L, null,
-                List.of(), null, null);
+                List.of(), null, null, null, null);
     }
 
     public GenerationOptions withThreads(int threads) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSequences(int sequences) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withContextLength(int contextLength) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withBatchSize(int batchSize) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepack(boolean repack) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withMaxTokens(int maxTokens) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withTemperature(float temperature) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     /// Top-k, top-p and min-p at once.
     public GenerationOptions withTruncation(int topK, float topP, float minP) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepeatPenalty(float repeatPenalty, int repeatLastN) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSeed(long seed) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withIdColumn(String idColumn) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withStop(List<String> stop) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withChatTemplate(String chatTemplate) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withModelSha256(String modelSha256) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
-                modelSha256);
+                modelSha256, grammar, jsonSchema);
+    }
+
+    /// Constrains every row's output to GBNF (llama.cpp's grammar format, `Grammar.parse`); checked by
+    /// [LlamaSpark#generate]. Null removes it.
+    public GenerationOptions withGrammar(String gbnf) {
+        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+                temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
+                modelSha256, gbnf, jsonSchema);
+    }
+
+    /// Constrains every row's output to JSON documents of `schema` (JSON text); checked by [LlamaSpark#generate].
+    /// Null removes it.
+    public GenerationOptions withJsonSchema(String schema) {
+        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+                temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, idColumn, stop, chatTemplate,
+                modelSha256, grammar, schema);
     }
 
     /// How an executor loads the model when a task has `taskCpus` cores: the cache of loaded models is keyed by

@@ -54,18 +54,22 @@ public final class LlamaSpark {
 
     /// `input` with the result columns appended: `text`, `finish_reason` (`stop` or `length`, as OpenAI names them;
     /// `error` for a row that could not run), `prompt_tokens`, `completion_tokens`, `mean_logprob` and
-    /// `min_logprob` (natural log-probabilities of the generated tokens under the model, null when none was
-    /// generated), `model` (the file's name), `model_sha256`, and `error` (null, or why the row could not run).
+    /// `min_logprob` (natural log-probabilities of the generated tokens in the distribution the sampler drew from,
+    /// as `Completion` reports them; null when none was generated), `model` (the file's name), `model_sha256`, and
+    /// `error` (null, or why the row could not run). With a grammar or JSON Schema (the options' or the row's),
+    /// the text matches it unless generation stopped early.
     ///
     /// Lazy, as every Dataset transformation: nothing is generated until an action (write, collect, count...).
     /// The schema is checked now.
     ///
     /// @throws IllegalArgumentException naming the column, if the input has no usable `prompt` or `messages`
-    ///                                  column, a settings column of the wrong type, no `options.idColumn()`, or
-    ///                                  already a column of a result's name
+    ///                                  column, a settings column of the wrong type, no `options.idColumn()`,
+    ///                                  already a column of a result's name, or the options' grammar or JSON
+    ///                                  Schema does not compile (`jsonSchema: ...`)
     public static Dataset<Row> generate(Dataset<Row> input, GenerationOptions options) {
         StructType schema = input.schema();
         InputColumns columns = InputColumns.resolve(schema, options);
+        Grammars.of(options.grammar(), "grammar", options.jsonSchema(), "jsonSchema"); // fails here, not in a task
         String sha256 = options.modelSha256() != null ? options.modelSha256() : driverSha256(options.model());
         StructType out = resultSchema(schema);
         return input.mapPartitions(new GeneratePartition(options, columns, sha256), Encoders.row(out));

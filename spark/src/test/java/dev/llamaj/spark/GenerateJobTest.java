@@ -3,8 +3,11 @@ package dev.llamaj.spark;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /// The command line of the `spark-submit` example job (its run is in `LlamaSparkTest`).
 class GenerateJobTest {
@@ -37,6 +40,23 @@ class GenerateJobTest {
         assertThat(o.chatTemplate()).isEqualTo("chatml");
         assertThat(o.stop()).isEqualTo(List.of("\n", "END"));
         assertThat(GenerateJob.parse(REQUIRED).options()).isEqualTo(GenerationOptions.of("m.gguf"));
+    }
+
+    @Test
+    void grammarsComeInlineOrFromAFile(@TempDir Path dir) throws Exception {
+        Path schema = Files.writeString(dir.resolve("schema.json"), "{\"type\": \"boolean\"}");
+        assertThat(GenerateJob.parse(with("--json-schema-file", schema.toString())).options().jsonSchema())
+                .isEqualTo("{\"type\": \"boolean\"}");
+        assertThat(GenerateJob.parse(with("--json-schema", "{}")).options().jsonSchema()).isEqualTo("{}");
+        Path gbnf = Files.writeString(dir.resolve("g.gbnf"), "root ::= \"a\"");
+        assertThat(GenerateJob.parse(with("--grammar-file", gbnf.toString())).options().grammar())
+                .isEqualTo("root ::= \"a\"");
+        assertThat(GenerateJob.parse(with("--grammar", "root ::= \"b\"")).options().grammar())
+                .isEqualTo("root ::= \"b\"");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar-file", dir.resolve("none").toString())))
+                .hasMessageStartingWith("--grammar-file: cannot read " + dir.resolve("none"));
+        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar", "root ::= \"a\"", "--json-schema", "{}")))
+                .hasMessage("bad option: grammar and jsonSchema exclude each other: give one");
     }
 
     @Test

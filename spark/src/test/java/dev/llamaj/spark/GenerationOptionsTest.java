@@ -47,6 +47,12 @@ class GenerationOptionsTest {
         assertThatThrownBy(() -> BASE.withModelSha256("g".repeat(64)))
                 .hasMessageStartingWith("modelSha256 must be 64 hex digits");
         assertThat(BASE.withModelSha256("AB".repeat(32)).modelSha256()).isEqualTo("ab".repeat(32));
+        assertThatThrownBy(() -> BASE.withGrammar("root ::= \"a\"").withJsonSchema("{}"))
+                .hasMessage("grammar and jsonSchema exclude each other: give one");
+        assertThatThrownBy(() -> BASE.withGrammar("")).hasMessage("grammar is blank");
+        assertThatThrownBy(() -> BASE.withJsonSchema("  ")).hasMessage("jsonSchema is blank");
+        assertThat(BASE.withGrammar("root ::= \"a\"").withGrammar(null).withJsonSchema("{}").jsonSchema())
+                .isEqualTo("{}");
     }
 
     @Test

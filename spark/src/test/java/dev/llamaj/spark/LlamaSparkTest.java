@@ -9,6 +9,7 @@ import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import dev.llamaj.engine.grammar.Grammar;
 import dev.llamaj.gguf.SharedData;
 import dev.llamaj.template.Message;
 import java.nio.file.Files;
@@ -72,19 +73,25 @@ class LlamaSparkTest {
         return GenerationOptions.of(modelPath.toString()).withIdColumn("id").withSeed(SEED).withThreads(1);
     }
 
-    /// 300 rows: id, prompt, max_tokens (6 to 16) and, on every fifth row, the stop string ".".
+    /// 300 rows: id, prompt, max_tokens (6 to 16), on every fifth row the stop string ".", and on rows 1, 51,
+    /// 101... temperature 0 (greedy).
     private static Dataset<Row> prompts() {
         StructType schema = new StructType()
                 .add("id", DataTypes.LongType)
                 .add("prompt", DataTypes.StringType)
                 .add("max_tokens", DataTypes.IntegerType)
-                .add("stop", DataTypes.createArrayType(DataTypes.StringType));
+                .add("stop", DataTypes.createArrayType(DataTypes.StringType))
+                .add("temperature", DataTypes.DoubleType);
         List<Row> rows = new ArrayList<>();
         for (long id = 0; id < 300; id++) {
             rows.add(RowFactory.create(id, STARTS[(int) (id % STARTS.length)], 6 + (int) (id % 11),
-                    id % 5 == 0 ? List.of(".") : null));
+                    id % 5 == 0 ? List.of(".") : null, greedy(id) ? 0.0 : null));
         }
         return spark.createDataFrame(rows, schema).repartition(6);
+    }
+
+    private static boolean greedy(long id) {
+        return id % 50 == 1;
     }
 
     private static Map<Long, Row> byId(Dataset<Row> results) {
@@ -108,7 +115,11 @@ class LlamaSparkTest {
                 int maxTokens = 6 + (int) (id % 11);
                 List<String> stops = id % 5 == 0 ? List.of(".") : List.of();
                 session.reset();
-                Sampler sampler = Sampler.create(Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED)));
+                Sampler.Settings settings = Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED));
+                if (greedy(id)) {
+                    settings = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, settings.seed());
+                }
+                Sampler sampler = Sampler.create(settings);
                 Completion c = session.generate(session.encode(prompt), maxTokens, sampler, stops, _ -> {});
                 assertThat(r.<String>getAs("error")).as("row %d", id).isNull();
                 assertThat(r.<String>getAs("text")).as("row %d", id).isEqualTo(c.text());
@@ -124,8 +135,12 @@ class LlamaSparkTest {
                 if (id % STARTS.length == 1) { // 30 rows with the same prompt and no stop string
                     continuationsOfOneStart.add(c.text());
                 }
-                if (id % 50 == 1) { // rescore the generated tokens in one batch: the log-probabilities agree
+                if (greedy(id)) { // greedy log-probabilities are the model's own: rescoring the tokens agrees
                     checkLogprobs(session.tokens(), c.promptTokens(), c.generatedTokens(), r);
+                } else {
+                    assertThat(r.<Double>getAs("mean_logprob")).as("row %d", id)
+                            .isCloseTo(c.meanLogprob(), within(1e-9))
+                            .isBetween(r.<Double>getAs("min_logprob"), 0.0);
                 }
             }
         }
@@ -201,6 +216,68 @@ class LlamaSparkTest {
                 .collectAsList();
         assertThat(first).hasSize(3);
         assertThat(ExecutorModels.borrowedSessions()).as("sessions not given back").isZero();
+    }
+
+    @Test
+    void aJsonSchemaOrGrammarConstrainsTheOutput() {
+        String animals = "{\"enum\": [\"cat\", \"dog\", \"bird\"]}";
+        StructType schema = new StructType().add("id", DataTypes.IntegerType).add("prompt", DataTypes.StringType)
+                .add("json_schema", DataTypes.StringType).add("grammar", DataTypes.StringType);
+        List<Row> rows = new ArrayList<>();
+        for (int id = 0; id < 24; id++) {
+            String start = STARTS[id % STARTS.length];
+            rows.add(switch (id % 4) {
+                case 0 -> RowFactory.create(id, start, null, null); // the options' schema
+                case 1 -> RowFactory.create(id, start, "{\"type\": \"boolean\"}", null);
+                case 2 -> RowFactory.create(id, start, null, "root ::= \"Yes\" | \"No\" | \"Maybe\"");
+                default -> RowFactory.create(id, start, "{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 99}",
+                        null);
+            });
+        }
+        rows.add(RowFactory.create(100, "Once", "{\"type\": \"object\", \"multipleOf\": 3}", null));
+        rows.add(RowFactory.create(101, "Once", null, "root ::= missing"));
+        rows.add(RowFactory.create(102, "Once", "true", "root ::= \"x\""));
+        GenerationOptions options = options().withJsonSchema(animals).withMaxTokens(32).withTemperature(1.2f);
+        Map<Integer, Row> out = new TreeMap<>();
+        for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options).collectAsList()) {
+            out.put(r.getInt(0), r);
+        }
+
+        try (Session session = model.newSession()) {
+            for (int id = 0; id < 24; id++) {
+                Row r = out.get(id);
+                String text = r.getAs("text");
+                assertThat(r.<String>getAs("finish_reason")).as("row %d: %s", id, text).isEqualTo("stop");
+                switch (id % 4) {
+                    case 0 -> assertThat(text).isIn("\"cat\"", "\"dog\"", "\"bird\"");
+                    case 1 -> assertThat(text).isIn("true", "false");
+                    case 2 -> assertThat(text).isIn("Yes", "No", "Maybe");
+                    default -> assertThat(Integer.parseInt(text)).isBetween(0, 99);
+                }
+                Grammar grammar = switch (id % 4) { // the same constraint through the plain API
+                    case 0 -> Grammar.fromJsonSchema(animals);
+                    case 1 -> Grammar.fromJsonSchema("{\"type\": \"boolean\"}");
+                    case 2 -> Grammar.parse("root ::= \"Yes\" | \"No\" | \"Maybe\"");
+                    default -> Grammar.fromJsonSchema("{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 99}");
+                };
+                Sampler.Settings settings = new Sampler.Settings(1.2f, 40, 0.95f, 0.05f, 1f, 64,
+                        LlamaSpark.rowSeed(id, SEED));
+                session.reset();
+                Completion c = session.generate(session.encode(STARTS[id % STARTS.length]), 32,
+                        Sampler.create(settings, grammar.newConstraint(model.tokenizer())), _ -> {});
+                assertThat(text).as("row %d", id).isEqualTo(c.text());
+            }
+        }
+        assertThat(out.get(100).<String>getAs("error")).startsWith("json_schema: ").contains("multipleOf");
+        assertThat(out.get(101).<String>getAs("error")).startsWith("grammar: ").contains("missing");
+        assertThat(out.get(102).<String>getAs("error"))
+                .isEqualTo("grammar and json_schema exclude each other: give one");
+
+        Dataset<Row> plain = spark.createDataFrame(rows.subList(0, 1), schema).drop("json_schema", "grammar");
+        assertThatThrownBy(() -> LlamaSpark.generate(plain, options().withJsonSchema("{\"type\": \"nothing\"}")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("jsonSchema: ");
+        assertThatThrownBy(() -> LlamaSpark.generate(plain, options().withGrammar("root ::= (")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("grammar: 1:");
     }
 
     @Test
@@ -335,5 +412,8 @@ class LlamaSparkTest {
         assertThatThrownBy(() -> LlamaSpark.generate(
                 numbers.selectExpr("id", "'x' as prompt", "'.' as stop"), options()))
                 .hasMessage("column 'stop' must be array<string>, but it is string");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("id", "'x' as prompt", "map('type', 'object') as json_schema"), options()))
+                .hasMessage("column 'json_schema' must be string, but it is map<string,string>");
     }
 }
