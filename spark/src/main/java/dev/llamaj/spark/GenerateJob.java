@@ -25,8 +25,9 @@ public final class GenerateJob {
     private GenerateJob() {}
 
     static final String USAGE = """
-            usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N] [--max-tokens N]
-                               [--temperature T] [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
+            usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N]
+                               [--max-tokens N] [--temperature T] [--presence-penalty P] [--frequency-penalty F]
+                               [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
                                [--stop TEXT]... [--partitions N] [--grammar GBNF | --grammar-file FILE |
                                --json-schema JSON | --json-schema-file FILE]""";
 
@@ -87,6 +88,8 @@ public final class GenerateJob {
         Long seed = null;
         Integer maxTokens = null;
         Float temperature = null;
+        float presence = 0;
+        float frequency = 0;
         int sequences = 1;
         int threads = 0;
         int context = 0;
@@ -110,6 +113,8 @@ public final class GenerateJob {
                 case "--seed" -> seed = parseLong(name, value);
                 case "--max-tokens" -> maxTokens = (int) parseLong(name, value);
                 case "--temperature" -> temperature = parseFloat(name, value);
+                case "--presence-penalty" -> presence = parseFloat(name, value);
+                case "--frequency-penalty" -> frequency = parseFloat(name, value);
                 case "--sequences" -> sequences = (int) parseLong(name, value);
                 case "--threads" -> threads = (int) parseLong(name, value);
                 case "--context" -> context = (int) parseLong(name, value);
@@ -131,7 +136,8 @@ public final class GenerateJob {
         try {
             options = GenerationOptions.of(model).withSequences(sequences).withThreads(threads)
                     .withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
-                    .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema);
+                    .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema)
+                    .withPenalties(presence, frequency);
             if (seed != null) {
                 options = options.withSeed(seed);
             }

@@ -295,8 +295,17 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
         float topP = number(row, columns.topP(), options.topP());
         float minP = number(row, columns.minP(), options.minP());
         float penalty = number(row, columns.repeatPenalty(), options.repeatPenalty());
+        float presence = number(row, columns.presencePenalty(), options.presencePenalty());
+        float frequency = number(row, columns.frequencyPenalty(), options.frequencyPenalty());
+        if (!(presence >= -2 && presence <= 2)) {
+            throw new IllegalArgumentException("presence_penalty must be between -2 and 2, got " + presence);
+        }
+        if (!(frequency >= -2 && frequency <= 2)) {
+            throw new IllegalArgumentException("frequency_penalty must be between -2 and 2, got " + frequency);
+        }
         try {
-            return new Sampler.Settings(temperature, (int) topK, topP, minP, penalty, options.repeatLastN(), seed);
+            return new Sampler.Settings(temperature, (int) topK, topP, minP, penalty, options.repeatLastN(), seed)
+                    .withPenalties(presence, frequency);
         } catch (IllegalArgumentException e) { // the sampler's words are "top-p", "repeat penalty": name the column
             throw new IllegalArgumentException(e.getMessage().replace("top-p", "top_p").replace("min-p", "min_p")
                     .replace("repeat penalty", "repeat_penalty"), e);

@@ -22,13 +22,14 @@ import org.apache.spark.sql.types.StructType;
 /// A row carries a `prompt` (string) or `messages` (array of struct with string fields `role` and `content`); when
 /// the input has both columns, a row with non-null `messages` is a chat and any other uses its `prompt`. The
 /// optional per-row settings override the options for that row when not null: `max_tokens`, `top_k`, `seed`
-/// (integers), `temperature`, `top_p`, `min_p`, `repeat_penalty` (numbers), `stop` (array of strings), and
+/// (integers), `temperature`, `top_p`, `min_p`, `repeat_penalty`, `presence_penalty`, `frequency_penalty`
+/// (numbers), `stop` (array of strings), and
 /// `grammar` (GBNF) or `json_schema` (JSON text) constraining the output.
 ///
 /// Indices are -1 for absent columns.
 record InputColumns(int width, int prompt, int messages, int role, int content, int id, int maxTokens, int topK,
-                    int seed, int temperature, int topP, int minP, int repeatPenalty, int stop, int grammar,
-                    int jsonSchema)
+                    int seed, int temperature, int topP, int minP, int repeatPenalty, int presencePenalty,
+                    int frequencyPenalty, int stop, int grammar, int jsonSchema)
         implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
@@ -87,7 +88,8 @@ record InputColumns(int width, int prompt, int messages, int role, int content, 
         return new InputColumns(schema.fields().length, prompt, messages, role, content, id,
                 integral(schema, "max_tokens"), integral(schema, "top_k"), integral(schema, "seed"),
                 numeric(schema, "temperature"), numeric(schema, "top_p"), numeric(schema, "min_p"),
-                numeric(schema, "repeat_penalty"), strings(schema, "stop"), string(schema, "grammar"),
+                numeric(schema, "repeat_penalty"), numeric(schema, "presence_penalty"),
+                numeric(schema, "frequency_penalty"), strings(schema, "stop"), string(schema, "grammar"),
                 string(schema, "json_schema"));
     }
 

@@ -23,7 +23,8 @@ class GenerateJobTest {
     @Test
     void parsesEveryOption() {
         GenerateJob.Job job = GenerateJob.parse(with("--id-column", "key", "--seed", "-9", "--max-tokens", "32",
-                "--temperature", "0", "--sequences", "2", "--threads", "3", "--context", "512",
+                "--temperature", "0", "--presence-penalty", "0.5", "--frequency-penalty", "-1", "--sequences", "2",
+                "--threads", "3", "--context", "512",
                 "--chat-template", "chatml", "--stop", "\n", "--stop", "END", "--partitions", "8"));
         GenerationOptions o = job.options();
         assertThat(o.model()).isEqualTo("m.gguf");
@@ -34,6 +35,8 @@ class GenerateJobTest {
         assertThat(o.seed()).isEqualTo(-9);
         assertThat(o.maxTokens()).isEqualTo(32);
         assertThat(o.temperature()).isZero();
+        assertThat(o.presencePenalty()).isEqualTo(0.5f);
+        assertThat(o.frequencyPenalty()).isEqualTo(-1f);
         assertThat(o.sequences()).isEqualTo(2);
         assertThat(o.threads()).isEqualTo(3);
         assertThat(o.contextLength()).isEqualTo(512);
@@ -74,6 +77,10 @@ class GenerateJobTest {
                 .hasMessage("--temperature must be a number, got 'warm'");
         assertThatThrownBy(() -> GenerateJob.parse(with("--temperature", "-1")))
                 .hasMessage("bad option: temperature must be 0 or more, got -1.0");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--presence-penalty", "3")))
+                .hasMessage("bad option: presencePenalty must be between -2 and 2, got 3.0");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--frequency-penalty", "x")))
+                .hasMessage("--frequency-penalty must be a number, got 'x'");
         assertThatThrownBy(() -> GenerateJob.parse(with("--sequences", "0")))
                 .hasMessage("bad option: sequences must be 1 or more, got 0");
         assertThatThrownBy(() -> GenerateJob.parse(with("--partitions", "-1")))

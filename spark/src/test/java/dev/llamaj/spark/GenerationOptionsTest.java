@@ -39,6 +39,10 @@ class GenerationOptionsTest {
         assertThatThrownBy(() -> BASE.withTruncation(0, 1f, 1.5f)).hasMessage("min-p must be in [0, 1], got 1.5");
         assertThatThrownBy(() -> BASE.withRepeatPenalty(0f, 64))
                 .hasMessage("repeat penalty must be positive, got 0.0");
+        assertThatThrownBy(() -> BASE.withPenalties(2.5f, 0))
+                .hasMessage("presencePenalty must be between -2 and 2, got 2.5");
+        assertThatThrownBy(() -> BASE.withPenalties(0, Float.NaN))
+                .hasMessage("frequencyPenalty must be between -2 and 2, got NaN");
         assertThatThrownBy(() -> BASE.withIdColumn("")).hasMessage("idColumn is blank");
         assertThatThrownBy(() -> BASE.withStop(List.of("\n", ""))).hasMessage("stop: a stop string is empty");
         assertThatThrownBy(() -> BASE.withChatTemplate(" ")).hasMessage("chatTemplate is blank");

@@ -319,17 +319,20 @@ class LlamaSparkTest {
         StructType schema = new StructType().add("id", DataTypes.IntegerType).add("prompt", DataTypes.StringType)
                 .add("max_tokens", DataTypes.LongType).add("temperature", DataTypes.DoubleType)
                 .add("top_p", DataTypes.FloatType).add("top_k", DataTypes.IntegerType)
-                .add("stop", DataTypes.createArrayType(DataTypes.StringType));
+                .add("stop", DataTypes.createArrayType(DataTypes.StringType))
+                .add("presence_penalty", DataTypes.DoubleType).add("frequency_penalty", DataTypes.FloatType);
         String longPrompt = "Once upon a time ".repeat(40);
         List<Row> rows = List.of(
-                RowFactory.create(1, "Once upon a time", 4L, 0.0, null, null, null),
-                RowFactory.create(2, "Once upon a time", -5L, null, null, null, null),
-                RowFactory.create(3, "Once upon a time", null, -1.0, null, null, null),
-                RowFactory.create(4, "Once upon a time", null, null, 2f, null, null),
-                RowFactory.create(5, "Once upon a time", null, null, null, -3, null),
-                RowFactory.create(6, null, null, null, null, null, null),
-                RowFactory.create(7, longPrompt, null, null, null, null, null),
-                RowFactory.create(8, "Once upon a time", null, null, null, null, List.of("")));
+                RowFactory.create(1, "Once upon a time", 4L, 0.0, null, null, null, 1.5, 0.5f),
+                RowFactory.create(2, "Once upon a time", -5L, null, null, null, null, null, null),
+                RowFactory.create(3, "Once upon a time", null, -1.0, null, null, null, null, null),
+                RowFactory.create(4, "Once upon a time", null, null, 2f, null, null, null, null),
+                RowFactory.create(5, "Once upon a time", null, null, null, -3, null, null, null),
+                RowFactory.create(6, null, null, null, null, null, null, null, null),
+                RowFactory.create(7, longPrompt, null, null, null, null, null, null, null),
+                RowFactory.create(8, "Once upon a time", null, null, null, null, List.of(""), null, null),
+                RowFactory.create(9, "Once upon a time", null, null, null, null, null, 2.5, null),
+                RowFactory.create(10, "Once upon a time", null, null, null, null, null, null, Float.NaN));
         Map<Integer, Row> out = new TreeMap<>();
         for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options().withContextLength(64))
                 .collectAsList()) {
@@ -338,6 +341,11 @@ class LlamaSparkTest {
         assertThat(out.get(1).<String>getAs("error")).isNull();
         assertThat(out.get(1).<Integer>getAs("completion_tokens")).isEqualTo(4);
         assertThat(out.get(1).<String>getAs("finish_reason")).isEqualTo("length");
+        try (Session session = model.newSession()) { // row 1's penalties reach the sampler
+            Sampler.Settings greedy = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, 0).withPenalties(1.5f, 0.5f);
+            Completion c = session.generate(session.encode("Once upon a time"), 4, Sampler.create(greedy), _ -> {});
+            assertThat(out.get(1).<String>getAs("text")).isEqualTo(c.text());
+        }
         assertThat(out.get(2).<String>getAs("error")).isEqualTo(
                 "max_tokens must be -1 (until the context is full) or more, got -5");
         assertThat(out.get(3).<String>getAs("error")).isEqualTo("temperature must be 0 or more, got -1.0");
@@ -346,7 +354,9 @@ class LlamaSparkTest {
         assertThat(out.get(6).<String>getAs("error")).isEqualTo("prompt is null");
         assertThat(out.get(7).<String>getAs("error")).matches("prompt is \\d+ tokens but only 64 fit in the context");
         assertThat(out.get(8).<String>getAs("error")).isEqualTo("stop: a stop string is empty or null");
-        for (int id = 2; id <= 8; id++) {
+        assertThat(out.get(9).<String>getAs("error")).isEqualTo("presence_penalty must be between -2 and 2, got 2.5");
+        assertThat(out.get(10).<String>getAs("error")).isEqualTo("frequency_penalty must be between -2 and 2, got NaN");
+        for (int id = 2; id <= 10; id++) {
             assertThat(out.get(id).<String>getAs("finish_reason")).isEqualTo("error");
             assertThat(out.get(id).<Object>getAs("completion_tokens")).isNull();
             assertThat(out.get(id).<String>getAs("model_sha256")).hasSize(64);
