@@ -52,6 +52,9 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
 
     @Override
     public Iterator<Row> call(Iterator<Row> input) {
+        if (!input.hasNext()) { // filters leave many partitions empty: they need no model and no session
+            return input;
+        }
         TaskContext task = TaskContext.get();
         int cpus = task != null ? task.cpus() : 1;
         ExecutorModels.Loaded loaded = ExecutorModels.get(options.model(), options.loadOptions(cpus));

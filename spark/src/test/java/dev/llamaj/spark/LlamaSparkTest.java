@@ -392,6 +392,16 @@ class LlamaSparkTest {
     }
 
     @Test
+    void aModelTheExecutorsCannotLoadFailsTheJobWithTheFileNamed() {
+        GenerationOptions missing = GenerationOptions.of("/nonexistent/model.gguf");
+        Dataset<Row> two = spark.range(0, 2, 1, 2).selectExpr("concat('Once upon a time ', id) as prompt");
+        Dataset<Row> none = two.filter("length(prompt) > 100"); // two tasks run, on empty partitions
+        assertThat(LlamaSpark.generate(none, missing).count()).as("empty partitions load nothing").isZero();
+        assertThatThrownBy(() -> LlamaSpark.generate(two, missing).collectAsList())
+                .hasMessageContaining("model /nonexistent/model.gguf: ");
+    }
+
+    @Test
     void aWrongSchemaFailsBeforeAnyTaskWithTheColumnNamed() {
         Dataset<Row> numbers = spark.range(3).toDF("id");
         assertThatThrownBy(() -> LlamaSpark.generate(numbers, options()))
