@@ -1,5 +1,6 @@
 package dev.llamaj.spark;
 
+import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
@@ -262,7 +263,14 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
             if (messages.isEmpty()) {
                 throw new IllegalArgumentException("messages is empty");
             }
-            return loaded.chatFormat(options.chatTemplateSource()).render(messages, true);
+            ChatFormat chat;
+            try {
+                chat = loaded.chatFormat(options.chatTemplateSource());
+            } catch (ChatFormat.NoTemplateException e) {
+                throw new IllegalArgumentException(e.getMessage() + ": give one with "
+                        + "GenerationOptions.withChatTemplate (chatml, llama3, plain or Jinja source)", e);
+            }
+            return chat.render(messages, true);
         }
         if (columns.prompt() < 0 || row.isNullAt(columns.prompt())) {
             throw new IllegalArgumentException(columns.messages() >= 0 ? "both prompt and messages are null"

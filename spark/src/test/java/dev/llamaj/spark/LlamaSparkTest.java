@@ -312,6 +312,12 @@ class LlamaSparkTest {
         assertThat(bad.<String>getAs("finish_reason")).isEqualTo("error");
         assertThat(bad.<String>getAs("error")).startsWith("messages[0]: ").contains("narrator");
         assertThat(bad.<String>getAs("text")).isNull();
+
+        // stories260K has no template of its own
+        Row noTemplate = LlamaSpark.generate(spark.createDataFrame(rows.subList(0, 1), schema), options())
+                .collectAsList().getFirst();
+        assertThat(noTemplate.<String>getAs("error")).isEqualTo(modelPath + ": the model has no chat template: give "
+                + "one with GenerationOptions.withChatTemplate (chatml, llama3, plain or Jinja source)");
     }
 
     @Test
