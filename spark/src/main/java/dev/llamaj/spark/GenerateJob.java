@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -27,6 +29,7 @@ public final class GenerateJob {
     static final String USAGE = """
             usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N]
                                [--max-tokens N] [--temperature T] [--presence-penalty P] [--frequency-penalty F]
+                               [--logit-bias TOKEN=BIAS]...
                                [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
                                [--stop TEXT]... [--partitions N] [--grammar GBNF | --grammar-file FILE |
                                --json-schema JSON | --json-schema-file FILE]""";
@@ -88,6 +91,7 @@ public final class GenerateJob {
         Float temperature = null;
         float presence = 0;
         float frequency = 0;
+        Map<Integer, Float> bias = new HashMap<>();
         int sequences = 1;
         int threads = 0;
         int context = 0;
@@ -113,6 +117,7 @@ public final class GenerateJob {
                 case "--temperature" -> temperature = parseFloat(name, value);
                 case "--presence-penalty" -> presence = parseFloat(name, value);
                 case "--frequency-penalty" -> frequency = parseFloat(name, value);
+                case "--logit-bias" -> parseBias(value, bias);
                 case "--sequences" -> sequences = (int) parseLong(name, value);
                 case "--threads" -> threads = (int) parseLong(name, value);
                 case "--context" -> context = (int) parseLong(name, value);
@@ -135,7 +140,7 @@ public final class GenerateJob {
             options = GenerationOptions.of(model).withSequences(sequences).withThreads(threads)
                     .withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
                     .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema)
-                    .withPenalties(presence, frequency);
+                    .withPenalties(presence, frequency).withLogitBias(bias);
             if (seed != null) {
                 options = options.withSeed(seed);
             }
@@ -157,6 +162,21 @@ public final class GenerateJob {
             return Files.readString(Path.of(file));
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException(name + ": cannot read " + file + " (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /// `TOKEN=BIAS` into `bias`; BIAS is a number, or `-inf` to ban the token.
+    private static void parseBias(String value, Map<Integer, Float> bias) {
+        int eq = value.indexOf('=');
+        try {
+            if (eq < 0) {
+                throw new NumberFormatException();
+            }
+            String b = value.substring(eq + 1).strip();
+            bias.put(Integer.parseInt(value.substring(0, eq).strip()),
+                    b.equals("-inf") ? Float.NEGATIVE_INFINITY : Float.parseFloat(b));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--logit-bias " + value + ": expected TOKEN=BIAS, such as 13=-100", e);
         }
     }
 

@@ -9,8 +9,10 @@ import dev.llamaj.template.Message;
 import java.io.Serial;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -316,11 +318,31 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
         }
         try {
             return new Sampler.Settings(temperature, (int) topK, topP, minP, penalty, options.repeatLastN(), seed)
-                    .withPenalties(presence, frequency);
+                    .withPenalties(presence, frequency).withLogitBias(logitBias(row));
         } catch (IllegalArgumentException e) { // the sampler's words are "top-p", "repeat penalty": name the column
             throw new IllegalArgumentException(e.getMessage().replace("top-p", "top_p").replace("min-p", "min_p")
-                    .replace("repeat penalty", "repeat_penalty"), e);
+                    .replace("repeat penalty", "repeat_penalty").replace("logit bias", "logit_bias"), e);
         }
+    }
+
+    /// The row's `logit_bias` map, else the options'. A token outside the vocabulary is refused when generation
+    /// starts (`logit bias: token N is outside the vocabulary`).
+    private Map<Integer, Float> logitBias(Row row) {
+        if (columns.logitBias() < 0 || row.isNullAt(columns.logitBias())) {
+            return options.logitBias();
+        }
+        Map<Integer, Float> bias = new HashMap<>();
+        for (Map.Entry<Object, Object> e : row.<Object, Object>getJavaMap(columns.logitBias()).entrySet()) {
+            long token = ((Number) e.getKey()).longValue();
+            if (token < 0 || token > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("logit_bias: token id must be 0 or more, got " + token);
+            }
+            if (e.getValue() == null) {
+                throw new IllegalArgumentException("logit_bias: the bias of token " + token + " is null");
+            }
+            bias.put((int) token, ((Number) e.getValue()).floatValue());
+        }
+        return bias;
     }
 
     private List<String> stops(Row row) {

@@ -7,6 +7,7 @@ import java.io.Serial;
 import java.io.Serializable;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 
 /// What [LlamaSpark#generate] runs: the model, how each executor runs it, and the default settings of every row
@@ -37,6 +38,8 @@ import java.util.Locale;
 /// @param repeatLastN    window of the repetition penalty
 /// @param presencePenalty  OpenAI's presence penalty, -2 to 2 (0 disables)
 /// @param frequencyPenalty OpenAI's frequency penalty, -2 to 2 (0 disables)
+/// @param logitBias      token id to a bias added to its logit (-100 or less bans the token), as OpenAI's
+///                       `logit_bias`; a row's `logit_bias` column replaces it
 /// @param seed           the global seed, mixed with each row's id (see [LlamaSpark#rowSeed])
 /// @param idColumn       the column whose value seeds each row (string or integer); null: every row without a
 ///                       `seed` of its own uses `seed` itself
@@ -51,7 +54,7 @@ import java.util.Locale;
 public record GenerationOptions(String model, int threads, int sequences, int contextLength, int batchSize,
                                 boolean repack, int maxTokens, float temperature, int topK, float topP, float minP,
                                 float repeatPenalty, int repeatLastN, float presencePenalty, float frequencyPenalty,
-                                long seed, String idColumn, List<String> stop,
+                                Map<Integer, Float> logitBias, long seed, String idColumn, List<String> stop,
                                 String chatTemplate, String modelSha256, String grammar, String jsonSchema)
         implements Serializable {
     @Serial
@@ -85,6 +88,13 @@ public record GenerationOptions(String model, int threads, int sequences, int co
         if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) {
             throw new IllegalArgumentException("frequencyPenalty must be between -2 and 2, got " + frequencyPenalty);
         }
+        for (Map.Entry<Integer, Float> e : logitBias.entrySet()) {
+            if (e.getKey() == null || e.getValue() == null) {
+                throw new IllegalArgumentException("logitBias: a token id or bias is null");
+            }
+        }
+        logitBias = Map.copyOf(logitBias);
+        new Sampler.Settings(0f, 0, 1f, 0f, 1f, 0, 0).withLogitBias(logitBias); // its checks and messages
         if (idColumn != null && idColumn.isBlank()) {
             throw new IllegalArgumentException("idColumn is blank");
         }
@@ -118,100 +128,107 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     /// 256 tokens, llama.cpp's sampling defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05), seed 0, no
     /// id column.
     public static GenerationOptions of(String model) {
-        return new GenerationOptions(model, 0, 1, 0, 512, true, 256, 0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f, 0L,
-                null, List.of(), null, null, null, null);
+        return new GenerationOptions(model, 0, 1, 0, 512, true, 256, 0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f,
+                Map.of(), 0L, null, List.of(), null, null, null, null);
     }
 
     public GenerationOptions withThreads(int threads) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSequences(int sequences) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withContextLength(int contextLength) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withBatchSize(int batchSize) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepack(boolean repack) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withMaxTokens(int maxTokens) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withTemperature(float temperature) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// Top-k, top-p and min-p at once.
     public GenerationOptions withTruncation(int topK, float topP, float minP) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepeatPenalty(float repeatPenalty, int repeatLastN) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// OpenAI's presence and frequency penalties (each -2 to 2; 0 disables).
     public GenerationOptions withPenalties(float presencePenalty, float frequencyPenalty) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+    }
+
+    /// Token id to a bias added to its logit before sampling (-100 or less bans it), as OpenAI's `logit_bias`.
+    public GenerationOptions withLogitBias(Map<Integer, Float> logitBias) {
+        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+                temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSeed(long seed) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withIdColumn(String idColumn) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withStop(List<String> stop) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withChatTemplate(String chatTemplate) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withModelSha256(String modelSha256) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// Constrains every row's output to GBNF (llama.cpp's grammar format, `Grammar.parse`); checked by
@@ -219,7 +236,7 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     public GenerationOptions withGrammar(String grammar) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// Constrains every row's output to JSON documents of `schema` (JSON text); checked by [LlamaSpark#generate].
@@ -227,7 +244,7 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     public GenerationOptions withJsonSchema(String jsonSchema) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
-                seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// How an executor loads the model when a task has `taskCpus` cores: the cache of loaded models is keyed by

@@ -11,6 +11,7 @@ import org.apache.spark.sql.types.DoubleType;
 import org.apache.spark.sql.types.FloatType;
 import org.apache.spark.sql.types.IntegerType;
 import org.apache.spark.sql.types.LongType;
+import org.apache.spark.sql.types.MapType;
 import org.apache.spark.sql.types.ShortType;
 import org.apache.spark.sql.types.StringType;
 import org.apache.spark.sql.types.StructField;
@@ -23,13 +24,13 @@ import org.apache.spark.sql.types.StructType;
 /// the input has both columns, a row with non-null `messages` is a chat and any other uses its `prompt`. The
 /// optional per-row settings override the options for that row when not null: `max_tokens`, `top_k`, `seed`
 /// (integers), `temperature`, `top_p`, `min_p`, `repeat_penalty`, `presence_penalty`, `frequency_penalty`
-/// (numbers), `stop` (array of strings), and
+/// (numbers), `logit_bias` (map from token id to number), `stop` (array of strings), and
 /// `grammar` (GBNF) or `json_schema` (JSON text) constraining the output.
 ///
 /// Indices are -1 for absent columns.
 record InputColumns(int width, int prompt, int messages, int role, int content, int id, int maxTokens, int topK,
                     int seed, int temperature, int topP, int minP, int repeatPenalty, int presencePenalty,
-                    int frequencyPenalty, int stop, int grammar, int jsonSchema)
+                    int frequencyPenalty, int logitBias, int stop, int grammar, int jsonSchema)
         implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
@@ -89,8 +90,8 @@ record InputColumns(int width, int prompt, int messages, int role, int content, 
                 integral(schema, "max_tokens"), integral(schema, "top_k"), integral(schema, "seed"),
                 numeric(schema, "temperature"), numeric(schema, "top_p"), numeric(schema, "min_p"),
                 numeric(schema, "repeat_penalty"), numeric(schema, "presence_penalty"),
-                numeric(schema, "frequency_penalty"), strings(schema, "stop"), string(schema, "grammar"),
-                string(schema, "json_schema"));
+                numeric(schema, "frequency_penalty"), bias(schema, "logit_bias"), strings(schema, "stop"),
+                string(schema, "grammar"), string(schema, "json_schema"));
     }
 
     private static int integral(StructType schema, String name) {
@@ -103,12 +104,20 @@ record InputColumns(int width, int prompt, int messages, int role, int content, 
 
     private static int numeric(StructType schema, String name) {
         int i = find(schema, name);
-        if (i >= 0) {
-            DataType t = type(schema, i);
-            if (!isIntegral(t) && !(t instanceof FloatType) && !(t instanceof DoubleType)
-                    && !(t instanceof DecimalType)) {
-                throw wrongType(schema, i, "a number");
-            }
+        if (i >= 0 && !isNumber(type(schema, i))) {
+            throw wrongType(schema, i, "a number");
+        }
+        return i;
+    }
+
+    private static boolean isNumber(DataType t) {
+        return isIntegral(t) || t instanceof FloatType || t instanceof DoubleType || t instanceof DecimalType;
+    }
+
+    private static int bias(StructType schema, String name) {
+        int i = find(schema, name);
+        if (i >= 0 && !(type(schema, i) instanceof MapType m && isIntegral(m.keyType()) && isNumber(m.valueType()))) {
+            throw wrongType(schema, i, "map<integer type, number> (token id to bias)");
         }
         return i;
     }

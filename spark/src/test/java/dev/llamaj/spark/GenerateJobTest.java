@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,7 +24,8 @@ class GenerateJobTest {
     @Test
     void parsesEveryOption() {
         GenerateJob.Job job = GenerateJob.parse(with("--id-column", "key", "--seed", "-9", "--max-tokens", "32",
-                "--temperature", "0", "--presence-penalty", "0.5", "--frequency-penalty", "-1", "--sequences", "2",
+                "--temperature", "0", "--presence-penalty", "0.5", "--frequency-penalty", "-1",
+                "--logit-bias", "13=-100", "--logit-bias", "7=-inf", "--sequences", "2",
                 "--threads", "3", "--context", "512",
                 "--chat-template", "chatml", "--stop", "\n", "--stop", "END", "--partitions", "8"));
         GenerationOptions o = job.options();
@@ -37,6 +39,7 @@ class GenerateJobTest {
         assertThat(o.temperature()).isZero();
         assertThat(o.presencePenalty()).isEqualTo(0.5f);
         assertThat(o.frequencyPenalty()).isEqualTo(-1f);
+        assertThat(o.logitBias()).isEqualTo(Map.of(13, -100f, 7, Float.NEGATIVE_INFINITY));
         assertThat(o.sequences()).isEqualTo(2);
         assertThat(o.threads()).isEqualTo(3);
         assertThat(o.contextLength()).isEqualTo(512);
@@ -81,6 +84,12 @@ class GenerateJobTest {
                 .hasMessage("bad option: presencePenalty must be between -2 and 2, got 3.0");
         assertThatThrownBy(() -> GenerateJob.parse(with("--frequency-penalty", "x")))
                 .hasMessage("--frequency-penalty must be a number, got 'x'");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--logit-bias", "13")))
+                .hasMessage("--logit-bias 13: expected TOKEN=BIAS, such as 13=-100");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--logit-bias", "a=1")))
+                .hasMessage("--logit-bias a=1: expected TOKEN=BIAS, such as 13=-100");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--logit-bias", "-3=1")))
+                .hasMessage("bad option: logit bias: token id must be 0 or more, got -3");
         assertThatThrownBy(() -> GenerateJob.parse(with("--sequences", "0")))
                 .hasMessage("bad option: sequences must be 1 or more, got 0");
         assertThatThrownBy(() -> GenerateJob.parse(with("--partitions", "-1")))

@@ -12,7 +12,9 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class GenerationOptionsTest {
@@ -43,6 +45,13 @@ class GenerationOptionsTest {
                 .hasMessage("presencePenalty must be between -2 and 2, got 2.5");
         assertThatThrownBy(() -> BASE.withPenalties(0, Float.NaN))
                 .hasMessage("frequencyPenalty must be between -2 and 2, got NaN");
+        assertThatThrownBy(() -> BASE.withLogitBias(Map.of(-1, 1f)))
+                .hasMessage("logit bias: token id must be 0 or more, got -1");
+        assertThatThrownBy(() -> BASE.withLogitBias(Map.of(5, Float.NaN)))
+                .hasMessage("logit bias of token 5 must be a number or -infinity, got NaN");
+        Map<Integer, Float> withNull = new HashMap<>();
+        withNull.put(5, null);
+        assertThatThrownBy(() -> BASE.withLogitBias(withNull)).hasMessage("logitBias: a token id or bias is null");
         assertThatThrownBy(() -> BASE.withIdColumn("")).hasMessage("idColumn is blank");
         assertThatThrownBy(() -> BASE.withStop(List.of("\n", ""))).hasMessage("stop: a stop string is empty");
         assertThatThrownBy(() -> BASE.withChatTemplate(" ")).hasMessage("chatTemplate is blank");
@@ -80,7 +89,8 @@ class GenerationOptionsTest {
 
     @Test
     void optionsSurviveJavaSerialization() throws Exception {
-        GenerationOptions o = BASE.withIdColumn("id").withStop(List.of("\n\n")).withSeed(9).withSequences(3);
+        GenerationOptions o = BASE.withIdColumn("id").withStop(List.of("\n\n")).withSeed(9).withSequences(3)
+                .withLogitBias(Map.of(13, -100f));
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(o);

@@ -326,19 +326,30 @@ class LlamaSparkTest {
                 .add("max_tokens", DataTypes.LongType).add("temperature", DataTypes.DoubleType)
                 .add("top_p", DataTypes.FloatType).add("top_k", DataTypes.IntegerType)
                 .add("stop", DataTypes.createArrayType(DataTypes.StringType))
-                .add("presence_penalty", DataTypes.DoubleType).add("frequency_penalty", DataTypes.FloatType);
+                .add("presence_penalty", DataTypes.DoubleType).add("frequency_penalty", DataTypes.FloatType)
+                .add("logit_bias", DataTypes.createMapType(DataTypes.IntegerType, DataTypes.DoubleType));
+        // row 1 bans the token that greedy decoding with its penalties would write first
+        Sampler.Settings rowOne = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, 0).withPenalties(1.5f, 0.5f);
+        int banned;
+        try (Session session = model.newSession()) {
+            int[] prompt = session.encode("Once upon a time");
+            session.generate(prompt, 1, Sampler.create(rowOne), _ -> {});
+            banned = session.tokens()[prompt.length];
+        }
         String longPrompt = "Once upon a time ".repeat(40);
         List<Row> rows = List.of(
-                RowFactory.create(1, "Once upon a time", 4L, 0.0, null, null, null, 1.5, 0.5f),
-                RowFactory.create(2, "Once upon a time", -5L, null, null, null, null, null, null),
-                RowFactory.create(3, "Once upon a time", null, -1.0, null, null, null, null, null),
-                RowFactory.create(4, "Once upon a time", null, null, 2f, null, null, null, null),
-                RowFactory.create(5, "Once upon a time", null, null, null, -3, null, null, null),
-                RowFactory.create(6, null, null, null, null, null, null, null, null),
-                RowFactory.create(7, longPrompt, null, null, null, null, null, null, null),
-                RowFactory.create(8, "Once upon a time", null, null, null, null, List.of(""), null, null),
-                RowFactory.create(9, "Once upon a time", null, null, null, null, null, 2.5, null),
-                RowFactory.create(10, "Once upon a time", null, null, null, null, null, null, Float.NaN));
+                RowFactory.create(1, "Once upon a time", 4L, 0.0, null, null, null, 1.5, 0.5f, Map.of(banned, -100.0)),
+                RowFactory.create(2, "Once upon a time", -5L, null, null, null, null, null, null, null),
+                RowFactory.create(3, "Once upon a time", null, -1.0, null, null, null, null, null, null),
+                RowFactory.create(4, "Once upon a time", null, null, 2f, null, null, null, null, null),
+                RowFactory.create(5, "Once upon a time", null, null, null, -3, null, null, null, null),
+                RowFactory.create(6, null, null, null, null, null, null, null, null, null),
+                RowFactory.create(7, longPrompt, null, null, null, null, null, null, null, null),
+                RowFactory.create(8, "Once upon a time", null, null, null, null, List.of(""), null, null, null),
+                RowFactory.create(9, "Once upon a time", null, null, null, null, null, 2.5, null, null),
+                RowFactory.create(10, "Once upon a time", null, null, null, null, null, null, Float.NaN, null),
+                RowFactory.create(11, "Once upon a time", null, null, null, null, null, null, null, Map.of(999, 1.0)),
+                RowFactory.create(12, "Once upon a time", null, null, null, null, null, null, null, Map.of(-1, 1.0)));
         Map<Integer, Row> out = new TreeMap<>();
         for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options().withContextLength(64))
                 .collectAsList()) {
@@ -347,10 +358,12 @@ class LlamaSparkTest {
         assertThat(out.get(1).<String>getAs("error")).isNull();
         assertThat(out.get(1).<Integer>getAs("completion_tokens")).isEqualTo(4);
         assertThat(out.get(1).<String>getAs("finish_reason")).isEqualTo("length");
-        try (Session session = model.newSession()) { // row 1's penalties reach the sampler
-            Sampler.Settings greedy = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, 0).withPenalties(1.5f, 0.5f);
-            Completion c = session.generate(session.encode("Once upon a time"), 4, Sampler.create(greedy), _ -> {});
+        try (Session session = model.newSession()) { // row 1's penalties and bias reach the sampler
+            int[] prompt = session.encode("Once upon a time");
+            Completion c = session.generate(prompt, 4,
+                    Sampler.create(rowOne.withLogitBias(Map.of(banned, -100f))), _ -> {});
             assertThat(out.get(1).<String>getAs("text")).isEqualTo(c.text());
+            assertThat(session.tokens()[prompt.length]).isNotEqualTo(banned);
         }
         assertThat(out.get(2).<String>getAs("error")).isEqualTo(
                 "max_tokens must be -1 (until the context is full) or more, got -5");
@@ -362,7 +375,10 @@ class LlamaSparkTest {
         assertThat(out.get(8).<String>getAs("error")).isEqualTo("stop: a stop string is empty or null");
         assertThat(out.get(9).<String>getAs("error")).isEqualTo("presence_penalty must be between -2 and 2, got 2.5");
         assertThat(out.get(10).<String>getAs("error")).isEqualTo("frequency_penalty must be between -2 and 2, got NaN");
-        for (int id = 2; id <= 10; id++) {
+        assertThat(out.get(11).<String>getAs("error")).isEqualTo("logit bias: token 999 is outside the vocabulary "
+                + "(size 512)");
+        assertThat(out.get(12).<String>getAs("error")).isEqualTo("logit_bias: token id must be 0 or more, got -1");
+        for (int id = 2; id <= 12; id++) {
             assertThat(out.get(id).<String>getAs("finish_reason")).isEqualTo("error");
             assertThat(out.get(id).<Object>getAs("completion_tokens")).isNull();
             assertThat(out.get(id).<String>getAs("model_sha256")).hasSize(64);
@@ -441,5 +457,9 @@ class LlamaSparkTest {
         assertThatThrownBy(() -> LlamaSpark.generate(
                 numbers.selectExpr("id", "'x' as prompt", "map('type', 'object') as json_schema"), options()))
                 .hasMessage("column 'json_schema' must be string, but it is map<string,string>");
+        assertThatThrownBy(() -> LlamaSpark.generate(
+                numbers.selectExpr("id", "'x' as prompt", "map('13', -100) as logit_bias"), options()))
+                .hasMessage("column 'logit_bias' must be map<integer type, number> (token id to bias), "
+                        + "but it is map<string,int>");
     }
 }
