@@ -31,8 +31,7 @@ public final class GenerateJob {
                                [--max-tokens N] [--temperature T] [--presence-penalty P] [--frequency-penalty F]
                                [--logit-bias TOKEN=BIAS]...
                                [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
-                               [--stop TEXT]... [--partitions N] [--grammar GBNF | --grammar-file FILE |
-                               --json-schema JSON | --json-schema-file FILE]""";
+                               [--stop TEXT]... [--partitions N] [--grammar FILE | --json-schema FILE|JSON | --json]""";
 
     public static void main(String[] args) throws Exception {
         Job job;
@@ -59,6 +58,9 @@ public final class GenerateJob {
         }
         spark.stop();
     }
+
+    /// What `--json` asks for: any JSON object.
+    static final String ANY_OBJECT = "{\"type\": \"object\"}";
 
     /// The parsed command line.
     record Job(GenerationOptions options, String input, String output, int partitions) {}
@@ -101,6 +103,10 @@ public final class GenerateJob {
             if (!name.startsWith("--")) {
                 throw new IllegalArgumentException("unexpected argument '" + name + "'");
             }
+            if (name.equals("--json")) { // the one flag without a value: any JSON object, as the CLI's --json
+                jsonSchema = ANY_OBJECT;
+                continue;
+            }
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException(name + " needs a value");
             }
@@ -122,10 +128,8 @@ public final class GenerateJob {
                 case "--threads" -> threads = (int) parseLong(name, value);
                 case "--context" -> context = (int) parseLong(name, value);
                 case "--partitions" -> partitions = (int) parseLong(name, value);
-                case "--grammar" -> grammar = value;
-                case "--grammar-file" -> grammar = readFile(name, value);
-                case "--json-schema" -> jsonSchema = value;
-                case "--json-schema-file" -> jsonSchema = readFile(name, value);
+                case "--grammar" -> grammar = readFile(name, value);
+                case "--json-schema" -> jsonSchema = value.strip().startsWith("{") ? value : readFile(name, value);
                 default -> throw new IllegalArgumentException("unknown option " + name);
             }
         }

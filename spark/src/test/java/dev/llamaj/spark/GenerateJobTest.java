@@ -3,6 +3,7 @@ package dev.llamaj.spark;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.llamaj.engine.grammar.Grammar;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -49,19 +50,24 @@ class GenerateJobTest {
     }
 
     @Test
-    void grammarsComeInlineOrFromAFile(@TempDir Path dir) throws Exception {
+    void grammarsComeFromFilesAsInTheCli(@TempDir Path dir) throws Exception {
         Path schema = Files.writeString(dir.resolve("schema.json"), "{\"type\": \"boolean\"}");
-        assertThat(GenerateJob.parse(with("--json-schema-file", schema.toString())).options().jsonSchema())
+        assertThat(GenerateJob.parse(with("--json-schema", schema.toString())).options().jsonSchema())
                 .isEqualTo("{\"type\": \"boolean\"}");
-        assertThat(GenerateJob.parse(with("--json-schema", "{}")).options().jsonSchema()).isEqualTo("{}");
+        assertThat(GenerateJob.parse(with("--json-schema", " {\"enum\": [1]}")).options().jsonSchema())
+                .isEqualTo(" {\"enum\": [1]}");
+        assertThat(GenerateJob.parse(with("--json")).options().jsonSchema()).isEqualTo(GenerateJob.ANY_OBJECT);
+        Grammar anyObject = Grammar.fromJsonSchema(GenerateJob.ANY_OBJECT);
+        assertThat(anyObject.matches("{\"a\": [1, \"b\"]}")).isTrue();
+        assertThat(anyObject.matches("[1]")).isFalse();
         Path gbnf = Files.writeString(dir.resolve("g.gbnf"), "root ::= \"a\"");
-        assertThat(GenerateJob.parse(with("--grammar-file", gbnf.toString())).options().grammar())
+        assertThat(GenerateJob.parse(with("--grammar", gbnf.toString())).options().grammar())
                 .isEqualTo("root ::= \"a\"");
-        assertThat(GenerateJob.parse(with("--grammar", "root ::= \"b\"")).options().grammar())
-                .isEqualTo("root ::= \"b\"");
-        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar-file", dir.resolve("none").toString())))
-                .hasMessageStartingWith("--grammar-file: cannot read " + dir.resolve("none"));
-        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar", "root ::= \"a\"", "--json-schema", "{}")))
+        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar", dir.resolve("none").toString())))
+                .hasMessageStartingWith("--grammar: cannot read " + dir.resolve("none"));
+        assertThatThrownBy(() -> GenerateJob.parse(with("--json-schema", "schema.json")))
+                .hasMessageStartingWith("--json-schema: cannot read schema.json");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--grammar", gbnf.toString(), "--json")))
                 .hasMessage("bad option: grammar and jsonSchema exclude each other: give one");
     }
 
