@@ -237,7 +237,8 @@ class LlamaSparkTest {
         rows.add(RowFactory.create(100, "Once", "{\"type\": \"object\", \"multipleOf\": 3}", null));
         rows.add(RowFactory.create(101, "Once", null, "root ::= missing"));
         rows.add(RowFactory.create(102, "Once", "true", "root ::= \"x\""));
-        GenerationOptions options = options().withJsonSchema(animals).withMaxTokens(32).withTemperature(1.2f);
+        GenerationOptions options = options().withJsonSchema(animals).withMaxTokens(32).withTemperature(1.2f)
+                .withSequences(2); // two constrained rows at once on one grammar
         Map<Integer, Row> out = new TreeMap<>();
         for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options).collectAsList()) {
             out.put(r.getInt(0), r);
