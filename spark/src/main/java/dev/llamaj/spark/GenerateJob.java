@@ -20,17 +20,18 @@ import org.apache.spark.sql.SparkSession;
 /// ```
 ///
 /// Each input line is an object with `prompt` (or `messages`) and any per-row settings (`max_tokens`,
-/// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`, `stop`, `grammar`, `json_schema`); the
-/// output directory gets Spark's
-/// part files, one JSON object per row: the input fields and the result columns of [LlamaSpark#generate].
+/// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `presence_penalty`, `frequency_penalty`, `seed`,
+/// `stop`, `grammar`, `json_schema`; see [InputColumns]); the output directory gets Spark's part files, one JSON
+/// object per row: the input fields and the result columns of [LlamaSpark#generate]. Options are checked before
+/// Spark starts: a bad one prints one line and the usage, exit 2.
 public final class GenerateJob {
     private GenerateJob() {}
 
     static final String USAGE = """
             usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N]
                                [--max-tokens N] [--temperature T] [--presence-penalty P] [--frequency-penalty F]
-                               [--logit-bias TOKEN=BIAS]...
-                               [--sequences N] [--threads N] [--context N] [--chat-template NAME|JINJA]
+                               [--logit-bias TOKEN=BIAS]... [--sequences N] [--threads N] [--context N]
+                               [--chat-template NAME|JINJA]
                                [--stop TEXT]... [--partitions N] [--grammar FILE | --json-schema FILE|JSON | --json]""";
 
     public static void main(String[] args) throws Exception {
