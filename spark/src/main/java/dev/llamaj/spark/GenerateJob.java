@@ -11,6 +11,8 @@ import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.StructType;
 
 /// A ready-made `spark-submit` job: JSON lines of prompts in, JSON lines of results out.
 ///
@@ -21,7 +23,7 @@ import org.apache.spark.sql.SparkSession;
 ///
 /// Each input line is an object with `prompt` (or `messages`) and any per-row settings (`max_tokens`,
 /// `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `presence_penalty`, `frequency_penalty`, `seed`,
-/// `stop`, `grammar`, `json_schema`; see [InputColumns]); the output directory gets Spark's part files, one JSON
+/// `stop`, `logit_bias`, `grammar`, `json_schema`); the output directory gets Spark's part files, one JSON
 /// object per row: the input fields and the result columns of [LlamaSpark#generate]. Options are checked before
 /// Spark starts: a bad one prints one line and the usage, exit 2.
 public final class GenerateJob {
@@ -69,6 +71,12 @@ public final class GenerateJob {
     /// Reads `job.input`, generates, writes `job.output` (which must not exist yet); returns the number of rows.
     static long run(Job job, SparkSession spark) {
         Dataset<Row> input = spark.read().json(job.input());
+        if (input.schema().getFieldIndex("logit_bias").nonEmpty()
+                && input.schema().apply("logit_bias").dataType() instanceof StructType) {
+            // JSON objects are read as structs (one field per token id seen); generation wants token id -> bias
+            input = input.withColumn("logit_bias", functions.expr("transform_keys(from_json(to_json(logit_bias), "
+                    + "'map<string, double>'), (token, bias) -> cast(token as int))"));
+        }
         if (job.partitions() > 0) {
             input = input.repartition(job.partitions());
         }

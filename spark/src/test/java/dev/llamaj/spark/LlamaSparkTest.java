@@ -388,12 +388,18 @@ class LlamaSparkTest {
 
     @Test
     void theExampleJobWritesOneJsonLinePerPrompt(@TempDir Path dir) throws Exception {
+        int banned; // the greedy continuation's first token, which row 2 bans
+        try (Session session = model.newSession()) {
+            int[] prompt = session.encode("The little dog");
+            session.generate(prompt, 1, Sampler.greedy(), _ -> {});
+            banned = session.tokens()[prompt.length];
+        }
         Path input = dir.resolve("prompts.jsonl");
         Files.writeString(input, """
                 {"id": 1, "prompt": "Once upon a time", "max_tokens": 12}
-                {"id": 2, "prompt": "The little dog", "temperature": 0}
+                {"id": 2, "prompt": "The little dog", "temperature": 0, "logit_bias": {"%d": -100}}
                 {"id": 3, "messages": [{"role": "user", "content": "Tell me a story"}]}
-                """);
+                """.formatted(banned));
         Path output = dir.resolve("out");
         GenerateJob.Job job = GenerateJob.parse(new String[] {"--model", modelPath.toString(), "--input",
             input.toString(), "--output", output.toString(), "--id-column", "id", "--seed", "42",
@@ -403,9 +409,11 @@ class LlamaSparkTest {
         Map<Long, Row> rows = byId(spark.read().json(output.toString()));
         assertThat(rows.keySet()).containsExactly(1L, 2L, 3L);
         assertThat(rows.get(1L).<Long>getAs("completion_tokens")).isEqualTo(12);
-        try (Session session = model.newSession()) {
-            Completion greedy = session.generate("The little dog", 20, Sampler.greedy(), _ -> {});
-            assertThat(rows.get(2L).<String>getAs("text")).isEqualTo(greedy.text());
+        try (Session session = model.newSession()) { // a JSON object of token ids reaches the sampler as a bias
+            Sampler.Settings greedyWithBan = Sampler.Settings.greedy().withLogitBias(Map.of(banned, -100f));
+            Completion c = session.generate(session.encode("The little dog"), 20, Sampler.create(greedyWithBan),
+                    _ -> {});
+            assertThat(rows.get(2L).<String>getAs("text")).isEqualTo(c.text());
         }
         for (Row r : rows.values()) { // Spark's JSON writer leaves null fields out: no row has an error
             assertThat(r.schema().fieldNames()).doesNotContain("error");
