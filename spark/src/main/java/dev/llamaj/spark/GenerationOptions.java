@@ -231,7 +231,7 @@ public record GenerationOptions(String model, int threads, int sequences, int co
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
-    /// Constrains every row's output to GBNF (llama.cpp's grammar format, `Grammar.parse`); checked by
+    /// Constrains every row's output to GBNF (the README's "Constrained output", `Grammar.parse`); checked by
     /// [LlamaSpark#generate]. Null removes it.
     public GenerationOptions withGrammar(String grammar) {
         return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
