@@ -11,7 +11,8 @@ import dev.llamaj.gguf.GGMLType;
 /// super-block, 8 zeros then the sums of its eight 32-weight groups ([Kernels#superBlockSums]); the kernels multiply
 /// them with the groups' minimums.
 ///
-/// **8-bit integers** (with 512-bit vectors: `Q4_K` in the lane layout, `Q6_K`, `Q4_0` in the four-row layout): `x`
+/// **8-bit integers** (with 512-bit vectors: `Q2_K`, `Q3_K` and `Q4_K` in their lane layouts, `Q6_K`, `Q4_0` in the
+/// four-row layout): `x`
 /// quantized as ggml's `block_q8_K` is, one float scale per 256 values (per 32 for `Q4_0`, as `block_q8_0`) and
 /// integers in −127..127, which is also what llama.cpp's CPU kernels multiply these formats with. The Vector API
 /// has no 8-bit dot-product instruction, so the integer kernels use 32-bit lanes that each carry two products: the
@@ -24,7 +25,8 @@ import dev.llamaj.gguf.GGMLType;
 /// error of the product ~10⁻³), as in llama.cpp.
 ///
 /// The pairs follow the byte order of the weights' blocks (`Q6_K` in the GGUF layout, `Q4_K` in its lane layout;
-/// `Q4_0`'s four-row groups alike, with one vector per block): for vector `v` (0..1, the 64-byte halves of the
+/// `Q4_0`'s four-row groups alike, with one vector per block; the 2-bit lane layouts of `Q2_K` and `Q3_K` have
+/// their own order, [#Q2K_LANE_PAIRS]): for vector `v` (0..1, the 64-byte halves of the
 /// super-block's 4-bit quants) and extraction `e` (0..3), int lane `i` holds the activations of the nibbles the
 /// kernel extracts from bytes `64v + 4i + k`: `e = 0`: low nibbles of bytes `k = 0, 2`; `e = 1`: low nibbles of `k
 /// = 1, 3`; `e = 2`, `e = 3`: the high nibbles of the same bytes. They are stored at `128·superBlock + 64v + 16e +
@@ -44,6 +46,7 @@ final class Input {
     private boolean q6Ready;
     private boolean q6LanesReady;
     private boolean q40Ready;
+    private boolean q2Ready;
 
     /// [Kernels#superBlockSums] of `x`.
     float[] groupSums = new float[0];
@@ -60,7 +63,10 @@ final class Input {
     /// bytes, one per weight.
     int[] pairs6 = new int[0];
     int[] pairs6Lanes = new int[0];
-    /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32).
+    /// The packed pairs of the `Q2_K` and `Q3_K` lane-layout kernels ([#Q2K_LANE_PAIRS]).
+    int[] pairs2 = new int[0];
+    /// Per super-block, the integer sums of its sixteen 16-value groups (for `Q6_K`'s offset of −32, `Q3_K`'s of −4
+    /// and the `Q2_K` minimums).
     int[] sums16 = new int[0];
     /// For the four-row `Q4_0` kernel, `x` quantized per 32 values (as ggml's `block_q8_0`): the scales,
     float[] scale32 = new float[0];
@@ -82,6 +88,7 @@ final class Input {
         q6Ready = false;
         q6LanesReady = false;
         q40Ready = false;
+        q2Ready = false;
     }
 
     /// Computes what the kernel of `type` in `layout` reads for `cols` columns, unless an earlier matrix of the
@@ -92,6 +99,7 @@ final class Input {
             switch (type) {
                 case Q4_K -> packQ4K();
                 case Q6_K -> packQ6K(layout == Matrix.Layout.LANES);
+                case Q2_K, Q3_K -> packQ2K();
                 default -> packQ40(); // Q4_0
             }
         } else if (type == GGMLType.Q4_K || type == GGMLType.Q5_K) {
@@ -100,7 +108,8 @@ final class Input {
     }
 
     /// Whether the kernel of `type` in `layout` multiplies with `x` rounded to 8-bit integers ([#roundTrip]) rather
-    /// than with `x` itself: with 512-bit vectors, `Q4_K` in the lane layout, `Q6_K`, and `Q4_0` in four-row groups.
+    /// than with `x` itself: with 512-bit vectors, `Q2_K`, `Q3_K` and `Q4_K` in their lane layouts, `Q6_K`, and
+    /// `Q4_0` in four-row groups.
     static boolean quantizes(GGMLType type, Matrix.Layout layout) {
         return WeightFormat.supports(type) && WeightFormat.of(type, layout).quantizesInput();
     }
@@ -172,6 +181,27 @@ final class Input {
         }
     }
 
+    private void packQ2K() {
+        if (q2Ready) {
+            return;
+        }
+        quantize();
+        int blocks = cols / BLOCK;
+        if (pairs2.length < cols / 2) {
+            pairs2 = new int[cols / 2];
+        }
+        if (sums16.length < blocks * 16) {
+            sums16 = new int[blocks * 16];
+        }
+        for (int sb = 0; sb < blocks; sb++) {
+            pack(q, sb * BLOCK, Q2K_LANE_PAIRS, pairs2, 128 * sb);
+            for (int g = 0; g < 16; g++) {
+                sums16[16 * sb + g] = sum(q, sb * BLOCK + 16 * g, 16);
+            }
+        }
+        q2Ready = true;
+    }
+
     private void packQ40() {
         if (q40Ready) {
             return;
@@ -240,6 +270,21 @@ final class Input {
     private static final int[] Q6K_LANE_PAIRS = pairOrder(4, 2, (b, high) -> Q6_K.laneWeight(b));
     /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
     /// weights 0..15 and high nibbles 16..31.
+    /// The 2-bit lane layouts of `Q2_K` and `Q3_K` ([Q2_K#repackRow]): int lane `g` holds group `g`'s 16 weights in
+    /// order, 2 bits each, and extraction `t` (0..7) takes bits `2t` and `16 + 2t`: weights `16g + t` and
+    /// `16g + 8 + t`, stored at `128·superBlock + 16t + g`.
+    private static final int[] Q2K_LANE_PAIRS = crumbPairs();
+
+    private static int[] crumbPairs() {
+        int[] order = new int[128];
+        for (int t = 0; t < 8; t++) {
+            for (int g = 0; g < 16; g++) {
+                order[16 * t + g] = (16 * g + t) | (16 * g + 8 + t) << 16;
+            }
+        }
+        return order;
+    }
+
     private static final int[] Q40_PAIRS = pairOrder(1, 4, (b, high) -> (b & 15) + 16 * high);
 
     /// `x` to 8-bit integers per super-block: `d = max|x| / 127`, `q = round(x / d)`. A block holding NaN or an

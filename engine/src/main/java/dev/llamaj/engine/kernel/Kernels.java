@@ -19,11 +19,11 @@ import jdk.incubator.vector.VectorOperators;
 ///
 /// `matVec` picks a per-format row kernel once per call (by type and [Matrix.Layout]) that runs over a contiguous
 /// range of rows; the rows are split across a [Parallel] pool in 16-row-aligned chunks, so results are the same on
-/// any thread count. The kernels are written with the Vector API for every type but `Q2_K` and `Q3_K` (scalar):
+/// any thread count. The kernels are written with the Vector API for every type:
 /// four rows per pass for `Q8_0` and `Q4_0` (in the GGUF layout or repacked, see [Repack]), one row per pass with
 /// several accumulators for the others (`Q5_K` folds its minimums into per-group sums of `x`, decodes the scales as
-/// one vector and has its 64-weight chunks written out). With 512-bit vectors, `Q4_K` (repacked) and `Q6_K`
-/// multiply in integers with `x` rounded to 8 bits, as llama.cpp does ([Input]). A warmed-up product allocates
+/// one vector and has its 64-weight chunks written out). With 512-bit vectors, `Q2_K`, `Q3_K`, `Q4_K` (repacked)
+/// and `Q6_K` multiply in integers with `x` rounded to 8 bits, as llama.cpp does ([Input]). A warmed-up product allocates
 /// nothing (`AllocationTest`).
 ///
 /// The helpers take arrays with explicit offsets and check their bounds once per call.

@@ -7,8 +7,8 @@ import dev.llamaj.gguf.GGMLType;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights, each row `rowBytes()` bytes of
 /// `type` blocks, row `r` starting at byte `r × rowBytes()` of `data` ([Layout#GGUF]); or, for `Q4_0` and `Q8_0`,
-/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]); or, for `Q4_K` and `Q6_K`, row by
-/// row in their integer kernels' lane layouts ([Layout#LANES]).
+/// repacked at load time into groups of four rows ([Layout#ROWS4], see [Repack]); or, for `Q2_K`, `Q3_K`, `Q4_K` and
+/// `Q6_K`, row by row in their integer kernels' lane layouts ([Layout#LANES]).
 ///
 /// `cols` is ggml's `ne0`, the contiguous dimension (`shape[0]` of a GGUF tensor), and `rows` is `ne1`. A matrix
 /// multiplies a vector of `cols` floats into `rows` outputs. The constructor checks the geometry once, so kernels can
@@ -30,8 +30,9 @@ public record Matrix(GGMLType type, MemorySegment data, int rows, int cols, Layo
         /// four scales as f32 then the four rows' quants (16 or 32 bytes each), [Repack#groupBlockBytes] bytes in
         /// all; one group's blocks after another. `rows` is a multiple of 4.
         ROWS4,
-        /// `Q4_K` or `Q6_K` super-blocks rewritten for the integer kernels ([Q4_K#repackRow]: 152 bytes each
-        /// instead of 144; [Q6_K#repackRow]: 276 instead of 210), row after row, [#stride] bytes apart.
+        /// `Q2_K`, `Q3_K`, `Q4_K` or `Q6_K` super-blocks rewritten for the integer kernels ([Q2_K#repackRow]: 88
+        /// bytes each instead of 84; [Q3_K#repackRow]: 116 instead of 110; [Q4_K#repackRow]: 152 instead of 144;
+        /// [Q6_K#repackRow]: 276 instead of 210), row after row, [#stride] bytes apart.
         LANES
     }
 

@@ -8,8 +8,8 @@ import java.util.List;
 import dev.llamaj.gguf.GGMLType;
 
 /// The load-time repack of `Q4_0` and `Q8_0` matrices into groups of four rows ([Matrix.Layout#ROWS4]), and of
-/// `Q4_K` and `Q6_K` matrices into the lane layouts of their integer kernels ([Matrix.Layout#LANES],
-/// [Q4_K#repackRow], [Q6_K#repackRow]).
+/// `Q2_K`, `Q3_K`, `Q4_K` and `Q6_K` matrices into the lane layouts of their integer kernels ([Matrix.Layout#LANES],
+/// [Q2_K#repackRow], [Q3_K#repackRow], [Q4_K#repackRow], [Q6_K#repackRow]).
 ///
 /// In the GGUF layout a four-row kernel reads four streams a row apart, each only a row long (1.1 KiB for a `Q4_0`
 /// row of 2048 weights): the hardware prefetchers never get going, and the decode kernels reached half the memory
@@ -45,8 +45,8 @@ public final class Repack {
         return WeightFormat.load(type) == WeightFormat.Load.ROWS4;
     }
 
-    /// Whether [#repack] would change `m`: `Q4_0` or `Q8_0` in the GGUF layout with a multiple of 4 rows, or `Q4_K`
-    /// or `Q6_K` in the GGUF layout on a machine with 512-bit vectors (the integer kernels of the lane layouts need
+    /// Whether [#repack] would change `m`: `Q4_0` or `Q8_0` in the GGUF layout with a multiple of 4 rows, or `Q2_K`,
+    /// `Q3_K`, `Q4_K` or `Q6_K` in the GGUF layout on a machine with 512-bit vectors (the integer kernels of the lane layouts need
     /// them).
     public static boolean applies(Matrix m) {
         if (m.layout() != Matrix.Layout.GGUF) {
@@ -143,7 +143,7 @@ public final class Repack {
         return new Matrix(m.type(), dst, m.rows(), m.cols(), Matrix.Layout.ROWS4);
     }
 
-    /// `m`, a `Q4_K` or `Q6_K` matrix, in the lane layout ([Q4_K#repackRow], [Q6_K#repackRow]), rows written in
+    /// `m`, a matrix of a type with a lane layout ([Q4_K#repackRow], [Q6_K#repackRow], ...), rows written in
     /// parallel on `pool`.
     private static Matrix lanes(Matrix m, MemorySegment dst, Parallel pool) {
         long stride = Matrix.laneBytes(m.type()) * (m.cols() / 256);

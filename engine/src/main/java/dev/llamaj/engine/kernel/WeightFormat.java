@@ -87,8 +87,16 @@ public record WeightFormat(GGMLType type, Matrix.Layout layout, Kernels.RowKerne
             case Q4_1 -> plain(t, Q4_1::matVec, Q4_1::dequantize, Q4_1::dequantize, Load.MAPPED);
             case Q5_0 -> plain(t, Q5_0::matVec, Q5_0::dequantize, Q5_0::dequantize, Load.MAPPED);
             case Q5_1 -> plain(t, Q5_1::matVec, Q5_1::dequantize, Q5_1::dequantize, Load.MAPPED);
-            case Q2_K -> plain(t, Q2_K::matVec, Q2_K::dequantize, Q2_K::dequantize, Load.MAPPED);
-            case Q3_K -> plain(t, Q3_K::matVec, Q3_K::dequantize, Q3_K::dequantize, Load.MAPPED);
+            case Q2_K -> new Entry(gguf(t, Q2_K::matVec, Q2_K::unpack, Q2_K::dequantize),
+                    new WeightFormat(t, Matrix.Layout.LANES, Q2_K::matVecLanes, Q2_K::unpackLanes,
+                            Q2_K::dequantizeLanes, null, wide, Q2_K.LANE_BYTES),
+                    wide ? Load.LANES : Load.MAPPED,
+                    (src, rowBytes, cols, r, dst, stride) -> Q2_K.repackRow(src, r * rowBytes, dst, r * stride, cols));
+            case Q3_K -> new Entry(gguf(t, Q3_K::matVec, Q3_K::unpack, Q3_K::dequantize),
+                    new WeightFormat(t, Matrix.Layout.LANES, Q3_K::matVecLanes, Q3_K::unpackLanes,
+                            Q3_K::dequantizeLanes, null, wide, Q3_K.LANE_BYTES),
+                    wide ? Load.LANES : Load.MAPPED,
+                    (src, rowBytes, cols, r, dst, stride) -> Q3_K.repackRow(src, r * rowBytes, dst, r * stride, cols));
             case Q5_K -> plain(t, Q5_K::matVec, Q5_K::unpack, Q5_K::dequantize, Load.MAPPED);
             case Q4_K -> new Entry(gguf(t, Q4_K::matVec, Q4_K::unpack, Q4_K::dequantize),
                     new WeightFormat(t, Matrix.Layout.LANES, Q4_K::matVecLanes, Q4_K::unpackLanes,

@@ -30,7 +30,7 @@ class AllocationTest {
     @ParameterizedTest
     @ValueSource(strings = {
             "Q4_0/r", "Q8_0/r", "Q4_K/r Q6_K/r", "Q5_K Q6_K/r", "Q6_K/r", "F16", "BF16", "F32",
-            "Q4_0 Q8_0", "Q4_K Q6_K", "Q5_K Q6_K", "Q4_1 Q5_0 Q5_1", "Q2_K Q3_K Q4_K/r Q6_K/r"})
+            "Q4_0 Q8_0", "Q4_K Q6_K", "Q5_K Q6_K", "Q4_1 Q5_0 Q5_1 Q2_K Q3_K", "Q2_K/r Q3_K/r Q4_K/r Q6_K/r"})
     void warmKernelsAllocateNothing(String types) throws Exception {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),

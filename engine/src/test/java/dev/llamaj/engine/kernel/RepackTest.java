@@ -11,8 +11,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import dev.llamaj.gguf.GGMLType;
 
 /// The four-row layout of `Q4_0` and `Q8_0` gives bit for bit the GGUF layout's results: dequantization, matVec on
-/// any thread count, matMul; so do the lane layouts of `Q4_K` and `Q6_K`; except that the integer matVec kernels
-/// (`Q4_0`, `Q4_K` and `Q6_K` with 512-bit vectors) multiply with `x` rounded to 8 bits, and are checked against
+/// any thread count, matMul; so do the lane layouts of `Q2_K`, `Q3_K`, `Q4_K` and `Q6_K`; except that the integer
+/// matVec kernels (`Q4_0` and the lane layouts, with 512-bit vectors) multiply with `x` rounded to 8 bits, and are checked against
 /// the reference on that `x`; the copy of float matrices is the same matrix; warm kernels allocate nothing.
 class RepackTest {
 
@@ -82,7 +82,7 @@ class RepackTest {
             assertThat(Repack.repack(odd, arena, pool)).isSameAs(odd);
             Matrix k = new Matrix(GGMLType.Q5_K, RandomWeights.segment(arena, GGMLType.Q5_K, 0, 8 * 256, 1), 8, 256);
             assertThat(Repack.applies(k)).isFalse();
-            for (GGMLType t : new GGMLType[] {GGMLType.Q4_K, GGMLType.Q6_K}) {
+            for (GGMLType t : new GGMLType[] {GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q6_K}) {
                 Matrix lanes = new Matrix(t, RandomWeights.segment(arena, t, 0, 5 * 256, 1), 5, 256);
                 assertThat(Repack.applies(lanes)).as("%s, any row count, with 512-bit vectors", t)
                         .isEqualTo(Simd.L == 16);
@@ -100,7 +100,7 @@ class RepackTest {
         try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(2)) {
             java.util.List<Matrix> sources = new java.util.ArrayList<>();
             for (GGMLType t : new GGMLType[] {GGMLType.Q4_0, GGMLType.F16, GGMLType.Q5_K, GGMLType.Q8_0,
-                    GGMLType.Q4_K, GGMLType.Q6_K}) {
+                    GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q2_K, GGMLType.Q3_K}) {
                 int rows = 12;
                 int cols = 256;
                 sources.add(new Matrix(t, RandomWeights.segment(arena, t, 0, (long) rows * cols, rows), rows, cols));
@@ -131,7 +131,7 @@ class RepackTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_K", "Q6_K"})
+    @EnumSource(names = {"Q2_K", "Q3_K", "Q4_K", "Q6_K"})
     void laneLayoutDequantizesBitForBitAndMultipliesLikeTheReference(GGMLType type) {
         org.junit.jupiter.api.Assumptions.assumeTrue(Simd.L == 16, "the lane layout needs 512-bit vectors");
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel two = new Parallel(2);
@@ -182,7 +182,7 @@ class RepackTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K"})
+    @EnumSource(names = {"Q4_0", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q6_K"})
     void warmRepackedMatVecAllocatesNothing(GGMLType type) {
         int rows = 36;
         int cols = 1024;
