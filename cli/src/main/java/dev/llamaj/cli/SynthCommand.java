@@ -40,7 +40,7 @@ final class SynthCommand implements Callable<Integer> {
 
     @Option(names = "--type", required = true, paramLabel = "TYPE", converter = TypeConverter.class,
             description = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (every matrix "
-                    + "in that type) or the llama.cpp mixes Q4_K_M, Q5_K_M")
+                    + "in that type) or the llama.cpp mixes Q3_K_M, Q4_K_M, Q5_K_M")
     Type type;
 
     @Option(names = "--vocab", paramLabel = "FILE",

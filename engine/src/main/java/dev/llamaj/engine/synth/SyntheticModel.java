@@ -46,8 +46,9 @@ import java.util.stream.Collectors;
 /// Weights are random but valid and of a realistic magnitude: floats are about `N(0, 0.02)`; quantized tensors are
 /// random quants under fp16 scales chosen so that the dequantized weights have a standard deviation of about 0.02
 /// (never NaN or infinite); norm vectors are near 1. A plain [Type] writes every matrix in that type (as
-/// `llama-quantize --pure`); the mixes `Q4_K_M` and `Q5_K_M` follow llama.cpp's rules (`Q6_K` for the classifier
-/// and for `attn_v` and `ffn_down` in about half the layers). The same seed gives the same bytes, whatever the
+/// `llama-quantize --pure`); the mixes `Q3_K_M`, `Q4_K_M` and `Q5_K_M` follow llama.cpp's rules (`Q6_K` for the
+/// classifier; for `Q4_K_M`/`Q5_K_M` also for `attn_v` and `ffn_down` in about half the layers, for `Q3_K_M` `Q4_K`
+/// or `Q5_K` for `attn_v`, `ffn_down` and `attn_output`). The same seed gives the same bytes, whatever the
 /// number of threads.
 ///
 /// Writing streams tensor by tensor, in chunks of a few MiB generated in parallel, so an 8B model needs tens of
@@ -205,6 +206,9 @@ public final class SyntheticModel {
         Q4_K(GGMLType.Q4_K, 14),
         Q5_K(GGMLType.Q5_K, 16),
         Q6_K(GGMLType.Q6_K, 18),
+        /// Mostly `Q3_K`; `Q6_K` for the classifier, `Q4_K` for `attn_output`, `attn_v` and `ffn_down`, except
+        /// `Q5_K` for `attn_v` in the first two layers and `ffn_down` in the first sixteenth of them.
+        Q3_K_M(GGMLType.Q3_K, 12),
         /// Mostly `Q4_K`; `Q6_K` for the classifier and for `attn_v` and `ffn_down` in about half the layers.
         Q4_K_M(GGMLType.Q4_K, 15),
         /// Mostly `Q5_K`; `Q6_K` for the classifier and for `attn_v` and `ffn_down` in about half the layers.
@@ -226,6 +230,11 @@ public final class SyntheticModel {
         /// llama.cpp's `llama_ftype` value, written as `general.file_type`.
         public int fileType() {
             return fileType;
+        }
+
+        /// Whether this is one of llama.cpp's mixes rather than one type for every matrix.
+        boolean mix() {
+            return this == Q3_K_M || this == Q4_K_M || this == Q5_K_M;
         }
 
         /// The type called `name` (case-insensitive).
@@ -405,12 +414,20 @@ public final class SyntheticModel {
     /// The ggml type llama.cpp gives matrix `role` (`attn_v`, `ffn_down`, `output`, `token_embd`, ...) of layer
     /// `layer` (-1 for the ones outside the layers).
     GGMLType matrixType(String role, int layer) {
-        if (type != Type.Q4_K_M && type != Type.Q5_K_M) {
+        if (!type.mix()) {
             return type.baseType();
         }
         // llama-quant.cpp, llama_tensor_get_type: the classifier (the embedding when tied) gets Q6_K ...
         if (role.equals("output") || (role.equals("token_embd") && shape.tiedEmbeddings())) {
             return GGMLType.Q6_K;
+        }
+        if (type == Type.Q3_K_M) { // ... Q3_K_M raises attn_v, ffn_down and attn_output (dense, not Falcon) ...
+            return switch (role) {
+                case "attn_v" -> layer < 2 ? GGMLType.Q5_K : GGMLType.Q4_K;
+                case "ffn_down" -> layer < shape.blockCount() / 16 ? GGMLType.Q5_K : GGMLType.Q4_K;
+                case "attn_output" -> GGMLType.Q4_K;
+                default -> type.baseType();
+            };
         }
         // ... and attn_v and ffn_down get Q6_K in the layers use_more_bits picks
         if ((role.equals("attn_v") || role.equals("ffn_down")) && useMoreBits(layer, shape.blockCount())) {
@@ -424,8 +441,10 @@ public final class SyntheticModel {
         return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
     }
 
+    /// A type a mix uses besides its base type, for the block-size check (the K-quant types of every mix share
+    /// their 256-weight blocks).
     private static GGMLType mixedType(Type type) {
-        return type == Type.Q4_K_M || type == Type.Q5_K_M ? GGMLType.Q6_K : type.baseType();
+        return type.mix() ? GGMLType.Q6_K : type.baseType();
     }
 
     /// The tensors in llama.cpp's order; a layer's come from the architecture's table.

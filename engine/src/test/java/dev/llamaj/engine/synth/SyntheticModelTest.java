@@ -178,6 +178,34 @@ class SyntheticModelTest {
     }
 
     @Test
+    void q3KMFollowsLlamaCppsMix() {
+        SyntheticModel m = SyntheticModel.of(Shape.LLAMA_3_1_8B, Type.Q3_K_M);
+        Map<String, GGMLType> types = new java.util.HashMap<>();
+        m.tensors().forEach(t -> types.put(t.name(), t.type()));
+        assertThat(types.get("output.weight")).isEqualTo(GGMLType.Q6_K);
+        assertThat(types.get("token_embd.weight")).isEqualTo(GGMLType.Q3_K); // untied: the base type
+        for (int l = 0; l < 32; l++) {
+            String b = "blk." + l + ".";
+            assertThat(types.get(b + "attn_v.weight")).as("attn_v %d", l)
+                    .isEqualTo(l < 2 ? GGMLType.Q5_K : GGMLType.Q4_K);
+            assertThat(types.get(b + "ffn_down.weight")).as("ffn_down %d", l)
+                    .isEqualTo(l < 2 ? GGMLType.Q5_K : GGMLType.Q4_K); // the first sixteenth of 32 layers
+            assertThat(types.get(b + "attn_output.weight")).isEqualTo(GGMLType.Q4_K);
+            for (String role : List.of("attn_q", "attn_k", "ffn_gate", "ffn_up")) {
+                assertThat(types.get(b + role + ".weight")).as("%s %d", role, l).isEqualTo(GGMLType.Q3_K);
+            }
+        }
+        assertThat(Type.Q3_K_M.fileType()).isEqualTo(12); // LLAMA_FTYPE_MOSTLY_Q3_K_M
+        SyntheticModel tied = SyntheticModel.of(Shape.LLAMA_3_2_1B, Type.Q3_K_M);
+        assertThat(tied.tensors()).filteredOn(t -> t.name().equals("token_embd.weight"))
+                .allMatch(t -> t.type() == GGMLType.Q6_K);
+        assertThat(tied.tensors()).filteredOn(t -> t.name().endsWith("ffn_down.weight")).extracting(Tensor::type)
+                .containsExactly(GGMLType.Q5_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K,
+                        GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K,
+                        GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q4_K); // 16 layers: 1/16
+    }
+
+    @Test
     void plainTypesArePure() {
         for (Type type : List.of(Type.Q4_0, Type.Q8_0, Type.BF16, Type.Q6_K)) {
             assertThat(SyntheticModel.of(Shape.LLAMA_3_2_1B, type).tensors())
