@@ -67,8 +67,9 @@ public class KernelBenchmark {
     @Param({"false"})
     public boolean cache;
 
-    /// `true` (as loading a model does) repacks the matrices whose type has a load-time layout (`Q4_0`, `Q8_0`,
-    /// `Q4_K`; see `Repack`) and copies float ones into huge pages; `false` keeps the GGUF layout.
+    /// `true` (as loading a model does) repacks the matrices whose type has a load-time layout (`Q4_0`, `Q8_0`, and
+    /// with 512-bit vectors `Q2_K`, `Q3_K`, `Q4_K`, `Q6_K`; see `Repack`) and copies float ones into huge pages;
+    /// `false` keeps the GGUF layout.
     @Param({"true"})
     public boolean repack;
 

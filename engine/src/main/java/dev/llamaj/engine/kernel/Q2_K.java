@@ -214,18 +214,27 @@ final class Q2_K {
             putFloat(out, 0, Float.float16ToFloat(src.get(SHORT_LE, s + 80)));
             putFloat(out, 4, Float.float16ToFloat(src.get(SHORT_LE, s + 82)));
             System.arraycopy(in, 0, out, 8, 16);
-            java.util.Arrays.fill(out, 24, LANE_BYTES, (byte) 0);
-            // weight 128h + 32k + l: bits 2k, 2k + 1 of qs[32h + l]
-            for (int h = 0; h < 2; h++) {
+            packCrumbs(in, 16, out, 24);
+            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
+        }
+    }
+
+    /// The 64 bytes of GGUF 2-bit quants at `in[qs ..]` (weight `128h + 32k + l` in bits `2k`, `2k + 1` of byte
+    /// `32h + l`) in weight order at `out[at ..]` (weight `w` in bits `2·(w % 4)` of byte `w / 4`). Output byte
+    /// `32h + 8k + m` holds weights `128h + 32k + 4m .. + 3`: field `k` of the four GGUF bytes `32h + 4m .. + 3`,
+    /// read as one little-endian int, masked and folded into one byte by two shift-or steps. (Shared with `Q3_K`,
+    /// whose low bits are laid out the same way.)
+    static void packCrumbs(byte[] in, int qs, byte[] out, int at) {
+        for (int h = 0; h < 2; h++) {
+            for (int m = 0; m < 8; m++) {
+                int b = qs + 32 * h + 4 * m;
+                int word = (in[b] & 0xFF) | (in[b + 1] & 0xFF) << 8 | (in[b + 2] & 0xFF) << 16 | (in[b + 3] & 0xFF) << 24;
                 for (int k = 0; k < 4; k++) {
-                    for (int l = 0; l < 32; l++) {
-                        int q = ((in[16 + 32 * h + l] & 0xFF) >>> 2 * k) & 3;
-                        int weight = 128 * h + 32 * k + l;
-                        out[24 + weight / 4] |= (byte) (q << 2 * (weight % 4));
-                    }
+                    int v = (word >>> 2 * k) & 0x03030303;     // weight j of the four in bits 8j, 8j + 1
+                    v = (v | v >>> 6) & 0x000F000F;             // weights 0, 1 in bits 0..3; 2, 3 in bits 16..19
+                    out[at + 32 * h + 8 * k + m] = (byte) (v | v >>> 12);
                 }
             }
-            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
         }
     }
 

@@ -250,21 +250,20 @@ final class Q3_K {
             Q2_K.putFloat(out, 0, Float.float16ToFloat(src.get(SHORT_LE, s + 108)));
             for (int g = 0; g < 16; g++) {
                 out[4 + g] = (byte) (scale6(src, s + 96, g) - 32);
-            }
-            java.util.Arrays.fill(out, 20, LANE_BYTES, (byte) 0);
-            // weight 128h + 32k + l: bits 2k, 2k + 1 of qs[32h + l], bit 4h + k of hmask[l]
-            for (int h = 0; h < 2; h++) {
-                for (int k = 0; k < 4; k++) {
-                    for (int l = 0; l < 32; l++) {
-                        int weight = 128 * h + 32 * k + l;
-                        int low = ((in[32 + 32 * h + l] & 0xFF) >>> 2 * k) & 3;
-                        int high = ((in[l] & 0xFF) >>> (4 * h + k)) & 1;
-                        out[52 + weight / 4] |= (byte) (low << 2 * (weight % 4));
-                        int t = weight % 16;
-                        out[20 + 16 * (t >>> 3) + weight / 16] |= (byte) (high << (t & 7));
+                // weight 16g + t is GGUF's 128h + 32k + l with 4h + k = g / 2 and l = 16·(g % 2) + t: its high bit
+                // is bit g / 2 of hmask[l]; the eight of a half gathered into one byte (bit j of byte j of the
+                // masked word lands in bit 56 + j of the product: the partial products never overlap)
+                for (int half = 0; half < 2; half++) {
+                    int l = 16 * (g & 1) + 8 * half;
+                    long word = 0;
+                    for (int j = 7; j >= 0; j--) {
+                        word = word << 8 | (in[l + j] & 0xFF);
                     }
+                    out[20 + 16 * half + g] =
+                            (byte) ((((word >>> (g >>> 1)) & 0x0101010101010101L) * 0x0102040810204080L) >>> 56);
                 }
             }
+            Q2_K.packCrumbs(in, 32, out, 52);
             MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) i * LANE_BYTES, LANE_BYTES);
         }
     }
