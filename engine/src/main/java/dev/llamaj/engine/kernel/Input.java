@@ -268,8 +268,6 @@ final class Input {
     private static final int[] Q6K_PAIRS = pairOrder(2, 4, (b, high) -> 128 * (b >>> 6) + 64 * high + (b & 63));
     /// `Q6_K`'s lane layout: byte `b` is weight [Q6_K#laneWeight]`(b)`.
     private static final int[] Q6K_LANE_PAIRS = pairOrder(4, 2, (b, high) -> Q6_K.laneWeight(b));
-    /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
-    /// weights 0..15 and high nibbles 16..31.
     /// The 2-bit lane layouts of `Q2_K` and `Q3_K` ([Q2_K#repackRow]): int lane `g` holds group `g`'s 16 weights in
     /// order, 2 bits each, and extraction `t` (0..7) takes bits `2t` and `16 + 2t`: weights `16g + t` and
     /// `16g + 8 + t`, stored at `128·superBlock + 16t + g`.
@@ -285,6 +283,8 @@ final class Input {
         return order;
     }
 
+    /// `Q4_0`, four rows per load: lane `i` serves bytes `4·(i % 4) .. + 3` of its row's 16, whose low nibbles are
+    /// weights 0..15 and high nibbles 16..31.
     private static final int[] Q40_PAIRS = pairOrder(1, 4, (b, high) -> (b & 15) + 16 * high);
 
     /// `x` to 8-bit integers per super-block: `d = max|x| / 127`, `q = round(x / d)`. A block holding NaN or an
