@@ -1,10 +1,18 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.cli.server.Fallback;
 import dev.llamaj.cli.server.OpenAiServer;
+import dev.llamaj.cli.server.Operations;
 import dev.llamaj.cli.server.ServerConfig;
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.LlamaModel;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.StandardOpenOption;
+import java.util.Set;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -110,6 +118,51 @@ final class ServeCommand implements Callable<Integer> {
                     + " (default: none)")
     java.util.List<String> corsOrigins = new java.util.ArrayList<>();
 
+    @Option(names = "--access-log", paramLabel = "FILE|-",
+            description = "one JSON line per request, appended to FILE, or to stderr with '-' (default: a plain line"
+                    + " on stderr)")
+    String accessLog;
+
+    @Option(names = "--log-content", description = "put prompts and generated text in the access log (off: they"
+            + " are often confidential)")
+    boolean logContent;
+
+    @Option(names = "--no-warmup", description = "report /ready at once instead of after a short warm-up generation")
+    boolean noWarmup;
+
+    @Option(names = "--fallback-url", paramLabel = "URL",
+            description = "an OpenAI-compatible API (base URL, e.g. https://api.example.com/v1) that requests are"
+                    + " escalated to by the --fallback-on rules (default: none)")
+    String fallbackUrl;
+
+    @Option(names = "--fallback-key-file", paramLabel = "FILE",
+            description = "the fallback API's key, sent as a bearer token")
+    Path fallbackKeyFile;
+
+    @Option(names = "--fallback-on", paramLabel = "RULES",
+            description = "when to escalate, comma-separated: queue-full, too-long, low-confidence, schema-failure"
+                    + " (default: ${DEFAULT-VALUE})")
+    String fallbackOn = "queue-full,too-long";
+
+    @Option(names = "--min-mean-logprob", paramLabel = "X",
+            description = "low-confidence: escalate when the answer's mean token log-probability is below X")
+    Double minMeanLogprob;
+
+    @Option(names = "--min-token-logprob", paramLabel = "X",
+            description = "low-confidence: escalate when any answer token's log-probability is below X")
+    Double minTokenLogprob;
+
+    @Option(names = "--fallback-timeout", paramLabel = "SECONDS",
+            description = "how long the fallback has to answer before the client gets 504 (default: ${DEFAULT-VALUE})")
+    long fallbackTimeout = 60;
+
+    @Option(names = "--fallback-model", paramLabel = "NAME",
+            description = "the model name sent to the fallback (default: the client's)")
+    String fallbackModel;
+
+    @Option(names = "--local-only", description = "never escalate, whatever the other --fallback options say")
+    boolean localOnly;
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         int threads = modelOptions.threads;
@@ -134,6 +187,7 @@ final class ServeCommand implements Callable<Integer> {
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
                 .requestMemory(requestMemory).corsOrigins(corsOrigins).build();
+        Fallback fallback = fallback();
         // the threads are shared out between the slots
         int perSlot = Math.max(1, threads / parallel);
         modelOptions.threads = perSlot;
@@ -151,14 +205,16 @@ final class ServeCommand implements Callable<Integer> {
         };
         SignalHandler previousTerm = handle("TERM", handler);
         SignalHandler previousInt = handle("INT", handler);
-        try (LlamaModel model = modelOptions.load()) {
+        PrintStream access = accessLog();
+        Operations ops = new Operations(access, logContent, !noWarmup, fallback);
+        try (LlamaModel model = modelOptions.load(); PrintStream _ = access == parent.err ? null : access) {
             ChatFormat chat = chatFormat(model);
             if (stop.getCount() == 0) {
                 return 0;
             }
             OpenAiServer server;
             try {
-                server = OpenAiServer.start(model, chat, config, parent.err);
+                server = OpenAiServer.start(model, chat, config, parent.err, ops);
             } catch (java.net.BindException e) {
                 throw new IOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
             }
@@ -168,6 +224,11 @@ final class ServeCommand implements Callable<Integer> {
             parent.err.printf("llama: serving %s on http://%s:%d/v1 (%d slot%s x %d thread%s, context %d tokens)%n",
                     name, shown.contains(":") ? "[" + shown + "]" : shown, server.port(), parallel,
                     parallel == 1 ? "" : "s", perSlot, perSlot == 1 ? "" : "s", server.contextLength());
+            if (fallback != null) {
+                parent.err.printf("llama: escalating to %s on: %s%n", fallback.baseUrl(), fallbackOn);
+            } else if (localOnly) {
+                parent.err.println("llama: --local-only: no request leaves this server");
+            }
             if (!address.isLoopbackAddress() && key == null) {
                 parent.err.println("llama: warning: listening beyond this machine without --api-key: anyone who"
                         + " can reach the port can use the model");
@@ -216,6 +277,66 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("the API key is empty");
         }
         return key;
+    }
+
+    /// The access log's stream: stderr for `-`, else the file, appended to.
+    private PrintStream accessLog() throws IOException {
+        if (accessLog == null) {
+            return null;
+        }
+        if (accessLog.equals("-")) {
+            return parent.err;
+        }
+        Path file = Path.of(accessLog);
+        if (Files.isDirectory(file)) {
+            throw new IOException("--access-log " + file + ": is a directory");
+        }
+        try {
+            return new PrintStream(Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND), true, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IOException("--access-log " + file + ": cannot open it (" + e.getClass().getSimpleName() + ")");
+        }
+    }
+
+    /// The hybrid routing settings, or null when there is no fallback or --local-only forbids it.
+    private Fallback fallback() throws IOException {
+        boolean routingOptions = fallbackKeyFile != null || minMeanLogprob != null || minTokenLogprob != null
+                || fallbackModel != null;
+        if (fallbackUrl == null) {
+            if (routingOptions) {
+                throw new IllegalArgumentException("--fallback-key-file, --fallback-model, --min-mean-logprob and"
+                        + " --min-token-logprob need --fallback-url");
+            }
+            return null;
+        }
+        Set<Fallback.Rule> rules = Fallback.Rule.parse(fallbackOn);
+        URI url;
+        try {
+            url = new URI(fallbackUrl);
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException("--fallback-url " + fallbackUrl + ": not a URL (" + e.getReason() + ")");
+        }
+        String fallbackKey = null;
+        if (fallbackKeyFile != null) {
+            if (!Files.isRegularFile(fallbackKeyFile)) {
+                throw new IOException("--fallback-key-file " + fallbackKeyFile + ": no such file");
+            }
+            fallbackKey = LlamaCommand.decodeUtf8(Files.readAllBytes(fallbackKeyFile), fallbackKeyFile.toString())
+                    .strip();
+            if (fallbackKey.isEmpty()) {
+                throw new IllegalArgumentException("--fallback-key-file " + fallbackKeyFile + ": the key is empty");
+            }
+        }
+        if (!rules.contains(Fallback.Rule.LOW_CONFIDENCE) && (minMeanLogprob != null || minTokenLogprob != null)) {
+            throw new IllegalArgumentException("--min-mean-logprob and --min-token-logprob need --fallback-on"
+                    + " low-confidence");
+        }
+        Fallback f = new Fallback(url, fallbackKey, rules,
+                minMeanLogprob != null ? minMeanLogprob : Double.NEGATIVE_INFINITY,
+                minTokenLogprob != null ? minTokenLogprob : Double.NEGATIVE_INFINITY,
+                seconds("--fallback-timeout", fallbackTimeout), fallbackModel);
+        return localOnly ? null : f; // checked all the same, so that a typo shows before it matters
     }
 
     private ChatFormat chatFormat(LlamaModel model) throws IOException {

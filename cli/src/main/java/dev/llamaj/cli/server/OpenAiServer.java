@@ -49,6 +49,10 @@ public final class OpenAiServer implements AutoCloseable {
     private static final String MODELS = "/v1/models";
     private static final String RESPONSES = "/v1/responses";
     private static final String HEALTH = "/health";
+    private static final String READY = "/ready";
+    private static final String METRICS = "/metrics";
+    /// The response header that says whether the answer was generated here or by the fallback API.
+    static final String ROUTE_HEADER = "X-Llamaj-Route";
 
     private final ServerConfig config;
     private final SlotPool pool;
@@ -72,10 +76,25 @@ public final class OpenAiServer implements AutoCloseable {
     private final AtomicInteger activeExchanges = new AtomicInteger();
     private volatile boolean shuttingDown;
     private boolean stopped;
+    private final Operations ops;
+    private final ServerMetrics metrics;
+    /// Null unless requests may be escalated.
+    private final FallbackClient fallback;
+    /// The model is loaded and warmed (see [Operations#warmup]).
+    private volatile boolean warm;
 
     private OpenAiServer(ServerConfig config, SlotPool pool, RequestParser parser, ExecutorService executor,
-                         PrintStream log) {
+                         PrintStream log, Operations ops) {
         this.config = config;
+        this.ops = ops;
+        this.fallback = ops.fallback() == null ? null : new FallbackClient(ops.fallback());
+        this.warm = !ops.warmup();
+        java.util.Set<String> reasons = new java.util.TreeSet<>();
+        if (ops.fallback() != null) {
+            ops.fallback().rules().forEach(r -> reasons.add(r.label));
+        }
+        this.metrics = new ServerMetrics(pool.parallel(), pool::busy, pool::queued, pool::cachedTokens,
+                (long) pool.parallel() * pool.contextLength(), () -> ready() ? 1 : 0, reasons);
         this.pool = pool;
         this.parser = parser;
         this.logprobsJson = new LogprobsJson(pool.model().tokenizer());
@@ -102,6 +121,13 @@ public final class OpenAiServer implements AutoCloseable {
     /// @throws IllegalArgumentException if the slots' contexts do not fit in memory
     public static OpenAiServer start(LlamaModel model, ChatFormat chatFormat, ServerConfig config, PrintStream log)
             throws IOException {
+        return start(model, chatFormat, config, log, Operations.NONE);
+    }
+
+    /// [#start(LlamaModel, ChatFormat, ServerConfig, PrintStream)] with access logs, warm-up and hybrid routing
+    /// as `ops` says.
+    public static OpenAiServer start(LlamaModel model, ChatFormat chatFormat, ServerConfig config, PrintStream log,
+                                     Operations ops) throws IOException {
         int context = config.contextLength() > 0 ? config.contextLength() : model.defaultContextLength();
         HttpLimits.apply(config, log);
         SlotPool pool = new SlotPool(model, config.parallel(), context, config.queueLimit(), config.prefixCache(),
@@ -109,16 +135,22 @@ public final class OpenAiServer implements AutoCloseable {
         ExecutorService executor = Executors.newThreadPerTaskExecutor(
                 Thread.ofVirtual().name("llamaj-http-", 0).factory());
         OpenAiServer server = new OpenAiServer(config, pool, new RequestParser(model.tokenizer(), chatFormat, context),
-                executor, log);
+                executor, log, ops);
         try {
             server.listen(new InetSocketAddress(config.host(), config.port()));
         } catch (IOException | RuntimeException e) {
             server.promptPool.shutdownNow();
             executor.shutdownNow();
             pool.close();
+            if (server.fallback != null) {
+                server.fallback.close();
+            }
             throw e;
         }
         server.watchdog = Thread.ofPlatform().name("llamaj-http-watchdog").daemon(true).start(server::watch);
+        if (ops.warmup()) {
+            Thread.ofPlatform().name("llamaj-warmup").daemon(true).start(() -> server.warmUp(model));
+        }
         return server;
     }
 
@@ -209,6 +241,46 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /// The warm-up: one short generation through a slot (prompt processing in a batch, then a few tokens), so that
+    /// the JIT has compiled the kernels and the weights are in memory before `/ready` says so. A failure is
+    /// logged and the server becomes ready anyway: a real request will report the problem.
+    private void warmUp(LlamaModel model) {
+        long start = System.nanoTime();
+        try {
+            Thread.sleep(warmupDelayMillisForTests);
+            int[] prompt = model.tokenizer().encode("Once upon a time, in a warm-up far away, a server got ready.");
+            if (prompt.length == 0) {
+                prompt = new int[] {0};
+            }
+            prompt = java.util.Arrays.copyOf(prompt, Math.min(prompt.length, Math.max(1, pool.contextLength() / 2)));
+            GenerationRequest request = new GenerationRequest(false, prompt,
+                    Math.max(1, Math.min(8, pool.contextLength() - prompt.length)),
+                    dev.llamaj.engine.Sampler.Settings.greedy(), List.of(), false, false);
+            SlotPool.Job job;
+            while ((job = pool.submit(request)) == null) {
+                Thread.sleep(50); // a full queue already: real requests are warming it up
+            }
+            Object event;
+            do {
+                event = job.events.take(); // STARTED, text pieces, then the end
+            } while (!(event instanceof SlotPool.Job.Finished) && !(event instanceof SlotPool.Job.Failed));
+            if (log != null) {
+                log.printf(Locale.ROOT, "llama: warmed up in %.2f s%n", (System.nanoTime() - start) / 1e9);
+            }
+        } catch (Throwable t) {
+            if (log != null) {
+                log.println("llama: warm-up failed (" + t.getClass().getSimpleName() + "); ready anyway");
+            }
+        } finally {
+            warm = true;
+        }
+    }
+
+    /// Whether `/ready` answers 200: warmed, not shutting down, and not failing every request.
+    boolean ready() {
+        return warm && !shuttingDown && pool.consecutiveFailures() < UNHEALTHY_AFTER_FAILURES;
+    }
+
     /// The address the server listens on (with the actual port when 0 was asked for).
     public InetSocketAddress address() {
         return http.getAddress();
@@ -273,6 +345,9 @@ public final class OpenAiServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         pool.close();
+        if (fallback != null) {
+            fallback.close();
+        }
     }
 
     /// Stops every running and waiting request now (their clients get an error); for a second Ctrl-C.
@@ -324,6 +399,9 @@ public final class OpenAiServer implements AutoCloseable {
         return memory.used();
     }
 
+    /// Test hook: a pause before the warm-up, so that tests can see the server not ready yet.
+    static volatile long warmupDelayMillisForTests;
+
     /// Slows generation down (a pause after each piece of text), so that tests can interrupt it.
     void pausePerPiece(Duration pause) {
         pool.pauseNanosPerPiece = pause.toNanos();
@@ -333,7 +411,6 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) {
         activeExchanges.incrementAndGet();
-        long start = System.nanoTime();
         String method = ex.getRequestMethod();
         String path = String.valueOf(ex.getRequestURI().getPath()); // decoded (the JDK rejects malformed URIs)
         Outcome outcome = new Outcome();
@@ -342,6 +419,7 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (ApiException e) {
             outcome.status = e.status;
             outcome.note = e.getMessage();
+            outcome.error = e.code != null ? e.code : e.type;
             trySendError(ex, e);
         } catch (IOException e) {
             outcome.note = "client gone (" + e.getClass().getSimpleName() + ")";
@@ -364,17 +442,46 @@ public final class OpenAiServer implements AutoCloseable {
             }
             activeExchanges.decrementAndGet();
             try {
-                logRequest(ex, method, path, outcome, System.nanoTime() - start);
+                long nanos = System.nanoTime() - outcome.start;
+                int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
+                metrics.requests.inc(ServerMetrics.endpoint(path), Integer.toString(status));
+                if (outcome.id != null) {
+                    metrics.requestDuration.observe(nanos / 1e9);
+                }
+                logRequest(ex, method, path, outcome, nanos);
             } catch (Throwable ignored) {
                 // no log line rather than a dead thread
             }
         }
     }
 
-    /// What to log about a request.
+    /// What to log about a request (see [AccessLog]); -1 for what does not apply.
     private static final class Outcome {
+        final long start = System.nanoTime();
+        /// the request may be sent to the fallback (one is configured, and neither --local-only nor route: local)
+        boolean escalable;
+        /// the request body, kept when it may be forwarded
+        Map<String, Object> body;
+        /// set when the request is to be escalated before it reaches a slot
+        Fallback.Rule escalateFor;
         int status;
         String note;
+        /// the completion's id, null for requests that are not completions
+        String id;
+        /// the error code of an error answer
+        String error;
+        /// `local` or `fallback` for completions
+        String route;
+        /// the rule that escalated it
+        String escalation;
+        int promptTokens = -1;
+        int cachedTokens = -1;
+        int completionTokens = -1;
+        long queueNanos = -1;
+        long firstTokenNanos = -1;
+        /// with --log-content only: the request's prompt or messages, and the generated text
+        Object prompt;
+        String output;
     }
 
     private void route(HttpExchange ex, String method, String path, Outcome outcome)
@@ -390,6 +497,24 @@ public final class OpenAiServer implements AutoCloseable {
         if (path.equals(HEALTH)) {
             allow(ex, method, "GET", "HEAD");
             health(ex, method, outcome);
+            return;
+        }
+        if (path.equals(READY)) {
+            allow(ex, method, "GET", "HEAD");
+            readiness(ex, method, outcome);
+            return;
+        }
+        if (path.equals(METRICS)) {
+            allow(ex, method, "GET", "HEAD");
+            byte[] text = metrics.registry.scrape().getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            outcome.status = 200;
+            if (method.equals("HEAD")) {
+                ex.sendResponseHeaders(200, -1);
+            } else {
+                ex.sendResponseHeaders(200, text.length);
+                ex.getResponseBody().write(text);
+            }
             return;
         }
         authorize(ex);
@@ -419,8 +544,8 @@ public final class OpenAiServer implements AutoCloseable {
                     return;
                 }
                 throw ApiException.notFound("Unknown request URL: " + method + " " + path
-                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + RESPONSES + ", " + MODELS + " and " + HEALTH
-                        + ".", "unknown_url");
+                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + RESPONSES + ", " + MODELS + ", "
+                        + HEALTH + ", " + READY + " and " + METRICS + ".", "unknown_url");
             }
         }
     }
@@ -513,10 +638,25 @@ public final class OpenAiServer implements AutoCloseable {
             body.put("reason", "the last " + failures + " completions failed with an internal error ("
                     + pool.lastFailure() + "); the model file may be damaged, see the server's log");
         }
+        body.put("ready", ready());
         body.put("slots", pool.parallel());
         body.put("slots_busy", pool.busy());
         body.put("queued", pool.queued());
         outcome.status = shuttingDown || failing ? 503 : 200;
+        if (method.equals("HEAD")) {
+            ex.sendResponseHeaders(outcome.status, -1);
+        } else {
+            sendJson(ex, outcome.status, body);
+        }
+    }
+
+    /// `/ready`: 200 once the model is loaded and warmed; 503 before, while shutting down (so that a load balancer
+    /// stops sending requests during the drain) and while completions keep failing (see [#health]).
+    private void readiness(HttpExchange ex, String method, Outcome outcome) throws IOException {
+        boolean ready = ready();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("status", ready ? "ready" : shuttingDown ? "shutting_down" : !warm ? "warming_up" : "error");
+        outcome.status = ready ? 200 : 503;
         if (method.equals("HEAD")) {
             ex.sendResponseHeaders(outcome.status, -1);
         } else {
@@ -541,8 +681,20 @@ public final class OpenAiServer implements AutoCloseable {
             throws ApiException, IOException, InterruptedException {
         java.util.concurrent.atomic.AtomicReference<Map<String, Object>> original =
                 new java.util.concurrent.atomic.AtomicReference<>();
-        GenerationRequest request = readRequest(ex, chat, responses ? original::set : null);
+        // the answer's id, and the request's in the access log and X-Request-Id (a response has its own id too)
+        String id = (responses ? "req-" : chat ? "chatcmpl-" : "cmpl-") + randomId();
+        outcome.id = id;
+        ex.getResponseHeaders().set("X-Request-Id", id);
+        GenerationRequest request = readRequest(ex, chat, responses ? original::set : null, outcome);
+        if (request == null) {
+            escalate(ex, chat, outcome, outcome.escalateFor);
+            return;
+        }
         SlotPool.Job job = pool.submit(request);
+        if (job == null && escalates(outcome, Fallback.Rule.QUEUE_FULL)) {
+            escalate(ex, chat, outcome, Fallback.Rule.QUEUE_FULL);
+            return;
+        }
         if (job == null) {
             ex.getResponseHeaders().set("Retry-After", "1");
             throw ApiException.busy("All " + pool.parallel() + " slots are busy and " + config.queueLimit()
@@ -550,12 +702,16 @@ public final class OpenAiServer implements AutoCloseable {
         }
         boolean done = false;
         try {
+            long queued = System.nanoTime();
             if (!job.awaitStart(config.queueTimeout())) {
                 ex.getResponseHeaders().set("Retry-After", "1");
                 throw ApiException.busy("No slot became free within " + config.queueTimeout().toSeconds()
                         + " s; retry later.");
             }
-            String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
+            outcome.queueNanos = System.nanoTime() - queued;
+            metrics.queueWait.observe(outcome.queueNanos / 1e9);
+            outcome.route = "local";
+            ex.getResponseHeaders().set(ROUTE_HEADER, "local");
             long createdAt = System.currentTimeMillis() / 1000;
             if (responses) {
                 ResponsesApi api = new ResponsesApi(original.get(), config.modelId(), request);
@@ -582,7 +738,7 @@ public final class OpenAiServer implements AutoCloseable {
     ///
     /// @param responses for `/v1/responses`: receives the body as sent, which is then translated into a chat one
     private GenerationRequest readRequest(HttpExchange ex, boolean chat,
-                                          java.util.function.Consumer<Map<String, Object>> responses)
+                                          java.util.function.Consumer<Map<String, Object>> responses, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
         long max = config.maxBodyBytes();
         long declared = -1;
@@ -609,6 +765,16 @@ public final class OpenAiServer implements AutoCloseable {
         }
         try {
             Map<String, Object> body = parseBody(ex, max);
+            // /v1/responses is answered here: its shape is not what a fallback's chat endpoint takes
+            outcome.escalable = routing(body) && responses == null;
+            if (outcome.escalable) {
+                // kept to be forwarded, beyond the reservation below: like the prompt's tokens, it lives as long
+                // as its request, and requests in flight are bounded by the slots, the queue and the connections
+                outcome.body = body;
+            }
+            if (ops.logContent()) {
+                outcome.prompt = body.get(responses != null ? "input" : chat ? "messages" : "prompt");
+            }
             if (responses != null) {
                 responses.accept(body);
                 try {
@@ -617,7 +783,18 @@ public final class OpenAiServer implements AutoCloseable {
                     throw ResponsesApi.inResponsesTerms(e);
                 }
             }
-            return prepare(chat, body);
+            try {
+                return prepare(chat, body);
+            } catch (ApiException e) {
+                // a prompt too long for the context, or too many prompts being prepared: the fallback may answer
+                Fallback.Rule rule = "context_length_exceeded".equals(e.code) ? Fallback.Rule.TOO_LONG
+                        : "server_busy".equals(e.code) ? Fallback.Rule.QUEUE_FULL : null;
+                if (rule != null && escalates(outcome, rule)) {
+                    outcome.escalateFor = rule;
+                    return null;
+                }
+                throw e;
+            }
         } finally {
             memory.release(reserved);
         }
@@ -717,7 +894,9 @@ public final class OpenAiServer implements AutoCloseable {
         List<Completion.Token> tokens = new ArrayList<>();
         while (true) {
             Object e = job.events.take();
-            if (e instanceof Completion.Token t) {
+            if (e instanceof String) {
+                firstToken(outcome);
+            } else if (e instanceof Completion.Token t) {
                 tokens.add(t);
             } else if (e instanceof SlotPool.Job.ChoiceDone done) {
                 choices.add(choice(r, done.index(), done.completion(), tokens));
@@ -726,6 +905,12 @@ public final class OpenAiServer implements AutoCloseable {
                 Completion c = f.completion();
                 if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
                     throw ApiException.shuttingDown();
+                }
+                finished(f, outcome);
+                Fallback.Rule rule = judge(outcome, f.choices());
+                if (rule != null) {
+                    escalate(ex, r.chat(), outcome, rule);
+                    return;
                 }
                 choices.add(choice(r, choices.size(), c, tokens));
                 Map<String, Object> body = envelope(id, r.chat() ? "chat.completion" : "text_completion", createdAt);
@@ -802,6 +987,7 @@ public final class OpenAiServer implements AutoCloseable {
             if (e instanceof Completion.Token t) {
                 pending.add(t);
             } else if (e instanceof String piece) {
+                firstToken(outcome);
                 StringBuilder text = new StringBuilder(piece);
                 while (job.events.peek() instanceof String) {
                     text.append((String) job.events.poll());
@@ -832,6 +1018,7 @@ public final class OpenAiServer implements AutoCloseable {
                     outcome.note = "aborted";
                     return;
                 }
+                finished(f, outcome);
                 String finish = sendEnd(out, r, id, createdAt, index, c, pending, textOffset, deltas);
                 if (r.includeUsage()) {
                     Map<String, Object> last = envelope(id, r.chat() ? "chat.completion.chunk" : "text_completion",
@@ -889,11 +1076,15 @@ public final class OpenAiServer implements AutoCloseable {
             throws ApiException, IOException, InterruptedException {
         while (true) {
             Object e = job.events.take();
+            if (e instanceof String) {
+                firstToken(outcome);
+            }
             if (e instanceof SlotPool.Job.Finished f) {
                 Completion c = f.completion();
                 if (job.aborted || c == null || c.stopReason() == Completion.StopReason.CANCELLED) {
                     throw ApiException.shuttingDown();
                 }
+                finished(f, outcome);
                 outcome.status = sendJson(ex, 200, api.complete(f));
                 outcome.note = summary(f, api.outcome(f));
                 return;
@@ -919,6 +1110,7 @@ public final class OpenAiServer implements AutoCloseable {
         while (true) {
             Object e = job.events.take();
             if (e instanceof String piece) {
+                firstToken(outcome);
                 StringBuilder text = new StringBuilder(piece);
                 while (job.events.peek() instanceof String) {
                     text.append((String) job.events.poll());
@@ -931,6 +1123,7 @@ public final class OpenAiServer implements AutoCloseable {
                     outcome.note = "aborted";
                     return;
                 }
+                finished(f, outcome);
                 sendEvents(out, api.finish(f));
                 outcome.note = summary(f, api.outcome(f));
                 return;
@@ -951,6 +1144,121 @@ public final class OpenAiServer implements AutoCloseable {
         if (!sb.isEmpty()) {
             out.write(sb.toString().getBytes(StandardCharsets.UTF_8));
             out.flush();
+        }
+    }
+
+    private void firstToken(Outcome outcome) {
+        if (outcome.firstTokenNanos < 0) {
+            outcome.firstTokenNanos = System.nanoTime() - outcome.start;
+            metrics.timeToFirstToken.observe(outcome.firstTokenNanos / 1e9);
+        }
+    }
+
+    /// A local generation ended: counted in the metrics and noted for the access log.
+    private void finished(SlotPool.Job.Finished f, Outcome outcome) {
+        Completion c = f.completion();
+        outcome.promptTokens = f.promptTokens();
+        outcome.cachedTokens = f.cachedTokens();
+        outcome.completionTokens = f.generatedTokens();
+        if (ops.logContent()) {
+            outcome.output = c.text();
+        }
+        for (Completion choice : f.choices()) {
+            metrics.generation(choice == f.choices().getFirst() ? f.promptTokens() : 0,
+                    choice == f.choices().getFirst() ? f.cachedTokens() : 0, choice.generatedTokens(),
+                    choice.generationNanos());
+        }
+    }
+
+    // ---------------------------------------------------------------- hybrid routing
+
+    /// Reads the request's `route` (`auto`, the default, or `local`) and says whether the request may be
+    /// escalated at all: a fallback is configured and the request does not insist on staying here.
+    private boolean routing(Map<String, Object> body) throws ApiException {
+        Object route = body.get("route");
+        if (route != null && !(route instanceof String)) {
+            throw ApiException.wrongType("route", "a string ('auto' or 'local')", route);
+        }
+        if (route != null && !route.equals("auto") && !route.equals("local")) {
+            throw ApiException.invalid("route", "invalid_value", "Invalid value for 'route': '" + route
+                    + "'; use 'auto' (this server, or its fallback by the server's rules) or 'local' (this server"
+                    + " only).");
+        }
+        return fallback != null && !"local".equals(route);
+    }
+
+    private boolean escalates(Outcome outcome, Fallback.Rule rule) {
+        return outcome.escalable && fallback.config().rules().contains(rule);
+    }
+
+    /// The rules that judge a local answer once it is complete (non-streaming requests only: a streamed answer
+    /// has already been sent); with `n` > 1, one failing choice sends the whole request. Null when it stands.
+    private Fallback.Rule judge(Outcome outcome, List<Completion> choices) {
+        if (!outcome.escalable) {
+            return null;
+        }
+        Fallback f = fallback.config();
+        for (Completion c : choices) {
+            if (f.rules().contains(Fallback.Rule.SCHEMA_FAILURE) && Routing.asksForJson(outcome.body)
+                    && !Routing.isJson(c.text())) {
+                return Fallback.Rule.SCHEMA_FAILURE;
+            }
+            if (f.rules().contains(Fallback.Rule.LOW_CONFIDENCE) && Routing.lowConfidence(c, f)) {
+                return Fallback.Rule.LOW_CONFIDENCE;
+            }
+        }
+        return null;
+    }
+
+    /// Sends the request to the fallback API and its answer to the client, marked `X-Llamaj-Route: fallback`
+    /// (and in `usage.route` when the answer is a JSON completion). The escalation is logged with its reason and
+    /// counted; neither the log nor the metrics hold the request's content.
+    private void escalate(HttpExchange ex, boolean chat, Outcome outcome, Fallback.Rule rule)
+            throws ApiException, IOException, InterruptedException {
+        metrics.escalations.inc(rule.label);
+        outcome.route = "fallback";
+        outcome.escalation = rule.label;
+        outcome.output = null;
+        if (log != null) {
+            log.println("llama: " + outcome.id + " escalated to the fallback: " + rule.label);
+        }
+        ex.getResponseHeaders().set(ROUTE_HEADER, "fallback");
+        boolean stream = Boolean.TRUE.equals(outcome.body.get("stream"));
+        FallbackClient.Answer answer;
+        try {
+            answer = fallback.send(chat ? "chat/completions" : "completions", outcome.body, stream);
+        } catch (ApiException e) {
+            metrics.fallbackErrors.inc(e.code);
+            if (log != null) {
+                log.println("llama: " + outcome.id + ": the fallback failed: " + e.code);
+            }
+            throw e;
+        }
+        outcome.status = answer.status();
+        ex.getResponseHeaders().set("Content-Type", answer.contentType());
+        if (answer.stream() != null) {
+            try (InputStream in = answer.stream()) {
+                ex.sendResponseHeaders(answer.status(), 0);
+                OutputStream out = ex.getResponseBody();
+                byte[] buffer = new byte[8192];
+                for (int n; (n = in.read(buffer)) > 0; ) {
+                    out.write(buffer, 0, n);
+                    out.flush(); // events as they come
+                }
+            }
+            return;
+        }
+        Routing.Marked marked = Routing.markRoute(answer.bytes(), rule.label);
+        outcome.promptTokens = marked.promptTokens();
+        outcome.cachedTokens = -1;
+        outcome.completionTokens = marked.completionTokens();
+        if (ops.logContent()) {
+            outcome.output = marked.text();
+        }
+        byte[] bytes = marked.bytes();
+        ex.sendResponseHeaders(answer.status(), bytes.length == 0 ? -1 : bytes.length);
+        if (bytes.length > 0) {
+            ex.getResponseBody().write(bytes);
         }
     }
 
@@ -996,6 +1304,7 @@ public final class OpenAiServer implements AutoCloseable {
         usage.put("completion_tokens", completion);
         usage.put("total_tokens", f.promptTokens() + completion);
         usage.put("prompt_tokens_details", Map.of("cached_tokens", f.cachedTokens()));
+        usage.put("route", "local");
         return usage;
     }
 
@@ -1049,14 +1358,51 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void logRequest(HttpExchange ex, String method, String path, Outcome outcome, long nanos) {
+        int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
+        InetSocketAddress remote = ex.getRemoteAddress();
+        if (ops.accessLog() != null) {
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("time", java.time.Instant.now().toString());
+            line.put("id", outcome.id);
+            line.put("remote", remote == null ? null : remote.getAddress().getHostAddress());
+            line.put("method", method);
+            line.put("path", path);
+            line.put("status", status);
+            line.put("route", outcome.route);
+            line.put("escalation", outcome.escalation);
+            line.put("error", outcome.error);
+            putIfKnown(line, "prompt_tokens", outcome.promptTokens);
+            putIfKnown(line, "cached_tokens", outcome.cachedTokens);
+            putIfKnown(line, "completion_tokens", outcome.completionTokens);
+            putMillis(line, "queue_ms", outcome.queueNanos);
+            putMillis(line, "ttft_ms", outcome.firstTokenNanos);
+            putMillis(line, "total_ms", nanos);
+            if (ops.logContent()) {
+                line.put("prompt", outcome.prompt);
+                line.put("output", outcome.output);
+            }
+            line.values().removeIf(java.util.Objects::isNull);
+            ops.accessLog().println(Json.write(line)); // one println: lines of concurrent requests never mix
+            return;
+        }
         if (log == null) {
             return;
         }
-        int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
-        InetSocketAddress remote = ex.getRemoteAddress();
         log.println(String.format(Locale.ROOT, "llama: %s %s %s %d %.3f s%s",
                 remote == null ? "-" : remote.getAddress().getHostAddress(), method, clip(path), status, nanos / 1e9,
                 outcome.note == null ? "" : " " + clip(outcome.note)));
+    }
+
+    private static void putIfKnown(Map<String, Object> line, String key, int value) {
+        if (value >= 0) {
+            line.put(key, value);
+        }
+    }
+
+    private static void putMillis(Map<String, Object> line, String key, long nanos) {
+        if (nanos >= 0) {
+            line.put(key, Math.round(nanos / 1e4) / 100.0);
+        }
     }
 
     private static String clip(String s) {

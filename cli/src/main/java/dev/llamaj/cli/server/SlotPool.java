@@ -227,6 +227,21 @@ final class SlotPool implements AutoCloseable {
         return slots.length;
     }
 
+    /// Tokens held in the slots' key/value caches now: a running slot's position, an idle slot's kept context.
+    /// Read without stopping the slots, for `/metrics`: a running slot's count may be a token behind.
+    int cachedTokens() {
+        lock.lock();
+        try {
+            long n = 0;
+            for (Slot s : slots) {
+                n += s.current != null ? s.session.position() : s.cached.length;
+            }
+            return (int) Math.min(n, Integer.MAX_VALUE);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /// Stops the slot threads (after the current generations, which [#abortAll] shortens) and closes the sessions.
     @Override
     public void close() {

@@ -70,11 +70,17 @@ final class TestServer implements AutoCloseable {
 
     /// A server on the model file `modelFile`.
     static TestServer start(ServerConfig config, String template, java.nio.file.Path modelFile) throws IOException {
+        return start(config, template, modelFile, Operations.NONE,
+                new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8));
+    }
+
+    /// A server with access logs, warm-up or a fallback as `ops` says, logging to `log`.
+    static TestServer start(ServerConfig config, String template, java.nio.file.Path modelFile, Operations ops,
+                            PrintStream log) throws IOException {
         LlamaModel model = LlamaModel.load(modelFile, 1);
         try {
             OpenAiServer server = OpenAiServer.start(model, template == null ? null : ChatFormat.of(model, template),
-                    config,
-                    new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8));
+                    config, log, ops);
             return new TestServer(model, server, config.apiKey());
         } catch (IOException | RuntimeException e) {
             model.close();
