@@ -300,7 +300,7 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /// The hybrid routing settings, or null when there is no fallback or --local-only forbids it.
-    private Fallback fallback() throws IOException {
+    Fallback fallback() throws IOException {
         boolean routingOptions = fallbackKeyFile != null || minMeanLogprob != null || minTokenLogprob != null
                 || fallbackModel != null;
         if (fallbackUrl == null) {

@@ -48,7 +48,9 @@ class ServeCommandTest {
         for (String option : new String[] {"--model", "--host", "--port", "--parallel", "--api-key",
                 "--api-key-file", "--chat-template", "--context", "--threads", "--queue", "--queue-timeout",
                 "--max-body", "--max-connections", "--header-timeout", "--idle-timeout", "--response-timeout",
-                "--shutdown-timeout", "--alias", "--no-prefix-cache", "--cors-origin"}) {
+                "--shutdown-timeout", "--alias", "--no-prefix-cache", "--cors-origin", "--access-log", "--log-content",
+                "--no-warmup", "--fallback-url", "--fallback-key-file", "--fallback-on", "--min-mean-logprob",
+                "--min-token-logprob", "--fallback-timeout", "--fallback-model", "--local-only"}) {
             assertThat(r.out()).contains(option);
         }
     }
@@ -75,6 +77,36 @@ class ServeCommandTest {
                 "chat template");
         assertOneLineError(run("serve", "--model", model(), "--host", "no-such-host.invalid"), 1, "unknown host");
         assertOneLineError(run("serve", "--model", dir.resolve("missing.gguf").toString()), 1, "no such file");
+    }
+
+    @Test
+    void badOperationsOptions() throws Exception {
+        String url = "http://127.0.0.1:9/v1";
+        assertOneLineError(run("serve", "--model", model(), "--access-log", dir.toString()), 1, "is a directory");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", "ftp://x/v1"), 1,
+                "--fallback-url must be an http:// or https:// URL");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", "http://x y"), 1, "not a URL");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-on", "always"), 1,
+                "--fallback-on: unknown rule 'always'");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-on", ""), 1,
+                "--fallback-on: unknown rule ''");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--min-mean-logprob", "-1"), 1,
+                "need --fallback-on low-confidence");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-on", "low-confidence"),
+                1, "needs --min-mean-logprob or --min-token-logprob");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-on", "low-confidence",
+                "--min-token-logprob", "2"), 1, "must be 0 or below");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-timeout", "0"), 1,
+                "--fallback-timeout must be 1 second or more");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-key-file",
+                dir.resolve("none").toString()), 1, "no such file");
+        Path empty = Files.writeString(dir.resolve("empty-key"), "\n");
+        assertOneLineError(run("serve", "--model", model(), "--fallback-url", url, "--fallback-key-file",
+                empty.toString()), 1, "the key is empty");
+        assertOneLineError(run("serve", "--model", model(), "--min-mean-logprob", "-1"), 1, "need --fallback-url");
+        // --local-only still checks the routing options, so that a typo shows before it matters
+        assertOneLineError(run("serve", "--model", model(), "--local-only", "--fallback-url", url, "--fallback-on",
+                "sometimes"), 1, "unknown rule");
     }
 
     @Test
