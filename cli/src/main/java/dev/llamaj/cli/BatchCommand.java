@@ -28,6 +28,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import dev.llamaj.cli.server.Fallback;
+import dev.llamaj.cli.server.Routing;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -104,9 +106,54 @@ final class BatchCommand implements Callable<Integer> {
             description = "progress on stderr: auto (a bar on a terminal, else a line every 10 s), bar, lines or off")
     Progress.Mode progressMode = Progress.Mode.AUTO;
 
+    @Option(names = "--format", paramLabel = "FORMAT",
+            description = "input format: llamaj (id, prompt or messages), openai (OpenAI Batch: custom_id, method,"
+                    + " url, body), or auto, from the first line (default: ${DEFAULT-VALUE}); results follow it")
+    String format = "auto";
+
+    @Option(names = "--fallback-output", paramLabel = "FILE",
+            description = "lines the --fallback-on rules reject are appended here as OpenAI Batch requests, for an"
+                    + " external API, instead of to --output")
+    Path fallbackOutput;
+
+    @Option(names = "--fallback-on", paramLabel = "RULES",
+            description = "with --fallback-output, comma-separated: too-long, low-confidence, schema-failure"
+                    + " (default: too-long)")
+    String fallbackOn;
+
+    @Option(names = "--min-mean-logprob", paramLabel = "X",
+            description = "low-confidence: a result whose mean token log-probability is below X")
+    Double minMeanLogprob;
+
+    @Option(names = "--min-token-logprob", paramLabel = "X",
+            description = "low-confidence: a result with a token whose log-probability is below X")
+    Double minTokenLogprob;
+
+    @Option(names = "--fallback-model", paramLabel = "NAME",
+            description = "the \"model\" of the requests in --fallback-output (default: the line's own, if any)")
+    String fallbackModel;
+
     @Option(names = "--progress-interval", paramLabel = "SECONDS", hidden = true,
             description = "seconds between progress lines (default: ${DEFAULT-VALUE})")
     double progressInterval = 10;
+
+    /// The model's name in OpenAI Batch results: its file name without `.gguf`, as `serve` names it.
+    private String modelName;
+
+    private static String defaultName(Path model) {
+        String file = model.getFileName().toString();
+        return file.toLowerCase(Locale.ROOT).endsWith(".gguf") ? file.substring(0, file.length() - 5) : file;
+    }
+
+    private static String randomId() {
+        String alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+        StringBuilder sb = new StringBuilder(24);
+        for (int i = 0; i < 24; i++) {
+            sb.append(alphabet.charAt(random.nextInt(alphabet.length())));
+        }
+        return sb.toString();
+    }
 
     /// What the validation pass found.
     private record Plan(BitSet todo, int todoCount, int alreadyDone, int skipped, int valid, boolean messages) {}
@@ -136,7 +183,11 @@ final class BatchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--input and --output are the same file");
         }
 
-        Set<String> done = readDoneIds(err);
+        rules = routingRules();
+        Set<String> done = readDoneIds(output, err);
+        if (fallbackOutput != null) {
+            done.addAll(readDoneIds(fallbackOutput, err));
+        }
         Plan plan = validate(done, err);
         if (plan.todoCount() == 0) {
             err.printf(Locale.ROOT, "llama: nothing to do: %d of %d valid lines are already in %s%n",
@@ -165,7 +216,11 @@ final class BatchCommand implements Callable<Integer> {
             Run run;
             try (FileChannel out = FileChannel.open(output, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.APPEND);
+                 FileChannel escalated = fallbackOutput == null ? null : FileChannel.open(fallbackOutput,
+                         StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
                  Source source = new Source(plan.todo())) {
+                fallbackChannel = escalated;
+                modelName = defaultName(modelOptions.model());
                 Progress progress = new Progress(err, "batch", "lines", plan.todoCount(), progressMode,
                         (long) (progressInterval * 1e9), System::nanoTime);
                 run = new Run(model, contextLength, chat, defaults, out, source, progress, err);
@@ -179,6 +234,11 @@ final class BatchCommand implements Callable<Integer> {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 err.printf(Locale.ROOT, "llama: %d lines written to %s in %.1f s, %d tokens generated (%.1f tokens/s)%n",
                         run.written.get(), output, seconds, run.generated.get(), run.generated.get() / seconds);
+                if (fallbackOutput != null) {
+                    err.printf(Locale.ROOT, "llama: %d lines for the fallback API written to %s%s%n",
+                            run.escalated.values().stream().mapToInt(AtomicInteger::get).sum(), fallbackOutput,
+                            run.escalatedSummary());
+                }
             }
             Throwable f = run.failure.get();
             if (f instanceof IOException io) {
@@ -212,7 +272,7 @@ final class BatchCommand implements Callable<Integer> {
 
     /// The ids already in the output. A last line cut short by a crash is removed; any other line that is not a
     /// result is an error, since then the file is probably not this command's output.
-    private Set<String> readDoneIds(PrintStream err) throws IOException {
+    private Set<String> readDoneIds(Path output, PrintStream err) throws IOException {
         Set<String> ids = new HashSet<>();
         if (!Files.exists(output) || CliFiles.isSpecial(output)) {
             return ids; // nothing to resume from a device or pipe (/dev/stdout)
@@ -233,9 +293,11 @@ final class BatchCommand implements Callable<Integer> {
                 Object id = null;
                 if (problem == null && !line.isBlank()) {
                     try {
-                        id = Json.parseObject(line.text()).get("id");
+                        Map<String, Object> result = Json.parseObject(line.text());
+                        // an OpenAI Batch line (a result, or a request in --fallback-output) has a custom_id
+                        id = result.containsKey("custom_id") ? result.get("custom_id") : result.get("id");
                         if (!(id instanceof String) && !(id instanceof Long)) {
-                            problem = "it has no string or integer \"id\"";
+                            problem = "it has no string or integer \"id\" or \"custom_id\"";
                         }
                     } catch (Json.JsonException e) {
                         problem = "not valid JSON: " + e.getMessage();
@@ -252,10 +314,14 @@ final class BatchCommand implements Callable<Integer> {
                         return ids;
                     }
                     throw new IllegalArgumentException(output + " line " + line.number() + " is not a result line ("
-                            + problem + "); --output must be a file this command wrote, to resume");
+                            + problem + "); --output and --fallback-output must be files this command wrote, to"
+                            + " resume");
                 }
                 if (id != null) {
                     ids.add(Json.write(id));
+                    if (id instanceof String s && s.matches("-?[0-9]{1,18}")) {
+                        ids.add(s); // an integer id, written as a string custom_id in --fallback-output
+                    }
                 }
                 validBytes += line.bytes() + 1;
             }
@@ -285,7 +351,10 @@ final class BatchCommand implements Callable<Integer> {
                     if (line.error() != null) {
                         throw new PromptLine.Malformed(line.error());
                     }
-                    PromptLine request = PromptLine.parse(line.text());
+                    if (openAi == null) {
+                        openAi = detectOpenAi(line.text());
+                    }
+                    PromptLine request = parseLine(line.text());
                     Integer first = seen.putIfAbsent(request.idKey(), line.number());
                     if (first != null) {
                         throw new PromptLine.Malformed("duplicate id " + request.idKey() + " (first on line " + first
@@ -315,6 +384,74 @@ final class BatchCommand implements Callable<Integer> {
         return new Plan(todo, todoCount, alreadyDone, skipped, valid, messages);
     }
 
+    /// Whether the input is in the OpenAI Batch format: as `--format` says, or (auto) whether its first line has a
+    /// `custom_id`.
+    private boolean detectOpenAi(String firstLine) {
+        return switch (format) {
+            case "openai" -> true;
+            case "llamaj" -> false;
+            default -> {
+                try {
+                    yield Json.parseObject(firstLine).containsKey("custom_id");
+                } catch (Json.JsonException e) {
+                    yield false; // reported as malformed by the parse that follows
+                }
+            }
+        };
+    }
+
+    private PromptLine parseLine(String text) {
+        return Boolean.TRUE.equals(openAi) ? PromptLine.parseOpenAi(text) : PromptLine.parse(text);
+    }
+
+    /// The input's format, once its first line is read: true for OpenAI Batch.
+    private Boolean openAi;
+
+    /// What sends a line to `--fallback-output`; empty without it.
+    private Set<Fallback.Rule> rules = Set.of();
+    private FileChannel fallbackChannel;
+
+    /// The `--fallback-*` options, checked.
+    private Set<Fallback.Rule> routingRules() throws IOException {
+        if (!format.equals("auto") && !format.equals("llamaj") && !format.equals("openai")) {
+            throw new IllegalArgumentException("--format must be auto, llamaj or openai, got '" + format + "'");
+        }
+        if (fallbackOutput == null) {
+            if (fallbackOn != null || minMeanLogprob != null || minTokenLogprob != null || fallbackModel != null) {
+                throw new IllegalArgumentException("--fallback-on, --min-mean-logprob, --min-token-logprob and"
+                        + " --fallback-model need --fallback-output");
+            }
+            return Set.of();
+        }
+        Set<Fallback.Rule> parsed = Fallback.Rule.parse(fallbackOn != null ? fallbackOn : "too-long");
+        if (parsed.contains(Fallback.Rule.QUEUE_FULL)) {
+            throw new IllegalArgumentException("--fallback-on queue-full is for serve: batch has no queue (use"
+                    + " too-long, low-confidence, schema-failure)");
+        }
+        boolean thresholds = minMeanLogprob != null || minTokenLogprob != null;
+        if (parsed.contains(Fallback.Rule.LOW_CONFIDENCE) != thresholds) {
+            throw new IllegalArgumentException(thresholds ? "--min-mean-logprob and --min-token-logprob need"
+                    + " --fallback-on low-confidence" : "--fallback-on low-confidence needs --min-mean-logprob or"
+                    + " --min-token-logprob");
+        }
+        for (Double x : new Double[] {minMeanLogprob, minTokenLogprob}) {
+            if (x != null && !(x <= 0)) {
+                throw new IllegalArgumentException("--min-mean-logprob and --min-token-logprob must be 0 or below"
+                        + " (log-probabilities are), got " + x);
+            }
+        }
+        if (Files.isDirectory(fallbackOutput)) {
+            throw new IOException(fallbackOutput + ": is a directory");
+        }
+        for (Path other : new Path[] {input, output}) {
+            if (Files.exists(fallbackOutput) && Files.exists(other) && Files.isSameFile(fallbackOutput, other)) {
+                throw new IllegalArgumentException("--fallback-output must be another file than --input and"
+                        + " --output");
+            }
+        }
+        return parsed;
+    }
+
     /// Streams the lines to do to the workers, in file order.
     private final class Source implements AutoCloseable {
         private final BitSet todo;
@@ -332,7 +469,7 @@ final class BatchCommand implements Callable<Integer> {
                     continue;
                 }
                 try {
-                    return new Request(line.number(), PromptLine.parse(line.text()));
+                    return new Request(line.number(), parseLine(line.text()));
                 } catch (PromptLine.Malformed e) {
                     throw new IOException(input + " line " + line.number() + " changed while the batch ran: "
                             + e.getMessage());
@@ -368,6 +505,24 @@ final class BatchCommand implements Callable<Integer> {
         final AtomicInteger failed = new AtomicInteger();
         final AtomicLong generated = new AtomicLong();
         final SplittableRandom seeds = new SplittableRandom();
+        /// Lines written to --fallback-output, by rule.
+        final Map<Fallback.Rule, AtomicInteger> escalated = new java.util.EnumMap<>(Fallback.Rule.class);
+
+        {
+            for (Fallback.Rule r : Fallback.Rule.values()) {
+                escalated.put(r, new AtomicInteger());
+            }
+        }
+
+        String escalatedSummary() {
+            List<String> parts = new ArrayList<>();
+            escalated.forEach((r, n) -> {
+                if (n.get() > 0) {
+                    parts.add(r.label + " " + n.get());
+                }
+            });
+            return parts.isEmpty() ? "" : " (" + String.join(", ", parts) + ")";
+        }
 
         Run(LlamaModel model, int contextLength, PromptLine.ChatTemplates chat, Sampler.Settings defaults,
             FileChannel out, Source source, Progress progress, PrintStream err) {
@@ -451,6 +606,10 @@ final class BatchCommand implements Callable<Integer> {
                 Sampler sampler = Sampler.create(settings, ConstraintOptions.constraint(grammar, model.tokenizer()));
                 c = session.generate(tokens, limit, sampler, lineStops, _ -> {});
             } catch (IllegalArgumentException e) {
+                if (e instanceof dev.llamaj.engine.ContextLengthException && rules.contains(Fallback.Rule.TOO_LONG)) {
+                    escalate(p, Fallback.Rule.TOO_LONG);
+                    return;
+                }
                 String message = input + " line " + r.line() + " (id " + p.idKey() + "): " + ErrorHandler.describe(e);
                 if (strict) {
                     throw new IllegalArgumentException(message);
@@ -462,6 +621,26 @@ final class BatchCommand implements Callable<Integer> {
             }
             if (c.stopReason() == Completion.StopReason.CANCELLED) {
                 return; // in flight when the run stopped: not written, a rerun does it again
+            }
+            if (rules.contains(Fallback.Rule.SCHEMA_FAILURE) && Routing.asksForJson(p.fields())
+                    && !Routing.isJson(c.text())) {
+                generated.addAndGet(c.generatedTokens());
+                escalate(p, Fallback.Rule.SCHEMA_FAILURE);
+                return;
+            }
+            if (rules.contains(Fallback.Rule.LOW_CONFIDENCE) && Routing.lowConfidence(c,
+                    minMeanLogprob != null ? minMeanLogprob : Double.NEGATIVE_INFINITY,
+                    minTokenLogprob != null ? minTokenLogprob : Double.NEGATIVE_INFINITY)) {
+                generated.addAndGet(c.generatedTokens());
+                escalate(p, Fallback.Rule.LOW_CONFIDENCE);
+                return;
+            }
+            if (p.openAi()) {
+                write(Json.write(openAiResult(p, c)) + "\n");
+                written.incrementAndGet();
+                generated.addAndGet(c.generatedTokens());
+                progress.advance(1, c.generatedTokens());
+                return;
             }
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("id", p.id());
@@ -476,6 +655,95 @@ final class BatchCommand implements Callable<Integer> {
             written.incrementAndGet();
             generated.addAndGet(c.generatedTokens());
             progress.advance(1, c.generatedTokens());
+        }
+
+        /// Appends the line to --fallback-output as an OpenAI Batch request, instead of a result to --output.
+        private void escalate(PromptLine p, Fallback.Rule rule) throws IOException {
+            Map<String, Object> request = new LinkedHashMap<>();
+            Map<String, Object> body = new LinkedHashMap<>();
+            if (fallbackModel != null) {
+                body.put("model", fallbackModel);
+            }
+            if (p.openAi()) {
+                body.putAll(p.fields()); // the request as it came, bar the model name
+                if (fallbackModel != null) {
+                    body.put("model", fallbackModel);
+                }
+                request.put("custom_id", p.id());
+                request.put("method", "POST");
+                request.put("url", p.url());
+            } else {
+                // the line's settings that the OpenAI API has (top_k, min_p, repeat_penalty are not among them)
+                if (p.prompt() != null) {
+                    body.put("prompt", p.prompt());
+                } else {
+                    List<Map<String, Object>> messages = new ArrayList<>();
+                    for (var m : p.messages()) {
+                        messages.add(Map.of("role", m.role(), "content", m.content()));
+                    }
+                    body.put("messages", messages);
+                }
+                for (String key : List.of("max_tokens", "temperature", "top_p", "stop", "seed", "response_format")) {
+                    if (p.fields().get(key) != null) {
+                        body.put(key, p.fields().get(key));
+                    }
+                }
+                request.put("custom_id", p.id() instanceof String s ? s : String.valueOf(p.id()));
+                request.put("method", "POST");
+                request.put("url", p.prompt() != null ? PromptLine.COMPLETIONS_URL : PromptLine.CHAT_URL);
+            }
+            request.put("body", body);
+            ByteBuffer bytes = ByteBuffer.wrap((Json.write(request) + "\n").getBytes(StandardCharsets.UTF_8));
+            synchronized (fallbackChannel) {
+                try {
+                    while (bytes.hasRemaining()) {
+                        fallbackChannel.write(bytes);
+                    }
+                } catch (IOException e) {
+                    throw CliFiles.writeError(fallbackOutput, e);
+                }
+            }
+            escalated.get(rule).incrementAndGet();
+            progress.advance(1, 0);
+        }
+
+        /// A result line of the OpenAI Batch output format, the body shaped as the API's own answer.
+        private Map<String, Object> openAiResult(PromptLine p, Completion c) {
+            boolean chat = p.url().equals(PromptLine.CHAT_URL);
+            String finish = switch (c.stopReason()) {
+                case END_OF_GENERATION, STOP_STRING -> "stop";
+                default -> "length";
+            };
+            Map<String, Object> choice = new LinkedHashMap<>();
+            choice.put("index", 0);
+            if (chat) {
+                choice.put("message", Map.of("role", "assistant", "content", c.text()));
+            } else {
+                choice.put("text", c.text());
+            }
+            choice.put("logprobs", null);
+            choice.put("finish_reason", finish);
+            Map<String, Object> usage = new LinkedHashMap<>();
+            usage.put("prompt_tokens", c.promptTokens());
+            usage.put("completion_tokens", c.generatedTokens());
+            usage.put("total_tokens", c.promptTokens() + c.generatedTokens());
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("id", (chat ? "chatcmpl-" : "cmpl-") + randomId());
+            body.put("object", chat ? "chat.completion" : "text_completion");
+            body.put("created", System.currentTimeMillis() / 1000);
+            body.put("model", modelName);
+            body.put("choices", List.of(choice));
+            body.put("usage", usage);
+            Map<String, Object> response = new LinkedHashMap<>();
+            response.put("status_code", 200);
+            response.put("request_id", "req_" + randomId());
+            response.put("body", body);
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("id", "batch_req_" + randomId());
+            line.put("custom_id", p.id());
+            line.put("response", response);
+            line.put("error", null);
+            return line;
         }
 
         private long nextSeed() {

@@ -39,8 +39,9 @@ public final class PromptBound {
         }
         long max = maxChars(vocabulary, contextLength);
         if (chars > max) {
-            throw new IllegalArgumentException("prompt is " + chars + " characters but at most " + max
-                    + " can fit in the context of " + contextLength + " tokens (raise --context)");
+            throw new dev.llamaj.engine.ContextLengthException("prompt is " + chars + " characters but at most "
+                    + max + " can fit in the context of " + contextLength + " tokens",
+                    dev.llamaj.engine.ContextLengthException.Remedy.LONGER);
         }
     }
 }

@@ -26,8 +26,11 @@ import java.util.Map;
 /// @param id       the line's `id` as written (a string or an integer), echoed in results
 /// @param prompt   the prompt text, or `null` when the line has `messages`
 /// @param messages the conversation, or `null` when the line has `prompt`
-/// @param fields   the whole parsed line
-record PromptLine(Object id, String prompt, List<Message> messages, Map<String, Object> fields) {
+/// @param fields   the whole parsed line (for an OpenAI Batch line, its `body`)
+/// @param url      for an OpenAI Batch line, its `url` (`/v1/chat/completions` or `/v1/completions`); else null
+record PromptLine(Object id, String prompt, List<Message> messages, Map<String, Object> fields, String url) {
+    static final String CHAT_URL = "/v1/chat/completions";
+    static final String COMPLETIONS_URL = "/v1/completions";
 
     /// A line that is not a valid request; the message says why, without the line number.
     static final class Malformed extends IllegalArgumentException {
@@ -68,8 +71,70 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
         } else {
             messages = messages(map.get("messages"));
         }
-        PromptLine result = new PromptLine(id, prompt, messages, map);
-        // validate the settings now, so a bad value is reported with its line before any generation
+        return validated(new PromptLine(id, prompt, messages, map, null));
+    }
+
+    /// Parses one line of the OpenAI Batch input format: `{"custom_id", "method": "POST", "url", "body"}` where
+    /// `url` is `/v1/chat/completions` (the body has `messages`) or `/v1/completions` (a string `prompt`), and the
+    /// body's settings are those of the OpenAI API that this command has (`max_tokens`, or
+    /// `max_completion_tokens` for chat, `temperature`, `top_p`, `stop`, `seed`, plus this project's `top_k`,
+    /// `min_p`, `repeat_penalty`); other body fields (`model`...) are kept for the fallback file and ignored here.
+    ///
+    /// @throws Malformed if the line is not of that form
+    static PromptLine parseOpenAi(String line) {
+        Map<String, Object> map;
+        try {
+            map = Json.parseObject(line);
+        } catch (Json.JsonException e) {
+            throw new Malformed("not valid JSON: " + e.getMessage());
+        }
+        if (!(map.get("custom_id") instanceof String id) || id.isEmpty()) {
+            throw new Malformed(map.containsKey("custom_id") ? "\"custom_id\" must be a non-empty string"
+                    : "no \"custom_id\" (an OpenAI Batch line is {\"custom_id\", \"method\", \"url\", \"body\"})");
+        }
+        if (!"POST".equals(map.get("method"))) {
+            throw new Malformed("\"method\" must be \"POST\", got " + describe(map.get("method")));
+        }
+        Object url = map.get("url");
+        if (!CHAT_URL.equals(url) && !COMPLETIONS_URL.equals(url)) {
+            throw new Malformed("\"url\" must be \"" + CHAT_URL + "\" or \"" + COMPLETIONS_URL + "\", got "
+                    + describe(url));
+        }
+        if (!(map.get("body") instanceof Map<?, ?> rawBody)) {
+            throw new Malformed("\"body\" must be an object, got " + Json.typeName(map.get("body")));
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> body = new java.util.LinkedHashMap<>((Map<String, Object>) rawBody);
+        boolean chat = url.equals(CHAT_URL);
+        if (body.get("n") instanceof Long n && n != 1) {
+            throw new Malformed("body.n must be 1 (one answer per line), got " + n);
+        }
+        if (chat && body.containsKey("max_completion_tokens")) {
+            body.put("max_tokens", body.get("max_completion_tokens"));
+        }
+        String prompt = null;
+        List<Message> messages = null;
+        if (chat) {
+            if (body.containsKey("prompt")) {
+                throw new Malformed("a " + CHAT_URL + " body has \"messages\", not \"prompt\"");
+            }
+            messages = messages(body.get("messages"));
+        } else {
+            if (!(body.get("prompt") instanceof String p)) {
+                throw new Malformed("a " + COMPLETIONS_URL + " body needs a string \"prompt\", got "
+                        + Json.typeName(body.get("prompt")));
+            }
+            prompt = p;
+        }
+        return validated(new PromptLine(id, prompt, messages, body, (String) url));
+    }
+
+    private static String describe(Object v) {
+        return v instanceof String s ? "\"" + s + "\"" : Json.typeName(v);
+    }
+
+    /// Checks the settings now, so that a bad value is reported with its line before any generation.
+    private static PromptLine validated(PromptLine result) {
         result.maxTokens(0);
         result.settings(Sampler.Settings.greedy());
         result.stops();
@@ -88,12 +153,38 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
             if (!(m.get("role") instanceof String role)) {
                 throw new Malformed("messages[" + i + "] needs a string \"role\"");
             }
-            if (!(m.get("content") instanceof String content)) {
-                throw new Malformed("messages[" + i + "] needs a string \"content\"");
-            }
-            messages.add(new Message(role, content));
+            messages.add(new Message(role, content(m.get("content"), i)));
         }
         return messages;
+    }
+
+    /// A message's content: a string, or (as OpenAI allows) an array of `{"type": "text", "text"}` parts, joined
+    /// with line feeds.
+    private static String content(Object c, int i) {
+        if (c instanceof String s) {
+            return s;
+        }
+        if (c instanceof List<?> parts && !parts.isEmpty()) {
+            StringBuilder sb = new StringBuilder();
+            for (Object part : parts) {
+                if (!(part instanceof Map<?, ?> p) || !"text".equals(p.get("type"))
+                        || !(p.get("text") instanceof String text)) {
+                    throw new Malformed("messages[" + i + "].content: only text parts ({\"type\": \"text\","
+                            + " \"text\"}) are supported");
+                }
+                if (!sb.isEmpty()) {
+                    sb.append('\n');
+                }
+                sb.append(text);
+            }
+            return sb.toString();
+        }
+        throw new Malformed("messages[" + i + "] needs a string \"content\"");
+    }
+
+    /// Whether this is an OpenAI Batch line.
+    boolean openAi() {
+        return url != null;
     }
 
     /// The `id` as it appears in JSON, the key for resuming (`"a"` and `1` are different ids).

@@ -9,18 +9,18 @@ import java.util.Map;
 /// The parts of hybrid routing that look at content: whether a request asked for JSON and whether an answer is
 /// JSON ([Fallback.Rule#SCHEMA_FAILURE]), whether an answer is confident enough ([Fallback.Rule#LOW_CONFIDENCE]),
 /// and marking the fallback's answer with the route it took.
-final class Routing {
+public final class Routing {
     private Routing() {}
 
     /// Whether the request's `response_format` asks for JSON (`json_object` or `json_schema`).
-    static boolean asksForJson(Map<String, Object> body) {
+    public static boolean asksForJson(Map<String, Object> body) {
         return body != null && body.get("response_format") instanceof Map<?, ?> format
                 && ("json_object".equals(format.get("type")) || "json_schema".equals(format.get("type")));
     }
 
     /// Whether `text` is one JSON value (an object or an array, as `response_format` asks for), surrounding
     /// whitespace allowed. An answer cut off by `max_tokens` is not.
-    static boolean isJson(String text) {
+    public static boolean isJson(String text) {
         try {
             Object v = Json.parse(text.strip());
             return v instanceof Map || v instanceof List;
