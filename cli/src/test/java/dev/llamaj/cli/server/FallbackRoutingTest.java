@@ -31,6 +31,7 @@ class FallbackRoutingTest {
     static final String LONG = "Once upon a time there was a little dog who liked to run in the park. ".repeat(12);
 
     final OperationsTest.Lines log = new OperationsTest.Lines();
+    final OperationsTest.Lines access = new OperationsTest.Lines();
     StubFallback stub;
     TestServer local;
 
@@ -53,7 +54,7 @@ class FallbackRoutingTest {
     TestServer local(URI url, Set<Fallback.Rule> rules, Duration timeout) throws Exception {
         local = TestServer.start(TestServer.config().parallel(1).queueLimit(0).contextLength(64).build(),
                 TestServer.TEMPLATE, SharedData.require("models/stories260K.gguf"),
-                new Operations(null, false, false, fallback(url, rules, timeout)), log.stream);
+                new Operations(access.stream, false, false, fallback(url, rules, timeout)), log.stream);
         return local;
     }
 
@@ -69,7 +70,7 @@ class FallbackRoutingTest {
     }
 
     private void assertNothingSecretLogged() {
-        for (String line : log.lines()) {
+        for (String line : java.util.stream.Stream.concat(log.lines().stream(), access.lines().stream()).toList()) {
             assertThat(line).doesNotContain(KEY).doesNotContain("little dog").doesNotContain(StubFallback.TEXT);
         }
     }
@@ -98,6 +99,14 @@ class FallbackRoutingTest {
         assertThat(escalations(t, "too-long")).isEqualTo(1);
         assertThat(escalations(t, "queue-full")).as("listed from the start").isZero();
         assertThat(log.lines()).anyMatch(l -> l.matches("llama: chatcmpl-\\w+ escalated to the fallback: too-long"));
+        // the access log says which way it went, with the fallback's token counts
+        TestServer.await("the access log line", Duration.ofSeconds(5), () -> !access.lines().isEmpty());
+        Map<String, Object> line = dev.llamaj.cli.Json.parseObject(access.lines().getFirst());
+        assertThat((String) line.get("id")).startsWith("chatcmpl-");
+        assertThat(line).containsEntry("status", 200L).containsEntry("route", "fallback")
+                .containsEntry("escalation", "too-long").containsEntry("completion_tokens", 4L)
+                .doesNotContainKeys("queue_ms", "ttft_ms", "output", "prompt");
+        assertThat(r.headers().firstValue("X-Request-Id")).hasValue((String) line.get("id"));
         assertNothingSecretLogged();
     }
 
