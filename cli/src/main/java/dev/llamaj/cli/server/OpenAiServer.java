@@ -455,7 +455,8 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    /// What to log about a request (see [AccessLog]); -1 for what does not apply.
+    /// What to log about a request (the access log, the metrics) and what routing needs of it; -1 for what does
+    /// not apply.
     private static final class Outcome {
         final long start = System.nanoTime();
         /// the request may be sent to the fallback (one is configured, and neither --local-only nor route: local)
