@@ -148,6 +148,25 @@ class BatchOpenAiTest {
     }
 
     @Test
+    void answersThatAreNotTheJsonAskedForGoToTheFallbackFile() throws Exception {
+        // stories260K writes stories, never JSON: the line that asks for JSON is escalated, the other one is not
+        Path in = Files.writeString(dir.resolve("in.jsonl"), """
+                {"custom_id": "json", "method": "POST", "url": "/v1/completions", "body": {"prompt": "Once", "max_tokens": 6, "response_format": {"type": "json_object"}}}
+                {"custom_id": "text", "method": "POST", "url": "/v1/completions", "body": {"prompt": "Once", "max_tokens": 6}}
+                """);
+        Path out = dir.resolve("out.jsonl");
+        Path fallback = dir.resolve("fallback.jsonl");
+        LlamaCommandTest.Result r = batch(in, out, "--fallback-output", fallback.toString(), "--fallback-on",
+                "too-long,schema-failure");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(byCustomId(out)).containsOnlyKeys("text");
+        assertThat(byCustomId(fallback)).containsOnlyKeys("json");
+        assertThat(map(byCustomId(fallback).get("json").get("body"))).containsEntry("response_format",
+                Map.of("type", "json_object"));
+        assertThat(r.err()).contains("(schema-failure 1)");
+    }
+
+    @Test
     void withoutTheRuleATooLongLineIsSkippedAsBefore() throws Exception {
         Path in = Files.writeString(dir.resolve("in.jsonl"), "{\"id\": 1, \"prompt\": \""
                 + "word ".repeat(200) + "\"}\n");
