@@ -167,6 +167,37 @@ class BatchOpenAiTest {
     }
 
     @Test
+    void linesBelowTheConfidenceThresholdGoToTheFallbackFile() throws Exception {
+        // the answers' mean log-probabilities, from the engine itself (greedy: the model's softmax)
+        Map<String, Double> means = new HashMap<>();
+        try (dev.llamaj.engine.LlamaModel model = dev.llamaj.engine.LlamaModel.load(
+                Path.of(BatchCommandTest.model()), 1);
+             dev.llamaj.engine.Session session = model.newSession(256)) {
+            for (String prompt : List.of("Once upon a time", "Tom and Lily")) {
+                session.reset();
+                means.put(prompt, session.generate(prompt, 8, dev.llamaj.engine.Sampler.greedy(), _ -> {})
+                        .meanLogprob());
+            }
+        }
+        assertThat(means.get("Once upon a time")).isNotEqualTo(means.get("Tom and Lily"));
+        double between = (means.get("Once upon a time") + means.get("Tom and Lily")) / 2;
+        String surer = means.get("Once upon a time") > between ? "once" : "tom";
+        Path in = Files.writeString(dir.resolve("in.jsonl"), """
+                {"id": "once", "prompt": "Once upon a time", "max_tokens": 8, "temperature": 0}
+                {"id": "tom", "prompt": "Tom and Lily", "max_tokens": 8, "temperature": 0}
+                """);
+        Path out = dir.resolve("out.jsonl");
+        Path fallback = dir.resolve("fallback.jsonl");
+        LlamaCommandTest.Result r = batch(in, out, "--fallback-output", fallback.toString(), "--fallback-on",
+                "low-confidence", "--min-mean-logprob", Double.toString(between));
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(results(out)).extracting(l -> l.get("id")).containsExactly(surer);
+        assertThat(results(fallback)).extracting(l -> l.get("custom_id"))
+                .containsExactly(surer.equals("once") ? "tom" : "once");
+        assertThat(r.err()).contains("(low-confidence 1)");
+    }
+
+    @Test
     void withoutTheRuleATooLongLineIsSkippedAsBefore() throws Exception {
         Path in = Files.writeString(dir.resolve("in.jsonl"), "{\"id\": 1, \"prompt\": \""
                 + "word ".repeat(200) + "\"}\n");

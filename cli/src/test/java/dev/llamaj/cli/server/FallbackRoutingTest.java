@@ -246,6 +246,72 @@ class FallbackRoutingTest {
         }
     }
 
+    /// The mean and lowest log-probability of the greedy answer to `body`, as the server reports them.
+    static double[] logprobs(TestServer t, Map<String, Object> body) throws Exception {
+        Map<String, Object> withLogprobs = new java.util.HashMap<>(body);
+        withLogprobs.put("logprobs", 0);
+        withLogprobs.put("route", "local");
+        HttpResponse<String> r = t.post("/v1/completions", withLogprobs);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        List<Object> values = list(map(map(list(json(r).get("choices")).getFirst()).get("logprobs"))
+                .get("token_logprobs"));
+        double[] v = values.stream().mapToDouble(o -> ((Number) o).doubleValue()).toArray();
+        assertThat(v).hasSize(8);
+        return new double[] {java.util.Arrays.stream(v).average().orElseThrow(),
+                java.util.Arrays.stream(v).min().orElseThrow()};
+    }
+
+    TestServer confidence(double minMean, double minToken) throws Exception {
+        if (local != null) {
+            local.close();
+        }
+        local = TestServer.start(TestServer.config().parallel(1).contextLength(64).build(), TestServer.TEMPLATE,
+                SharedData.require("models/stories260K.gguf"), new Operations(access.stream, false, false,
+                        new Fallback(stub.baseUrl(), KEY, EnumSet.of(Fallback.Rule.LOW_CONFIDENCE), minMean,
+                                minToken, Duration.ofSeconds(5), null)), log.stream);
+        return local;
+    }
+
+    @Test
+    void answersBelowTheConfidenceThresholdsGoToTheFallback() throws Exception {
+        stub = new StubFallback();
+        Map<String, Object> body = Map.of("prompt", "Once upon a time", "max_tokens", 8, "temperature", 0);
+        double[] measured = logprobs(confidence(-1000, -1000), body);
+        double mean = measured[0];
+        double min = measured[1];
+        assertThat(min).isLessThan(mean).isNegative();
+
+        // just above the answer's mean: escalated; just below: answered here
+        TestServer t = confidence(mean + 0.01, Double.NEGATIVE_INFINITY);
+        HttpResponse<String> r = t.post("/v1/completions", body);
+        assertThat(r.headers().firstValue(OpenAiServer.ROUTE_HEADER)).hasValue("fallback");
+        assertThat(map(json(r).get("usage"))).containsEntry("escalation", "low-confidence");
+        assertThat(escalations(t, "low-confidence")).isEqualTo(1);
+        // streamed answers are not judged (they are sent as they are made), and route: local is never escalated
+        HttpResponse<String> streamed = t.post("/v1/completions", Map.of("prompt", "Once upon a time",
+                "max_tokens", 8, "temperature", 0, "stream", true));
+        assertThat(streamed.headers().firstValue(OpenAiServer.ROUTE_HEADER)).hasValue("local");
+        Map<String, Object> pinned = new java.util.HashMap<>(body);
+        pinned.put("route", "local");
+        assertThat(t.post("/v1/completions", pinned).headers().firstValue(OpenAiServer.ROUTE_HEADER))
+                .hasValue("local");
+        assertThat(stub.received).hasSize(1);
+
+        t = confidence(mean - 0.01, Double.NEGATIVE_INFINITY);
+        assertThat(t.post("/v1/completions", body).headers().firstValue(OpenAiServer.ROUTE_HEADER))
+                .hasValue("local");
+
+        // the lowest token: just above it escalates, just below it does not
+        t = confidence(Double.NEGATIVE_INFINITY, min + 0.01);
+        assertThat(t.post("/v1/completions", body).headers().firstValue(OpenAiServer.ROUTE_HEADER))
+                .hasValue("fallback");
+        t = confidence(Double.NEGATIVE_INFINITY, min - 0.01);
+        assertThat(t.post("/v1/completions", body).headers().firstValue(OpenAiServer.ROUTE_HEADER))
+                .hasValue("local");
+        assertThat(stub.received).hasSize(2);
+        assertNothingSecretLogged();
+    }
+
     @Test
     void badFallbackSettingsAreRefused() {
         URI url = URI.create("http://127.0.0.1:1/v1");
