@@ -443,8 +443,7 @@ public final class OpenAiServer implements AutoCloseable {
             activeExchanges.decrementAndGet();
             try {
                 long nanos = System.nanoTime() - outcome.start;
-                int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
-                metrics.requests.inc(ServerMetrics.endpoint(path), Integer.toString(status));
+                metrics.requests.inc(ServerMetrics.endpoint(path), Integer.toString(reportedStatus(ex, outcome)));
                 if (outcome.id != null) {
                     metrics.requestDuration.observe(nanos / 1e9);
                 }
@@ -1358,10 +1357,18 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /// The status a request ended with, for the metrics and the access log: 499 (nginx's "client closed request")
+    /// when the client went away before any answer.
+    private static int reportedStatus(HttpExchange ex, Outcome outcome) {
+        int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
+        return status > 0 ? status : 499;
+    }
+
     private void logRequest(HttpExchange ex, String method, String path, Outcome outcome, long nanos) {
         int status = outcome.status != 0 ? outcome.status : ex.getResponseCode();
         InetSocketAddress remote = ex.getRemoteAddress();
         if (ops.accessLog() != null) {
+            status = reportedStatus(ex, outcome);
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("time", java.time.Instant.now().toString());
             line.put("id", outcome.id);

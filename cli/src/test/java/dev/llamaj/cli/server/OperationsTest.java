@@ -232,7 +232,9 @@ class OperationsTest {
                     assertThat(line).doesNotContain(text.strip());
                 }
             }
-            Map<String, Object> first = Json.parseObject(lines.get(0));
+            // (each line is written when its response is complete: in order here, but that is not what is tested)
+            List<Map<String, Object>> parsed = lines.stream().map(Json::parseObject).toList();
+            Map<String, Object> first = one(parsed, l -> json(r).get("id").equals(l.get("id")));
             assertThat(first).containsEntry("id", json(r).get("id")).containsEntry("method", "POST")
                     .containsEntry("path", "/v1/completions").containsEntry("status", 200L)
                     .containsEntry("route", "local")
@@ -243,16 +245,41 @@ class OperationsTest {
             assertThat(((Number) first.get("ttft_ms")).doubleValue())
                     .isLessThanOrEqualTo(((Number) first.get("total_ms")).doubleValue());
             assertThat(java.time.Instant.parse((String) first.get("time"))).isNotNull();
-            Map<String, Object> streamed = Json.parseObject(lines.get(1));
+            Map<String, Object> streamed = one(parsed, l -> "/v1/chat/completions".equals(l.get("path")));
             assertThat(streamed).containsEntry("path", "/v1/chat/completions").containsEntry("status", 200L)
                     .containsEntry("completion_tokens", 3L).containsKey("ttft_ms");
-            Map<String, Object> refused = Json.parseObject(lines.get(2));
+            Map<String, Object> refused = one(parsed, l -> Long.valueOf(400).equals(l.get("status")));
             assertThat(refused).containsEntry("status", 400L).containsEntry("error", "invalid_request_error")
                     .doesNotContainKeys("route", "completion_tokens");
-            assertThat(Json.parseObject(lines.get(3))).containsEntry("path", "/health").containsEntry("status", 200L)
+            assertThat(one(parsed, l -> "/health".equals(l.get("path")))).containsEntry("status", 200L)
                     .doesNotContainKey("id");
             // the access log replaces the plain request lines
             assertThat(log.lines()).noneMatch(l -> l.contains("/v1/completions"));
+        }
+    }
+
+    private static Map<String, Object> one(List<Map<String, Object>> lines,
+                                           java.util.function.Predicate<Map<String, Object>> which) {
+        List<Map<String, Object>> found = lines.stream().filter(which).toList();
+        assertThat(found).as("one line of %s", lines).hasSize(1);
+        return found.getFirst();
+    }
+
+    @Test
+    void aClientThatLeavesBeforeItsAnswerIsCountedAs499() throws Exception {
+        Lines access = new Lines();
+        try (TestServer t = start(TestServer.config().build(), new Operations(access.stream, false, false, null),
+                null)) {
+            try (Socket s = t.rawSocket()) {
+                s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                        + "{\"prompt\": \"Once").getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+            } // closed with 85 bytes of the body unsent
+            TestServer.await("the access log line", Duration.ofSeconds(10), () -> !access.lines().isEmpty());
+            assertThat(Json.parseObject(access.lines().getFirst())).containsEntry("status", 499L)
+                    .containsEntry("path", "/v1/completions");
+            assertThat(value(scrape(t), "llamaj_requests_total", "llamaj_requests_total",
+                    Map.of("endpoint", "/v1/completions", "status", "499"))).isEqualTo(1);
         }
     }
 
@@ -265,9 +292,11 @@ class OperationsTest {
                     "temperature", 0));
             String text = (String) map(TestServer.list(json(r).get("choices")).getFirst()).get("text");
             t.post("/v1/chat/completions", Map.of("messages", OpenAiServerTest.user("Hi there"), "max_tokens", 2));
-            Map<String, Object> line = Json.parseObject(access.lines().get(0));
+            TestServer.await("2 access log lines", Duration.ofSeconds(5), () -> access.lines().size() == 2);
+            List<Map<String, Object>> parsed = access.lines().stream().map(Json::parseObject).toList();
+            Map<String, Object> line = one(parsed, l -> "/v1/completions".equals(l.get("path")));
             assertThat(line).containsEntry("prompt", PROMPT).containsEntry("output", text);
-            Map<String, Object> chat = Json.parseObject(access.lines().get(1));
+            Map<String, Object> chat = one(parsed, l -> "/v1/chat/completions".equals(l.get("path")));
             assertThat(chat.get("prompt")).isEqualTo(List.of(Map.of("role", "user", "content", "Hi there")));
         }
     }
