@@ -104,13 +104,10 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
             throw new Malformed("\"body\" must be an object, got " + Json.typeName(map.get("body")));
         }
         @SuppressWarnings("unchecked")
-        Map<String, Object> body = new java.util.LinkedHashMap<>((Map<String, Object>) rawBody);
+        Map<String, Object> body = (Map<String, Object>) rawBody; // kept as it came, for --fallback-output
         boolean chat = url.equals(CHAT_URL);
         if (body.get("n") instanceof Long n && n != 1) {
             throw new Malformed("body.n must be 1 (one answer per line), got " + n);
-        }
-        if (chat && body.containsKey("max_completion_tokens")) {
-            body.put("max_tokens", body.get("max_completion_tokens"));
         }
         String prompt = null;
         List<Message> messages = null;
@@ -192,9 +189,12 @@ record PromptLine(Object id, String prompt, List<Message> messages, Map<String, 
         return Json.write(id);
     }
 
-    /// `max_tokens`, or `fallback` when the line has none.
+    /// `max_tokens` (or, in an OpenAI chat body, `max_completion_tokens`), or `fallback` when the line has none.
     int maxTokens(int fallback) {
-        Long v = integer("max_tokens", 0, Integer.MAX_VALUE);
+        // an OpenAI chat body may say max_completion_tokens, the newer name, which wins
+        String key = CHAT_URL.equals(url) && fields.get("max_completion_tokens") != null ? "max_completion_tokens"
+                : "max_tokens";
+        Long v = integer(key, 0, Integer.MAX_VALUE);
         return v != null ? v.intValue() : fallback;
     }
 

@@ -100,7 +100,7 @@ class BatchOpenAiTest {
                         + " \"prompt\": \"Once upon a time\", \"max_tokens\": 4}}",
                 "{\"custom_id\": \"long\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \"body\": {\"model\":"
                         + " \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"" + longPrompt + "\"}],"
-                        + " \"max_tokens\": 4, \"temperature\": 0.2}}") + "\n");
+                        + " \"max_completion_tokens\": 4, \"temperature\": 0.2}}") + "\n");
         Path out = dir.resolve("out.jsonl");
         Path fallback = dir.resolve("fallback.jsonl");
         LlamaCommandTest.Result r = batch(in, out, "-c", "64", "--chat-template", "plain", "--fallback-output",
@@ -113,7 +113,9 @@ class BatchOpenAiTest {
         assertThat(request.keySet()).containsExactly("custom_id", "method", "url", "body");
         assertThat(request).containsEntry("custom_id", "long").containsEntry("method", "POST")
                 .containsEntry("url", "/v1/chat/completions");
-        assertThat(map(request.get("body"))).containsEntry("model", "gpt-4o-mini").containsEntry("max_tokens", 4L)
+        // the body as it came, but for the model
+        assertThat(map(request.get("body"))).containsOnlyKeys("model", "messages", "max_completion_tokens",
+                "temperature").containsEntry("model", "gpt-4o-mini").containsEntry("max_completion_tokens", 4L)
                 .containsEntry("messages", List.of(Map.of("role", "user", "content", longPrompt)));
         assertThat(r.err()).contains("1 lines for the fallback API written to " + fallback + " (too-long 1)");
 
