@@ -72,7 +72,8 @@ public record Fallback(URI baseUrl, String key, Set<Rule> rules, double minMeanL
 
     /// Why a request is escalated; the names are those of `--fallback-on` and of the `reason` label in `/metrics`.
     public enum Rule {
-        /// every slot is busy and the queue is full (where the server would answer 503)
+        /// every slot is busy and the queue is full, or a queued request waited `--queue-timeout` (where the
+        /// server would answer 503)
         QUEUE_FULL("queue-full"),
         /// the prompt does not fit in the slot's context (where the server would answer 400)
         TOO_LONG("too-long"),

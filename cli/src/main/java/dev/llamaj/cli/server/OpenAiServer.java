@@ -704,6 +704,11 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             long queued = System.nanoTime();
             if (!job.awaitStart(config.queueTimeout())) {
+                if (escalates(outcome, Fallback.Rule.QUEUE_FULL)) {
+                    done = true; // withdrawn from the queue already
+                    escalate(ex, chat, outcome, Fallback.Rule.QUEUE_FULL);
+                    return;
+                }
                 ex.getResponseHeaders().set("Retry-After", "1");
                 throw ApiException.busy("No slot became free within " + config.queueTimeout().toSeconds()
                         + " s; retry later.");

@@ -152,6 +152,28 @@ class FallbackRoutingTest {
     }
 
     @Test
+    void aRequestThatWaitedTheQueueTimeoutGoesToTheFallback() throws Exception {
+        stub = new StubFallback();
+        local = TestServer.start(TestServer.config().parallel(1).queueLimit(1).queueTimeout(Duration.ofSeconds(1))
+                        .build(), TestServer.TEMPLATE, SharedData.require("models/stories260K.gguf"),
+                new Operations(null, false, false, fallback(stub.baseUrl(), EnumSet.of(Fallback.Rule.QUEUE_FULL),
+                        Duration.ofSeconds(5))), log.stream);
+        local.server.pausePerPiece(Duration.ofMillis(100));
+        HttpResponse<InputStream> busy = local.open("/v1/completions", Map.of("prompt", "Once", "max_tokens", 60,
+                "stream", true));
+        try (InputStream events = busy.body()) {
+            TestServer.readFirstEvent(events);
+            long start = System.nanoTime();
+            HttpResponse<String> r = local.post("/v1/completions", Map.of("prompt", "Tom", "max_tokens", 3));
+            assertThat((System.nanoTime() - start) / 1e9).as("after the 1 s wait").isGreaterThan(0.9);
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            assertThat(map(json(r).get("usage"))).containsEntry("escalation", "queue-full");
+            assertThat(local.server.queuedRequests()).as("withdrawn from the queue").isZero();
+        }
+        assertThat(stub.received).hasSize(1);
+    }
+
+    @Test
     void routeLocalNeverEscalates() throws Exception {
         TestServer t = localWithStub();
         HttpResponse<String> r = t.post("/v1/chat/completions", Map.of("messages", OpenAiServerTest.user(LONG),
