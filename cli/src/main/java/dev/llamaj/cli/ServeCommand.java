@@ -226,6 +226,11 @@ final class ServeCommand implements Callable<Integer> {
                     parallel == 1 ? "" : "s", perSlot, perSlot == 1 ? "" : "s", server.contextLength());
             if (fallback != null) {
                 parent.err.printf("llama: escalating to %s on: %s%n", fallback.baseUrl(), fallbackOn);
+                if (fallback.key() != null && fallback.baseUrl().getScheme().equalsIgnoreCase("http")
+                        && !isLoopback(fallback.baseUrl().getHost())) {
+                    parent.err.println("llama: warning: --fallback-url is plain http: the fallback key and the"
+                            + " escalated requests cross the network unencrypted");
+                }
             } else if (localOnly) {
                 parent.err.println("llama: --local-only: no request leaves this server");
             }
@@ -277,6 +282,13 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("the API key is empty");
         }
         return key;
+    }
+
+    /// Whether a URL's host is this machine, by its name alone (no DNS lookup at startup).
+    static boolean isLoopback(String host) {
+        String h = host.toLowerCase(java.util.Locale.ROOT);
+        return h.equals("localhost") || h.matches("127\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}") || h.equals("[::1]")
+                || h.equals("::1");
     }
 
     /// The access log's stream: stderr for `-`, else the file, appended to.

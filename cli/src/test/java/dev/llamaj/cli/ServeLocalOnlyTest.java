@@ -39,4 +39,15 @@ class ServeLocalOnlyTest {
         assertThat(parse(localOnly).fallback()).isNull();
         assertThat(parse("--model", "m.gguf").fallback()).as("no --fallback-url: no fallback").isNull();
     }
+
+    /// A key sent over plain http is warned about, unless the fallback is on this machine.
+    @Test
+    void loopbackHostsAreKnownByName() {
+        for (String host : new String[] {"localhost", "127.0.0.1", "127.1.2.3", "[::1]", "LOCALHOST"}) {
+            assertThat(ServeCommand.isLoopback(host)).as(host).isTrue();
+        }
+        for (String host : new String[] {"api.openai.com", "10.0.0.1", "127example.com", "127.example.com", "[::2]"}) {
+            assertThat(ServeCommand.isLoopback(host)).as(host).isFalse();
+        }
+    }
 }
