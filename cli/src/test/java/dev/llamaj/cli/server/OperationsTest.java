@@ -180,6 +180,15 @@ class OperationsTest {
             assertThat(json(t.get("/health"))).containsEntry("ready", true);
             assertThat(log.lines()).anyMatch(l -> l.matches("llama: warmed up in [0-9.]+ s"));
             assertThat(t.get("/ready").headers().firstValue("Content-Type")).hasValue("application/json");
+            for (String path : List.of("/ready", "/metrics")) {
+                HttpResponse<String> head = t.client.send(t.request(path).method("HEAD",
+                        java.net.http.HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(head.statusCode()).as("HEAD " + path).isEqualTo(200);
+                assertThat(head.body()).isEmpty();
+                HttpResponse<String> post = t.post(path, "{}");
+                assertThat(post.statusCode()).as("POST " + path).isEqualTo(405);
+                assertThat(post.headers().firstValue("Allow")).hasValue("GET, HEAD");
+            }
 
             // draining: a request in flight, then shutdown; the open connection asks /ready again
             t.server.pausePerPiece(Duration.ofMillis(50));
