@@ -12,10 +12,17 @@ import java.util.Map;
 public final class Routing {
     private Routing() {}
 
-    /// Whether the request's `response_format` asks for JSON (`json_object` or `json_schema`).
+    /// Whether the request asks for JSON: `response_format` `json_object` or `json_schema`, or llama.cpp's
+    /// `json_schema` field. (A `grammar` may describe anything, so it does not count.)
     public static boolean asksForJson(Map<String, Object> body) {
-        return body != null && body.get("response_format") instanceof Map<?, ?> format
-                && ("json_object".equals(format.get("type")) || "json_schema".equals(format.get("type")));
+        if (body == null) {
+            return false;
+        }
+        if (body.get("response_format") instanceof Map<?, ?> format
+                && ("json_object".equals(format.get("type")) || "json_schema".equals(format.get("type")))) {
+            return true;
+        }
+        return body.get("json_schema") instanceof Map<?, ?>;
     }
 
     /// Whether `text` is one JSON value (an object or an array, as `response_format` asks for), surrounding

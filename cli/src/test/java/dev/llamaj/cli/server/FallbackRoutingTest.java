@@ -174,6 +174,29 @@ class FallbackRoutingTest {
     }
 
     @Test
+    void jsonCutShortGoesToTheFallback() throws Exception {
+        stub = new StubFallback();
+        TestServer t = local(stub.baseUrl(), EnumSet.of(Fallback.Rule.SCHEMA_FAILURE), Duration.ofSeconds(5));
+        // the grammar keeps the answer JSON, but 3 tokens cannot close it
+        Map<String, Object> cut = Map.of("prompt", "Once", "max_tokens", 3, "response_format",
+                Map.of("type", "json_object"));
+        HttpResponse<String> r = t.post("/v1/completions", cut);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(r.headers().firstValue(OpenAiServer.ROUTE_HEADER)).hasValue("fallback");
+        assertThat(map(json(r).get("usage"))).containsEntry("escalation", "schema-failure");
+        assertThat(stub.received.getFirst().body()).containsEntry("response_format", Map.of("type", "json_object"));
+        // without response_format the same cut answer is fine, and a stream is never judged
+        HttpResponse<String> plain = t.post("/v1/completions", Map.of("prompt", "Once", "max_tokens", 3));
+        assertThat(plain.headers().firstValue(OpenAiServer.ROUTE_HEADER)).hasValue("local");
+        Map<String, Object> streamed = new java.util.HashMap<>(cut);
+        streamed.put("stream", true);
+        assertThat(t.post("/v1/completions", streamed).headers().firstValue(OpenAiServer.ROUTE_HEADER))
+                .hasValue("local");
+        assertThat(stub.received).hasSize(1);
+        assertThat(escalations(t, "schema-failure")).isEqualTo(1);
+    }
+
+    @Test
     void routeLocalNeverEscalates() throws Exception {
         TestServer t = localWithStub();
         HttpResponse<String> r = t.post("/v1/chat/completions", Map.of("messages", OpenAiServerTest.user(LONG),
@@ -367,6 +390,8 @@ class FallbackRoutingTest {
         assertThat(Routing.asksForJson(Map.of("response_format", Map.of("type", "json_schema")))).isTrue();
         assertThat(Routing.asksForJson(Map.of("response_format", Map.of("type", "text")))).isFalse();
         assertThat(Routing.asksForJson(Map.of())).isFalse();
+        assertThat(Routing.asksForJson(Map.of("json_schema", Map.of("type", "object")))).isTrue();
+        assertThat(Routing.asksForJson(Map.of("grammar", "root ::= \"a\""))).isFalse();
         assertThat(Routing.isJson(" {\"a\": [1, 2]}\n")).isTrue();
         assertThat(Routing.isJson("[true]")).isTrue();
         assertThat(Routing.isJson("{\"a\": [1, 2")).as("cut off by max_tokens").isFalse();
