@@ -761,17 +761,41 @@ final class JsonSchemaConverter {
             throw error(pointer + "/$ref", "'" + ref + "' is not a JSON pointer (#/...)");
         }
         for (String part : path.substring(1).split("/", -1)) {
-            String key = java.net.URLDecoder.decode(part.replace("+", "%2B"), java.nio.charset.StandardCharsets.UTF_8)
-                    .replace("~1", "/").replace("~0", "~");
+            String key = percentDecoded(part, pointer, ref).replace("~1", "/").replace("~0", "~");
             if (node instanceof Map<?, ?> m && m.containsKey(key)) {
                 node = m.get(key);
-            } else if (node instanceof List<?> l && key.matches("\\d+") && Integer.parseInt(key) < l.size()) {
+            } else if (node instanceof List<?> l && key.matches("\\d{1,9}") && Integer.parseInt(key) < l.size()) {
                 node = l.get(Integer.parseInt(key));
             } else {
                 throw error(pointer + "/$ref", "'" + ref + "' points to nothing");
             }
         }
         return node;
+    }
+
+    /// A `$ref` fragment is a URI fragment: `%XX` escapes are UTF-8 bytes (and `+` is a plus, unlike in forms).
+    /// Decoded here rather than with `java.net`'s form decoder, which the engine does not use (no networking API).
+    private static String percentDecoded(String part, String pointer, String ref) {
+        if (part.indexOf('%') < 0) {
+            return part;
+        }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < part.length(); ) {
+            int c = part.codePointAt(i);
+            if (c != '%') {
+                bytes.writeBytes(Character.toString(c).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                i += Character.charCount(c);
+                continue;
+            }
+            int hi = i + 2 < part.length() ? Character.digit(part.charAt(i + 1), 16) : -1;
+            int lo = hi >= 0 ? Character.digit(part.charAt(i + 2), 16) : -1;
+            if (lo < 0) {
+                throw error(pointer + "/$ref", "'" + ref + "' has a malformed %-escape");
+            }
+            bytes.write(hi * 16 + lo);
+            i += 3;
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /// `allOf` as one schema: the members' keywords merged, where they do not conflict. References are followed;

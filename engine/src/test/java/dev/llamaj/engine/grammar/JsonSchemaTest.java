@@ -149,6 +149,9 @@ class JsonSchemaTest {
         accepts("{\"definitions\": {\"n\": {\"type\": \"null\"}}, \"type\": \"array\", \"items\": {\"$ref\":"
                 + " \"#/definitions/n\"}}", "[null,null]");
         accepts("{\"type\": \"array\", \"items\": {\"$ref\": \"#\"}, \"maxItems\": 2}", "[[],[[]]]");
+        // a fragment is %-escaped UTF-8 ('+' stays a plus), then JSON-pointer escaped (~1 is '/', ~0 is '~')
+        accepts("{\"$defs\": {\"a b/+é~\": {\"const\": 1}}, \"$ref\": \"#/$defs/a%20b~1+%C3%A9~0\"}", "1");
+        refuses("{\"$defs\": {\"a b/+é~\": {\"const\": 1}}, \"$ref\": \"#/$defs/a%20b~1+%C3%A9~0\"}", "2");
     }
 
     @Test
@@ -198,6 +201,8 @@ class JsonSchemaTest {
             {"type": "string", "format": "hostname"}              => schema /format: unsupported format 'hostname'
             {"$ref": "https://example.com/s.json"}                => schema /$ref: only local references
             {"$ref": "#/$defs/missing"}                           => schema /$ref: '#/$defs/missing' points to nothing
+            {"$defs": {"a": {}}, "$ref": "#/$defs/a%2"}           => schema /$ref: '#/$defs/a%2' has a malformed %-escape
+            {"$defs": {"l": []}, "$ref": "#/$defs/l/99999999999"} => schema /$ref: '#/$defs/l/99999999999' points to nothing
             {"type": "integer", "minimum": 5, "maximum": 4}       => schema (root): no integer satisfies the bounds
             {"type": "integer", "minimum": true}                  => schema /minimum: 'minimum' must be a number
             {"anyOf": [{"type": "null"}], "type": "object"}       => schema /type: 'type' next to 'anyOf' is not supported
