@@ -111,7 +111,9 @@ final class LlamaCommand implements Callable<Integer> {
                 }
                 int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
                 if (chat) {
-                    ChatRepl repl = new ChatRepl(session, chatFormat(model, chatTemplate), Sampler.create(settings),
+                    String template = chatTemplate == null && modelOptions.builtin() ? BuiltinModel.CHAT_TEMPLATE
+                            : chatTemplate;
+                    ChatRepl repl = new ChatRepl(session, chatFormat(model, template), Sampler.create(settings),
                             grammar == null ? null : () -> grammar.newConstraint(model.tokenizer()), limit, stops,
                             system, out, err);
                     try (Interrupts _ = Interrupts.onCtrlC(repl::interrupt)) {

@@ -21,8 +21,12 @@ import picocli.CommandLine.Spec;
 
 /// Options shared by every command that loads a model.
 final class ModelOptions {
-    @Option(names = {"-m", "--model"}, paramLabel = "FILE", description = "GGUF model file (required)")
-    Path model;
+    @Option(names = {"-m", "--model"}, paramLabel = "FILE",
+            description = "GGUF model file (default: the built-in demo model, builtin:stories260K)")
+    String model;
+
+    /// The file `--model` resolved to, once [#model] has run.
+    private Path resolved;
 
     @Spec(Spec.Target.MIXEE)
     CommandSpec spec;
@@ -50,13 +54,21 @@ final class ModelOptions {
     /// Set once the file's digest has matched `--sha256`, so that later calls of [#model] do not read it again.
     private boolean verified;
 
-    /// The model path; a missing `--model` is a usage error. With `--sha256`, the first call reads the whole file
-    /// and throws (an [UncheckedIOException], reported as a one-line error) unless its digest matches, so every
-    /// command that gets its model file here verifies it before loading anything.
+    /// Whether the model is the built-in demo model (no `--model`, or `--model builtin:NAME`).
+    boolean builtin() {
+        return BuiltinModel.isBuiltin(model);
+    }
+
+    /// The model path: `--model`, or without it the built-in demo model, extracted to its cache file on first use
+    /// (a line on stderr says which model runs, so nobody mistakes the toy for their own). With `--sha256`, the
+    /// first call reads the whole file and throws (an [UncheckedIOException], reported as a one-line error)
+    /// unless its digest matches, so every command that gets its model file here verifies it before loading
+    /// anything.
     Path model() {
-        if (model == null) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--model=FILE'");
+        if (resolved == null) {
+            resolved = resolve();
         }
+        Path model = resolved;
         if (sha256 != null && !verified) {
             String expected = sha256.toLowerCase(Locale.ROOT);
             if (!expected.matches("[0-9a-f]{64}")) {
@@ -78,6 +90,27 @@ final class ModelOptions {
             }
         }
         return model;
+    }
+
+    private Path resolve() {
+        if (!builtin()) {
+            try {
+                return Path.of(model);
+            } catch (java.nio.file.InvalidPathException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--model " + model + ": not a valid path");
+            }
+        }
+        try {
+            Path file = BuiltinModel.resolve(model);
+            PrintStream err = err();
+            if (err != null && model == null) {
+                err.println("llama: no --model given: running the built-in demo model " + BuiltinModel.NAME
+                        + " (a 260K-parameter toy that writes children's stories; --model FILE for a real one)");
+            }
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /// The command line's error stream (the root command's), for progress.

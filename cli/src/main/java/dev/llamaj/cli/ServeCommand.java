@@ -178,7 +178,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--host " + host + ": unknown host");
         }
         Path modelPath = modelOptions.model();
-        String name = alias != null ? alias : defaultAlias(modelPath);
+        String name = alias != null ? alias : modelOptions.builtin() ? BuiltinModel.NAME : defaultAlias(modelPath);
         ServerConfig config = ServerConfig.builder()
                 .host(host).port(port).parallel(parallel).contextLength(context != null ? context : 0)
                 .queueLimit(queue).queueTimeout(seconds("--queue-timeout", queueTimeout)).maxBodyBytes(maxBody)
@@ -352,6 +352,9 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     private ChatFormat chatFormat(LlamaModel model) throws IOException {
+        if (chatTemplate == null && modelOptions.builtin()) {
+            return LlamaCommand.chatFormat(model, BuiltinModel.CHAT_TEMPLATE);
+        }
         if (chatTemplate == null) {
             try {
                 return ChatFormat.of(model);

@@ -99,10 +99,10 @@ class LlamaCommandTest {
     }
 
     @Test
-    void missingModelIsAUsageError() {
-        Result r = run("--prompt", "hi");
-        assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--model");
+    void withoutModelTheBuiltinDemoModelRunsAndSaysSo() {
+        Result r = run("--prompt", "hi", "-n", "4", "-t", "1");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("no --model given: running the built-in demo model stories260K");
     }
 
     @Test

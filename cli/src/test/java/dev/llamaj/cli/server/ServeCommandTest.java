@@ -57,7 +57,8 @@ class ServeCommandTest {
 
     @Test
     void badOptions() throws Exception {
-        assertThat(run("serve").code()).isEqualTo(2);
+        assertThat(run("serve", "--bogus").code()).isEqualTo(2);
+        assertOneLineError(run("serve", "--model", "builtin:none"), 1, "no such built-in model");
         assertOneLineError(run("serve", "--model", model(), "--parallel", "0"), 1, "--parallel must be 1 or more");
         assertOneLineError(run("serve", "--model", model(), "--threads", "0"), 1, "--threads must be 1 or more");
         assertOneLineError(run("serve", "--model", model(), "--port", "70000"), 1, "--port must be 0 to 65535");
