@@ -71,6 +71,31 @@ public final class Main {
         cl.setExecutionExceptionHandler(handler);
         cl.setParameterExceptionHandler(handler);
         cl.setUsageHelpAutoWidth(true);
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (NoClassDefFoundError e) {
+            // Run on the class path without --add-modules (the Launcher adds it, `java -cp` does not): the
+            // engine checks at load, but some commands touch a kernel before loading a model (bench measures
+            // the memory bandwidth first), and picocli lets errors through.
+            if (!isVectorApiMissing(e)) {
+                throw e;
+            }
+            err.println("llama: " + VECTOR_API_MISSING);
+            return CommandLine.ExitCode.SOFTWARE;
+        }
+    }
+
+    /// The engine's own words when the module is missing (`LlamaModel.load` throws them).
+    static final String VECTOR_API_MISSING =
+            "llamaj needs the Vector API: run java with --add-modules jdk.incubator.vector";
+
+    private static boolean isVectorApiMissing(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && (m.startsWith("jdk/incubator/vector/") || m.startsWith("jdk.incubator.vector."))) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -61,7 +61,7 @@ public final class ChatFormat {
     }
 
     /// The model has no chat template (`tokenizer.chat_template`): a base model, or a file converted without one.
-    /// Front ends say how to give one ([#named] or a template file).
+    /// Front ends say how to give one (a built-in template, [ChatFormat#builtin(String)], or a template file).
     public static final class NoTemplateException extends IllegalArgumentException {
         NoTemplateException(String message) {
             super(message);
