@@ -32,6 +32,8 @@ public final class LlamaModel implements AutoCloseable {
     private final Weights weights;
     private final Transformer transformer;
     private final LoadOptions options;
+    /// Whether inputs end with the end token (`tokenizer.ggml.add_eos_token`), for [#encodeForEmbedding].
+    private final boolean addEos;
 
     private LlamaModel(GGUFFile file, ModelConfig config, Tokenizer tokenizer, Weights weights, LoadOptions options) {
         this.file = file;
@@ -40,6 +42,13 @@ public final class LlamaModel implements AutoCloseable {
         this.weights = weights;
         this.transformer = new Transformer(config, weights, options, tokenizer.vocabulary().size());
         this.options = options;
+        boolean eos;
+        try {
+            eos = file.metadata().bool("tokenizer.ggml.add_eos_token", false);
+        } catch (dev.llamaj.gguf.GGUFFormatException e) {
+            eos = false; // a key of another type: llama.cpp would not add the token either
+        }
+        this.addEos = eos;
     }
 
     /// Loads `path` with one compute thread per available processor.
@@ -171,6 +180,65 @@ public final class LlamaModel implements AutoCloseable {
                     + " MiB of heap is free (or raise the heap limit, -Xmx)", ContextLengthException.Remedy.SHORTER);
         }
         return new Session(this, transformer, contextLength, options.threads());
+    }
+
+    /// `text` as [Session#embed] should see it: tokenized with special-token text left as text, the start token
+    /// first if the vocabulary asks for one (`tokenizer.ggml.add_bos_token`), and the end token last if it asks
+    /// for that (`tokenizer.ggml.add_eos_token`: Qwen3-Embedding reads its embedding at that token).
+    public int[] encodeForEmbedding(String text) {
+        int[] body = tokenizer.encode(text);
+        var v = tokenizer.vocabulary();
+        boolean bos = v.addBos() && v.bos() >= 0;
+        boolean eos = addEos && v.eos() >= 0;
+        int[] tokens = new int[body.length + (bos ? 1 : 0) + (eos ? 1 : 0)];
+        if (bos) {
+            tokens[0] = v.bos();
+        }
+        System.arraycopy(body, 0, tokens, bos ? 1 : 0, body.length);
+        if (eos) {
+            tokens[tokens.length - 1] = v.eos();
+        }
+        return tokens;
+    }
+
+    /// The embeddings of `texts`, with the pooling the model was trained for ([Pooling#of]).
+    ///
+    /// @see #embed(List, Pooling)
+    public float[][] embed(java.util.List<String> texts) {
+        return embed(texts, Pooling.of(this));
+    }
+
+    /// The embeddings of `texts` ([Session#embed]: final hidden states pooled by `pooling`, unit length), one
+    /// array of [ModelConfig#embeddingLength()] values per text, in order.
+    ///
+    /// Thread-safe like the rest of the model: each call opens a session of its own, sized to its longest text
+    /// (a key/value cache and [#threads()] worker threads), and closes it before returning. A caller embedding
+    /// many small batches can keep a [Session] and call [Session#embed] instead.
+    ///
+    /// @throws IllegalArgumentException if a text has no tokens (only possible without a start token), or more
+    ///         than the model's context
+    public float[][] embed(java.util.List<String> texts, Pooling pooling) {
+        java.util.Objects.requireNonNull(pooling, "pooling");
+        int[][] inputs = new int[texts.size()][];
+        int longest = 1;
+        for (int i = 0; i < inputs.length; i++) {
+            inputs[i] = encodeForEmbedding(texts.get(i));
+            longest = Math.max(longest, inputs[i].length);
+        }
+        float[][] out = new float[inputs.length][];
+        if (inputs.length == 0) {
+            return out;
+        }
+        if (longest > config.contextLength()) {
+            throw new IllegalArgumentException("an input is " + longest + " tokens, more than the model's context of "
+                    + config.contextLength());
+        }
+        try (Session session = newSession(longest)) {
+            for (int i = 0; i < inputs.length; i++) {
+                out[i] = session.embed(inputs[i], pooling);
+            }
+        }
+        return out;
     }
 
     /// Unmaps the file. Sessions must be closed first; using one afterwards throws `IllegalStateException`.

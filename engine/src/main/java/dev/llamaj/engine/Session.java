@@ -307,6 +307,78 @@ public final class Session implements AutoCloseable {
         return state.logits;
     }
 
+    /// The embedding of `tokens`: the model's final hidden states (after the output norm, where the classifier
+    /// would read them), pooled over the tokens as `pooling` says and scaled to unit length (L2), so that the dot
+    /// product of two embeddings is their cosine similarity. Tokens are used as given: [LlamaModel#encodeForEmbedding]
+    /// adds the start and end tokens the model expects.
+    ///
+    /// Uses this session's cache: the context is emptied first and is empty afterwards (`position() == 0`).
+    ///
+    /// @return a new array of [ModelConfig#embeddingLength()] values
+    /// @throws IllegalArgumentException if `tokens` is empty or has a token outside the vocabulary
+    /// @throws ContextLengthException   if `tokens` is longer than the context
+    public float[] embed(int[] tokens, Pooling pooling) {
+        checkOpen();
+        if (tokens.length == 0) {
+            throw new IllegalArgumentException("the input is empty");
+        }
+        if (tokens.length > contextLength) {
+            throw new ContextLengthException("the input is " + tokens.length + " tokens but the context holds "
+                    + contextLength, ContextLengthException.Remedy.LONGER);
+        }
+        int vocab = model.config().vocabSize();
+        for (int t : tokens) {
+            if (t < 0 || t >= vocab) {
+                throw new IllegalArgumentException("token " + t + " is outside the vocabulary (size " + vocab + ")");
+            }
+        }
+        reset();
+        int dim = model.config().embeddingLength();
+        double[] sum = new double[dim];
+        float[] last = new float[dim];
+        int n = tokens.length;
+        int capacity = transformer.batchCapacity(contextLength);
+        try {
+            for (int i = 0; i < n; i += capacity) {
+                int chunk = Math.min(capacity, n - i);
+                int first = i;
+                transformer.hiddenBatch(state, tokens, i, chunk, i, (k, hidden) -> {
+                    if (pooling == Pooling.MEAN) {
+                        for (int f = 0; f < dim; f++) {
+                            sum[f] += hidden[f];
+                        }
+                    } else if (first + k == n - 1) {
+                        System.arraycopy(hidden, 0, last, 0, dim);
+                    }
+                });
+            }
+        } finally {
+            reset(); // the cache holds the input now, which is no conversation to continue
+        }
+        float[] pooled = last;
+        if (pooling == Pooling.MEAN) {
+            for (int f = 0; f < dim; f++) {
+                pooled[f] = (float) (sum[f] / n);
+            }
+        }
+        return normalize(pooled);
+    }
+
+    /// Scales `v` in place to unit Euclidean length (a zero vector stays zero), as llama.cpp's
+    /// `common_embd_normalize` does: the sum of squares in double.
+    static float[] normalize(float[] v) {
+        double squares = 0;
+        for (float x : v) {
+            squares += (double) x * x;
+        }
+        double norm = Math.sqrt(squares);
+        float scale = norm > 0 ? (float) (1 / norm) : 0f;
+        for (int i = 0; i < v.length; i++) {
+            v[i] *= scale;
+        }
+        return v;
+    }
+
     /// Asks a generation in progress (on another thread) to stop after the current token.
     public void cancel() {
         cancelled = true;

@@ -100,28 +100,9 @@ final class Transformer {
     /// the batch capacity. With `each` non-null, computes the logits of every token into `s.logits` and passes its
     /// index (`0 .. n-1`) to `each`; otherwise, if `last`, leaves the logits of the last token in `s.logits`.
     void forwardBatch(State s, int[] tokens, int off, int n, int pos0, boolean last, TokenLogits each) {
-        Batched b = s.batch();
-        if (n < 1 || n > b.capacity) {
-            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
-        }
+        Batched b = layers(s, tokens, off, n, pos0);
         int dim = config.embeddingLength();
-        int tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
-        b.start(n, pos0);
-        // embeddings, and zeros in the padding tokens of the last tile
-        Matrix embedding = weights.tokenEmbedding();
-        for (int t = 0; t < tiles * Kernels.TILE; t++) {
-            if (t < n) {
-                embedding.dequantizeRow(tokens[off + t], b.row, 0);
-            } else {
-                Arrays.fill(b.row, 0, dim, 0f);
-            }
-            scatter(b.row, b.x, dim, t);
-        }
-        scaleInPlace(b.x, tiles * dim * Kernels.TILE, config.scales().embedding());
-
-        for (int l = 0; l < config.blockCount(); l++) {
-            layer(b, l);
-        }
+        int tiles = b.tiles;
         float eps = config.rmsNormEpsilon();
         if (each != null) {
             Kernels.rmsNormTiled(b.xb, b.x, weights.outputNorm(), dim, tiles, eps);
@@ -145,6 +126,54 @@ final class Transformer {
             Kernels.matVec(s.pool, weights.output(), x, 0, s.logits, 0);
             finishLogits(s.logits);
         }
+    }
+
+    /// Receives the final hidden state of one token of a batch: `embeddingLength` values after the output norm,
+    /// what the classifier would read (a reused array: copy or fold what you keep).
+    @FunctionalInterface
+    interface TokenHidden {
+        void accept(int index, float[] hidden);
+    }
+
+    /// Runs a batch as [#forwardBatch] does but stops before the classifier: passes each token's hidden state
+    /// (index `0 .. n-1`) to `each`. For embeddings, which need no logits; the classifier is the largest matrix
+    /// of small models (a third of the weights of Llama 3.2 1B), so skipping it saves that much.
+    void hiddenBatch(State s, int[] tokens, int off, int n, int pos0, TokenHidden each) {
+        Batched b = layers(s, tokens, off, n, pos0);
+        int dim = config.embeddingLength();
+        Kernels.rmsNormTiled(b.xb, b.x, weights.outputNorm(), dim, b.tiles, config.rmsNormEpsilon());
+        float[] hidden = s.token.x;
+        for (int t = 0; t < n; t++) {
+            gather(b.xb, dim, t, hidden, 0);
+            each.accept(t, hidden);
+        }
+    }
+
+    /// The embeddings and every layer of a batch: the residual stream of `tokens[off .. off + n)` ends in `b.x`.
+    private Batched layers(State s, int[] tokens, int off, int n, int pos0) {
+        Batched b = s.batch();
+        if (n < 1 || n > b.capacity) {
+            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
+        }
+        int dim = config.embeddingLength();
+        int tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
+        b.start(n, pos0);
+        // embeddings, and zeros in the padding tokens of the last tile
+        Matrix embedding = weights.tokenEmbedding();
+        for (int t = 0; t < tiles * Kernels.TILE; t++) {
+            if (t < n) {
+                embedding.dequantizeRow(tokens[off + t], b.row, 0);
+            } else {
+                Arrays.fill(b.row, 0, dim, 0f);
+            }
+            scatter(b.row, b.x, dim, t);
+        }
+        scaleInPlace(b.x, tiles * dim * Kernels.TILE, config.scales().embedding());
+
+        for (int l = 0; l < config.blockCount(); l++) {
+            layer(b, l);
+        }
+        return b;
     }
 
     /// One transformer layer, for one token or a batch: the recipe every family shares.
