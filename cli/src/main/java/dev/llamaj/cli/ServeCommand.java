@@ -6,6 +6,7 @@ import dev.llamaj.cli.server.Operations;
 import dev.llamaj.cli.server.ServerConfig;
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Pooling;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URI;
@@ -34,7 +35,7 @@ import sun.misc.SignalHandler;
 /// `--shutdown-timeout` seconds, aborts the rest, and exits 0. A second signal aborts in-flight requests at once.
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = "Serves the model over HTTP with the OpenAI API: /v1/chat/completions, /v1/completions,"
-                + " /v1/models, /health.")
+                + " /v1/embeddings, /v1/models, /health.")
 final class ServeCommand implements Callable<Integer> {
     @ParentCommand
     LlamaCommand parent;
@@ -163,6 +164,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--local-only", description = "never escalate, whatever the other --fallback options say")
     boolean localOnly;
 
+    @Option(names = "--pooling", paramLabel = "mean|last",
+            description = "how /v1/embeddings pools a text's hidden states (default: the model's <arch>.pooling_type"
+                    + " if it says mean or last, else mean)")
+    String pooling;
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         int threads = modelOptions.threads;
@@ -177,6 +183,8 @@ final class ServeCommand implements Callable<Integer> {
         } catch (java.net.UnknownHostException e) {
             throw new IllegalArgumentException("--host " + host + ": unknown host");
         }
+        Pooling poolingValue = pooling == null ? null : Pooling.parse(pooling).orElseThrow(
+                () -> new IllegalArgumentException("--pooling must be mean or last, got '" + pooling + "'"));
         Path modelPath = modelOptions.model();
         String name = alias != null ? alias : modelOptions.builtin() ? BuiltinModel.NAME : defaultAlias(modelPath);
         ServerConfig config = ServerConfig.builder()
@@ -186,7 +194,7 @@ final class ServeCommand implements Callable<Integer> {
                 .idleTimeout(seconds("--idle-timeout", idleTimeout))
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
-                .requestMemory(requestMemory).corsOrigins(corsOrigins).build();
+                .requestMemory(requestMemory).corsOrigins(corsOrigins).pooling(poolingValue).build();
         Fallback fallback = fallback();
         // the threads are shared out between the slots
         int perSlot = Math.max(1, threads / parallel);

@@ -33,8 +33,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /// An HTTP server speaking the OpenAI API (`/v1/chat/completions`, `/v1/completions`, `/v1/responses`,
-/// `/v1/models`) plus `/health`, on the JDK's built-in `com.sun.net.httpserver`; CORS for the origins configured
-/// ([Cors]).
+/// `/v1/embeddings` (see [Embeddings]), `/v1/models`) plus `/health`, on the JDK's built-in
+/// `com.sun.net.httpserver`; CORS for the origins configured ([Cors]).
 ///
 /// Requests are read and answered on virtual threads; generation runs on the [SlotPool]'s slot threads, so the
 /// number of requests served at once is the number of slots, whatever the number of connections. Every error is
@@ -48,6 +48,7 @@ public final class OpenAiServer implements AutoCloseable {
     private static final String COMPLETIONS = "/v1/completions";
     private static final String MODELS = "/v1/models";
     private static final String RESPONSES = "/v1/responses";
+    private static final String EMBEDDINGS = "/v1/embeddings";
     private static final String HEALTH = "/health";
     private static final String READY = "/ready";
     private static final String METRICS = "/metrics";
@@ -59,6 +60,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final RequestParser parser;
     private final LogprobsJson logprobsJson;
     private final RequestMemory memory;
+    private final Embeddings embeddings;
     /// Platform threads that render and tokenize prompts (see [#prepare]).
     private final java.util.concurrent.ThreadPoolExecutor promptPool;
     private volatile String lastPromptThread;
@@ -98,6 +100,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.pool = pool;
         this.parser = parser;
         this.logprobsJson = new LogprobsJson(pool.model().tokenizer());
+        this.embeddings = new Embeddings(pool.model(), config.pooling(), pool.contextLength(), config.queueLimit(),
+                config.queueTimeout(), config.modelId());
         int promptThreads = Math.max(1, Math.min(config.parallel(), Runtime.getRuntime().availableProcessors()));
         this.promptPool = new java.util.concurrent.ThreadPoolExecutor(promptThreads, promptThreads, 0,
                 TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(config.parallel() + config.queueLimit()),
@@ -335,6 +339,7 @@ public final class OpenAiServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         promptPool.shutdownNow();
+        embeddings.close();
         executor.shutdown();
         try {
             if (!executor.awaitTermination(2, TimeUnit.SECONDS)) {
@@ -526,6 +531,12 @@ public final class OpenAiServer implements AutoCloseable {
                 allow(ex, method, "POST");
                 complete(ex, !path.equals(COMPLETIONS), path.equals(RESPONSES), outcome);
             }
+            case EMBEDDINGS -> {
+                allow(ex, method, "POST");
+                Embeddings.Request request = readBody(ex, embeddings::parse);
+                outcome.status = sendJson(ex, 200, embeddings.run(request));
+                outcome.note = request.inputs().size() + " input(s), " + embeddings.pooling() + " pooling";
+            }
             case MODELS -> {
                 allow(ex, method, "GET", "HEAD");
                 Map<String, Object> list = new LinkedHashMap<>();
@@ -544,8 +555,8 @@ public final class OpenAiServer implements AutoCloseable {
                     return;
                 }
                 throw ApiException.notFound("Unknown request URL: " + method + " " + path
-                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + RESPONSES + ", " + MODELS + ", "
-                        + HEALTH + ", " + READY + " and " + METRICS + ".", "unknown_url");
+                        + ". This server serves " + CHAT + ", " + COMPLETIONS + ", " + RESPONSES + ", " + EMBEDDINGS
+                        + ", " + MODELS + ", " + HEALTH + ", " + READY + " and " + METRICS + ".", "unknown_url");
             }
         }
     }
@@ -745,35 +756,11 @@ public final class OpenAiServer implements AutoCloseable {
     private GenerationRequest readRequest(HttpExchange ex, boolean chat,
                                           java.util.function.Consumer<Map<String, Object>> responses, Outcome outcome)
             throws ApiException, IOException, InterruptedException {
-        long max = config.maxBodyBytes();
-        long declared = -1;
-        String length = ex.getRequestHeaders().getFirst("Content-Length");
-        if (length != null) {
-            try {
-                declared = Long.parseLong(length.strip());
-            } catch (NumberFormatException e) {
-                declared = -1;
-            }
-            if (declared > max) {
-                throw tooLarge(ex, max);
-            }
-        }
-        // the heap this body may take while read and parsed, reserved before a byte of it is read
-        long reserved = RequestMemory.cost(declared >= 0 ? declared : max);
-        if (!memory.tryReserve(reserved)) {
-            // the body is read and dropped (no heap, and --header-timeout bounds the time), so that the client,
-            // still sending it, gets the answer rather than a reset connection
-            drain(ex.getRequestBody(), max);
-            ex.getResponseHeaders().set("Retry-After", "1");
-            throw ApiException.busy("The server is reading as many request bodies as its memory allows; retry"
-                    + " later.");
-        }
-        try {
-            Map<String, Object> body = parseBody(ex, max);
+        return readBody(ex, body -> {
             // /v1/responses is answered here: its shape is not what a fallback's chat endpoint takes
             outcome.escalable = routing(body) && responses == null;
             if (outcome.escalable) {
-                // kept to be forwarded, beyond the reservation below: like the prompt's tokens, it lives as long
+                // kept to be forwarded, beyond the body's reservation: like the prompt's tokens, it lives as long
                 // as its request, and requests in flight are bounded by the slots, the queue and the connections
                 outcome.body = body;
             }
@@ -800,6 +787,43 @@ public final class OpenAiServer implements AutoCloseable {
                 }
                 throw e;
             }
+        });
+    }
+
+    /// What a request does with its parsed body while the body's memory is still reserved.
+    @FunctionalInterface
+    private interface BodyUse<T> {
+        T apply(Map<String, Object> body) throws ApiException, InterruptedException;
+    }
+
+    /// Reads and parses the JSON body within the request-memory budget and hands it to `use`.
+    private <T> T readBody(HttpExchange ex, BodyUse<T> use) throws ApiException, IOException, InterruptedException {
+        long max = config.maxBodyBytes();
+        long declared = -1;
+        String length = ex.getRequestHeaders().getFirst("Content-Length");
+        if (length != null) {
+            try {
+                declared = Long.parseLong(length.strip());
+            } catch (NumberFormatException e) {
+                declared = -1;
+            }
+            if (declared > max) {
+                throw tooLarge(ex, max);
+            }
+        }
+        // the heap this body may take while read and parsed, reserved before a byte of it is read
+        long reserved = RequestMemory.cost(declared >= 0 ? declared : max);
+        if (!memory.tryReserve(reserved)) {
+            // the body is read and dropped (no heap, and --header-timeout bounds the time), so that the client,
+            // still sending it, gets the answer rather than a reset connection
+            drain(ex.getRequestBody(), max);
+            ex.getResponseHeaders().set("Retry-After", "1");
+            throw ApiException.busy("The server is reading as many request bodies as its memory allows; retry"
+                    + " later.");
+        }
+        try {
+            Map<String, Object> body = parseBody(ex, max);
+            return use.apply(body);
         } finally {
             memory.release(reserved);
         }

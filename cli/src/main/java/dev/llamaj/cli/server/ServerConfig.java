@@ -1,5 +1,6 @@
 package dev.llamaj.cli.server;
 
+import dev.llamaj.engine.Pooling;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -27,11 +28,12 @@ import java.util.Objects;
 ///                        (each counts [RequestMemory#cost], about 9 times its size); a request beyond gets 503.
 ///                        0 for a quarter of the heap
 /// @param corsOrigins     origins whose web pages may call the server (`*` for any); empty for none (no CORS)
+/// @param pooling         how `/v1/embeddings` pools a text's hidden states; null for the model's own ([Pooling#of])
 public record ServerConfig(String host, int port, int parallel, int contextLength, int queueLimit,
                            Duration queueTimeout, long maxBodyBytes, String apiKey, String modelId,
                            Duration headerTimeout, Duration idleTimeout, Duration responseTimeout,
                            int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory,
-                           java.util.List<String> corsOrigins) {
+                           java.util.List<String> corsOrigins, Pooling pooling) {
     public ServerConfig {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(modelId, "modelId");
@@ -110,6 +112,7 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         private boolean prefixCache = true;
         private long requestMemory;
         private java.util.List<String> corsOrigins = java.util.List.of();
+        private Pooling pooling;
 
         private Builder() {}
 
@@ -130,11 +133,12 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         public Builder prefixCache(boolean v) { prefixCache = v; return this; }
         public Builder requestMemory(long v) { requestMemory = v; return this; }
         public Builder corsOrigins(java.util.List<String> v) { corsOrigins = v; return this; }
+        public Builder pooling(Pooling v) { pooling = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(host, port, parallel, contextLength, queueLimit, queueTimeout, maxBodyBytes,
                     apiKey, modelId, headerTimeout, idleTimeout, responseTimeout, maxConnections, shutdownTimeout,
-                    prefixCache, requestMemory, corsOrigins);
+                    prefixCache, requestMemory, corsOrigins, pooling);
         }
     }
 }

@@ -50,7 +50,8 @@ class ServeCommandTest {
                 "--max-body", "--max-connections", "--header-timeout", "--idle-timeout", "--response-timeout",
                 "--shutdown-timeout", "--alias", "--no-prefix-cache", "--cors-origin", "--access-log", "--log-content",
                 "--no-warmup", "--fallback-url", "--fallback-key-file", "--fallback-on", "--min-mean-logprob",
-                "--min-token-logprob", "--fallback-timeout", "--fallback-model", "--local-only"}) {
+                "--min-token-logprob", "--fallback-timeout", "--fallback-model", "--local-only",
+                "--pooling"}) {
             assertThat(r.out()).contains(option);
         }
     }
@@ -59,6 +60,8 @@ class ServeCommandTest {
     void badOptions() throws Exception {
         assertThat(run("serve", "--bogus").code()).isEqualTo(2);
         assertOneLineError(run("serve", "--model", "builtin:none"), 1, "no such built-in model");
+        assertOneLineError(run("serve", "--model", model(), "--pooling", "cls"), 1,
+                "--pooling must be mean or last, got 'cls'");
         assertOneLineError(run("serve", "--model", model(), "--parallel", "0"), 1, "--parallel must be 1 or more");
         assertOneLineError(run("serve", "--model", model(), "--threads", "0"), 1, "--threads must be 1 or more");
         assertOneLineError(run("serve", "--model", model(), "--port", "70000"), 1, "--port must be 0 to 65535");
