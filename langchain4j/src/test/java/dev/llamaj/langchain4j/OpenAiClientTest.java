@@ -1,0 +1,105 @@
+package dev.llamaj.langchain4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.model.chat.response.ChatResponse;
+import dev.langchain4j.model.openai.OpenAiChatModel;
+import dev.langchain4j.model.openai.OpenAiEmbeddingModel;
+import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
+import dev.langchain4j.service.AiServices;
+import dev.langchain4j.service.TokenStream;
+import dev.llamaj.cli.server.OpenAiServer;
+import dev.llamaj.cli.server.ServerConfig;
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Pooling;
+import dev.llamaj.gguf.SharedData;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/// `llama serve` with LangChain4j's OpenAI module as a real HTTP client: chat through an AiService, streaming,
+/// embeddings. Each answer must be the in-process model's for the same request (greedy, same template).
+class OpenAiClientTest {
+    static LlamaModel model;
+    static OpenAiServer server;
+    static LlamajChatModel local;
+    static String base;
+
+    interface Storyteller {
+        String tell(String prompt);
+    }
+
+    interface StreamingStoryteller {
+        TokenStream tell(String prompt);
+    }
+
+    @BeforeAll
+    static void start() throws Exception {
+        model = LlamaModel.load(SharedData.require("models/stories260K.gguf"), 1);
+        ChatFormat plain = ChatFormat.of(model, ChatFormat.builtin("plain").orElseThrow());
+        server = OpenAiServer.start(model, plain, ServerConfig.builder().host("127.0.0.1").port(0)
+                .modelId("stories260K").contextLength(256).shutdownTimeout(Duration.ofSeconds(2)).build(),
+                new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8));
+        base = "http://127.0.0.1:" + server.port() + "/v1";
+        local = LlamajChatModel.builder().model(model).chatTemplate("plain").temperature(0.0).maxOutputTokens(24)
+                .contextLength(256).build();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) {
+            server.close();
+            local.close();
+            model.close();
+        }
+    }
+
+    @Test
+    void chatThroughAnAiService() {
+        OpenAiChatModel remote = OpenAiChatModel.builder().baseUrl(base).apiKey("none").modelName("stories260K")
+                .temperature(0.0).maxTokens(24).build();
+        Storyteller teller = AiServices.builder(Storyteller.class).chatModel(remote).build();
+        String answer = teller.tell("Tell me a story about a cat.");
+        assertThat(answer).isNotBlank().isEqualTo(local.chat("Tell me a story about a cat."));
+    }
+
+    @Test
+    void streamingThroughAnAiService() throws Exception {
+        OpenAiStreamingChatModel remote = OpenAiStreamingChatModel.builder().baseUrl(base).apiKey("none")
+                .modelName("stories260K").temperature(0.0).maxTokens(24).build();
+        StreamingStoryteller teller = AiServices.builder(StreamingStoryteller.class).streamingChatModel(remote)
+                .build();
+        List<String> pieces = new ArrayList<>();
+        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+        teller.tell("Tell me a story about a dog.").onPartialResponse(pieces::add)
+                .onCompleteResponse(done::complete).onError(done::completeExceptionally).start();
+        ChatResponse response = done.get(60, TimeUnit.SECONDS);
+        assertThat(pieces.size()).isGreaterThan(1);
+        assertThat(String.join("", pieces)).isEqualTo(response.aiMessage().text())
+                .isEqualTo(local.chat("Tell me a story about a dog."));
+    }
+
+    @Test
+    void embeddings() {
+        OpenAiEmbeddingModel remote = OpenAiEmbeddingModel.builder().baseUrl(base).apiKey("none")
+                .modelName("stories260K").build();
+        List<String> texts = List.of("The cat sat on the mat.", "Tom had a big red ball.");
+        List<Embedding> got = remote.embedAll(texts.stream().map(TextSegment::from).toList()).content();
+        float[][] expected = model.embed(texts, Pooling.MEAN);
+        assertThat(got).hasSize(2);
+        for (int i = 0; i < texts.size(); i++) {
+            assertThat(got.get(i).vector()).isEqualTo(expected[i]);
+        }
+    }
+}
