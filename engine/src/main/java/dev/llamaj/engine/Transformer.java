@@ -136,8 +136,9 @@ final class Transformer {
     }
 
     /// Runs a batch as [#forwardBatch] does but stops before the classifier: passes each token's hidden state
-    /// (index `0 .. n-1`) to `each`. For embeddings, which need no logits; the classifier is the largest matrix
-    /// of small models (a third of the weights of Llama 3.2 1B), so skipping it saves that much.
+    /// (index `0 .. n-1`) to `each`. For embeddings, which need every token's normed state (mean pooling) and no
+    /// logits: the classifier, the largest matrix of small models (a third of the weights of Llama 3.2 1B), is
+    /// not run even for the last token.
     void hiddenBatch(State s, int[] tokens, int off, int n, int pos0, TokenHidden each) {
         Batched b = layers(s, tokens, off, n, pos0);
         int dim = config.embeddingLength();
