@@ -71,6 +71,14 @@ public final class Main {
         cl.setExecutionExceptionHandler(handler);
         cl.setParameterExceptionHandler(handler);
         cl.setUsageHelpAutoWidth(true);
+        if (args.length == 0) {
+            // without this, the bare command would load the built-in model only to say that there is no prompt
+            cl.usage(out);
+            out.println();
+            out.println("Try: llama --prompt \"Once upon a time\"   (the built-in demo model; --model FILE.gguf for a"
+                    + " real one)");
+            return CommandLine.ExitCode.OK;
+        }
         try {
             return cl.execute(args);
         } catch (NoClassDefFoundError e) {

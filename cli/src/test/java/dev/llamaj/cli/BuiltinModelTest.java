@@ -98,6 +98,15 @@ class BuiltinModelTest {
     }
 
     @Test
+    void noArgumentsPrintUsageAndTheFirstCommandToTry() {
+        SynthCommandTest.Result r = SynthCommandTest.run();
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).startsWith("Usage: llama").contains("--prompt").contains("serve")
+                .contains("Try: llama --prompt \"Once upon a time\"");
+        assertThat(r.err()).isEmpty();
+    }
+
+    @Test
     void commandsWithoutModelRunTheBuiltinOne() throws Exception {
         String previous = System.getProperty(BuiltinModel.CACHE_DIR_PROPERTY);
         System.setProperty(BuiltinModel.CACHE_DIR_PROPERTY, dir.toString());
