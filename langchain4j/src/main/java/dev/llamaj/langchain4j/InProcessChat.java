@@ -34,8 +34,8 @@ import java.util.function.Consumer;
 /// What the chat models do: a LangChain4j request becomes the model's chat prompt (its own template), is
 /// generated in one of a few sessions, and comes back as a `ChatResponse`.
 ///
-/// A request that asks for what the engine cannot do yet (tools, a JSON response format, frequency or presence
-/// penalties, images) is refused with an `UnsupportedFeatureException` naming it, never silently ignored.
+/// A request that asks for what the engine cannot do yet (tools, a JSON response format, images) is refused with
+/// an `UnsupportedFeatureException` naming it, never silently ignored.
 final class InProcessChat implements AutoCloseable {
     private final LlamaModel model;
     private final boolean ownsModel;
@@ -142,7 +142,9 @@ final class InProcessChat implements AutoCloseable {
                 p.temperature() != null ? p.temperature().floatValue() : d.temperature(),
                 p.topK() != null ? p.topK() : d.topK(),
                 p.topP() != null ? p.topP().floatValue() : d.topP(),
-                minP, repeatPenalty, d.repeatLastN(), requestSeed);
+                minP, repeatPenalty, d.repeatLastN(), requestSeed)
+                .withPenalties(p.presencePenalty() != null ? p.presencePenalty().floatValue() : 0f,
+                        p.frequencyPenalty() != null ? p.frequencyPenalty().floatValue() : 0f);
         int limit = p.maxOutputTokens() != null ? p.maxOutputTokens() : Integer.MAX_VALUE;
         List<String> stops = p.stopSequences() != null ? p.stopSequences() : List.of();
 
@@ -192,13 +194,11 @@ final class InProcessChat implements AutoCloseable {
             throw new UnsupportedFeatureException("llamaj's in-process chat model does not support a JSON response"
                     + " format yet");
         }
-        if (p.frequencyPenalty() != null && p.frequencyPenalty() != 0) {
-            throw new UnsupportedFeatureException("llamaj's in-process chat model does not support frequencyPenalty"
-                    + " yet (use the builder's repeatPenalty)");
+        if (p.frequencyPenalty() != null && !(p.frequencyPenalty() >= -2 && p.frequencyPenalty() <= 2)) {
+            throw new InvalidRequestException("frequencyPenalty must be -2 to 2, got " + p.frequencyPenalty());
         }
-        if (p.presencePenalty() != null && p.presencePenalty() != 0) {
-            throw new UnsupportedFeatureException("llamaj's in-process chat model does not support presencePenalty"
-                    + " yet (use the builder's repeatPenalty)");
+        if (p.presencePenalty() != null && !(p.presencePenalty() >= -2 && p.presencePenalty() <= 2)) {
+            throw new InvalidRequestException("presencePenalty must be -2 to 2, got " + p.presencePenalty());
         }
         if (p.temperature() != null && !(p.temperature() >= 0 && p.temperature() <= 2)) {
             throw new InvalidRequestException("temperature must be 0 to 2, got " + p.temperature());
