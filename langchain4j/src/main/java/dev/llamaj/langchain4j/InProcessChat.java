@@ -11,7 +11,9 @@ import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.request.DefaultChatRequestParameters;
+import dev.langchain4j.model.chat.request.ResponseFormat;
 import dev.langchain4j.model.chat.request.ResponseFormatType;
+import dev.langchain4j.model.chat.request.json.JsonSchema;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
@@ -21,6 +23,8 @@ import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.LoadOptions;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import dev.llamaj.engine.TokenConstraint;
+import dev.llamaj.engine.grammar.Grammar;
 import dev.llamaj.template.Message;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -34,8 +38,9 @@ import java.util.function.Consumer;
 /// What the chat models do: a LangChain4j request becomes the model's chat prompt (its own template), is
 /// generated in one of a few sessions, and comes back as a `ChatResponse`.
 ///
-/// A request that asks for what the engine cannot do yet (tools, a JSON response format, images) is refused with
-/// an `UnsupportedFeatureException` naming it, never silently ignored.
+/// A JSON response format becomes a grammar over its schema (or any JSON object), so the answer always parses.
+/// What the engine cannot do (tools, for now; images) is refused with an `UnsupportedFeatureException` naming
+/// it, never silently ignored.
 final class InProcessChat implements AutoCloseable {
     private final LlamaModel model;
     private final boolean ownsModel;
@@ -126,14 +131,16 @@ final class InProcessChat implements AutoCloseable {
     }
 
     /// Generates the answer to `request` (its parameters already merged with [#defaults] by LangChain4j),
-    /// passing each piece of text to `onText` as it comes.
+    /// passing each piece of its text to `onText` as it comes.
     ChatResponse chat(ChatRequest request, Consumer<String> onText) {
         ChatRequestParameters p = request.parameters();
         refuseUnsupported(p);
         int[] prompt;
+        TokenConstraint constraint;
         try {
             prompt = format.render(messages(request.messages()), true);
-        } catch (IllegalArgumentException e) {
+            constraint = jsonConstraint(p.responseFormat());
+        } catch (IllegalArgumentException e) { // a role or conversation the template refuses, a schema refused
             throw new InvalidRequestException(e.getMessage());
         }
         long requestSeed = seed != null ? seed : ThreadLocalRandom.current().nextLong();
@@ -152,7 +159,7 @@ final class InProcessChat implements AutoCloseable {
         Completion c;
         try {
             int[] suffix = reuseCachedPrefix(session, prompt);
-            c = session.generate(suffix, limit, Sampler.create(settings), stops, onText);
+            c = session.generate(suffix, limit, Sampler.create(settings, constraint), stops, onText);
         } catch (IllegalArgumentException e) { // the conversation does not fit in the context
             session.reset();
             throw new InvalidRequestException(e.getMessage() + " (the context is " + contextLength
@@ -160,16 +167,28 @@ final class InProcessChat implements AutoCloseable {
         } finally {
             free.add(session);
         }
+        FinishReason finish = switch (c.stopReason()) {
+            case END_OF_GENERATION, STOP_STRING -> FinishReason.STOP;
+            case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
+            case CANCELLED -> FinishReason.OTHER;
+        };
         return ChatResponse.builder()
                 .aiMessage(AiMessage.from(c.text()))
                 .modelName(modelName)
                 .tokenUsage(new TokenUsage(prompt.length, c.generatedTokens()))
-                .finishReason(switch (c.stopReason()) {
-                    case END_OF_GENERATION, STOP_STRING -> FinishReason.STOP;
-                    case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
-                    case CANCELLED -> FinishReason.OTHER;
-                })
+                .finishReason(finish)
                 .build();
+    }
+
+    /// The grammar a JSON response format asks for: its schema, or any JSON object; null for text.
+    private TokenConstraint jsonConstraint(ResponseFormat responseFormat) {
+        if (responseFormat == null || responseFormat.type() != ResponseFormatType.JSON) {
+            return null;
+        }
+        JsonSchema schema = responseFormat.jsonSchema();
+        Grammar grammar = schema == null || schema.rootElement() == null ? Grammar.anyJsonObject()
+                : Grammar.fromJsonSchema(SchemaText.of(schema.rootElement(), true));
+        return grammar.newConstraint(model.tokenizer());
     }
 
     /// Rewinds `session` to the longest prefix it shares with `prompt` and returns the rest to process; at
@@ -189,10 +208,6 @@ final class InProcessChat implements AutoCloseable {
     private static void refuseUnsupported(ChatRequestParameters p) {
         if (p.toolSpecifications() != null && !p.toolSpecifications().isEmpty()) {
             throw new UnsupportedFeatureException("llamaj's in-process chat model does not support tools yet");
-        }
-        if (p.responseFormat() != null && p.responseFormat().type() == ResponseFormatType.JSON) {
-            throw new UnsupportedFeatureException("llamaj's in-process chat model does not support a JSON response"
-                    + " format yet");
         }
         if (p.frequencyPenalty() != null && !(p.frequencyPenalty() >= -2 && p.frequencyPenalty() <= 2)) {
             throw new InvalidRequestException("frequencyPenalty must be -2 to 2, got " + p.frequencyPenalty());

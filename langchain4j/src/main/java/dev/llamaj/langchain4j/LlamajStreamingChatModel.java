@@ -1,6 +1,7 @@
 package dev.llamaj.langchain4j;
 
 import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
@@ -58,6 +59,12 @@ public final class LlamajStreamingChatModel implements StreamingChatModel, AutoC
     @Override
     public ChatRequestParameters defaultRequestParameters() {
         return chat.defaults();
+    }
+
+    /// JSON-schema response formats are enforced by a grammar, so AiServices asks for structured outputs natively.
+    @Override
+    public java.util.Set<Capability> supportedCapabilities() {
+        return java.util.Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
     }
 
     @Override

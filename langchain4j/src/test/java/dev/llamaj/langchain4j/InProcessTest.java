@@ -144,9 +144,15 @@ class InProcessTest {
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
                 .toolSpecifications(tool).build()))
                 .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("tools");
+        assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from(
+                        dev.langchain4j.data.message.ImageContent.from("https://example.invalid/cat.png"))).build()))
+                .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("IMAGE content is not supported");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
-                .responseFormat(ResponseFormat.JSON).build()))
-                .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("JSON response format");
+                .responseFormat(ResponseFormat.builder().type(dev.langchain4j.model.chat.request.ResponseFormatType.JSON)
+                        .jsonSchema(dev.langchain4j.model.chat.request.json.JsonSchema.builder().name("x")
+                                .rootElement(dev.langchain4j.model.chat.request.json.JsonRawSchema.from(
+                                        "{\"type\": \"string\", \"multipleOf\": 3}")).build()).build()).build()))
+                .isInstanceOf(InvalidRequestException.class).hasMessageContaining("multipleOf");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
                 .frequencyPenalty(2.5).build()))
                 .isInstanceOf(InvalidRequestException.class).hasMessage("frequencyPenalty must be -2 to 2, got 2.5");
