@@ -37,6 +37,8 @@ final class Embeddings implements AutoCloseable {
     private final Duration queueTimeout;
     private final String modelId;
     private final ThreadPoolExecutor worker;
+    /// More characters than this cannot fit in the context whatever they are: refused before tokenizing.
+    private final long maxChars;
     /// Used on the worker thread only.
     private Session session;
 
@@ -47,6 +49,7 @@ final class Embeddings implements AutoCloseable {
         this.contextLength = contextLength;
         this.queueTimeout = queueTimeout;
         this.modelId = modelId;
+        this.maxChars = dev.llamaj.cli.PromptBound.maxChars(model.tokenizer().vocabulary(), contextLength);
         this.worker = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(Math.max(1, queueLimit)),
                 Thread.ofPlatform().name("llamaj-embeddings").daemon(true).factory(),
                 new ThreadPoolExecutor.AbortPolicy());
@@ -129,9 +132,14 @@ final class Embeddings implements AutoCloseable {
         }
     }
 
-    private static String text(String param, String s) throws ApiException {
+    private String text(String param, String s) throws ApiException {
         if (s.isEmpty()) {
             throw ApiException.invalid(param, "'" + param + "' is an empty string; an input needs some text.");
+        }
+        if (s.length() > maxChars) {
+            throw ApiException.invalid(param, "context_length_exceeded", "'" + param + "' is " + s.length()
+                    + " characters, more than the " + contextLength + " tokens this server embeds at most can hold"
+                    + " (its context; start it with a larger --context).");
         }
         return s;
     }

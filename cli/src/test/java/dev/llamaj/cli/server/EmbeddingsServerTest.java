@@ -116,6 +116,8 @@ class EmbeddingsServerTest {
         bad(Map.of("input", java.util.Collections.nCopies(65, 1)), "input", "'input' is 65 tokens; this server"
                 + " embeds at most 64 (its context; start it with a larger --context).");
         bad(Map.of("input", List.of("a", "word ".repeat(100))), "input[1]", null);
+        bad(Map.of("input", "x".repeat(200_000)), "input", "'input' is 200000 characters, more than the 64 tokens"
+                + " this server embeds at most can hold (its context; start it with a larger --context).");
         bad(Map.of("input", "a", "encoding_format", "int8"), "encoding_format", "Invalid value for"
                 + " 'encoding_format': 'int8'; use 'float' or 'base64'.");
         bad(Map.of("input", "a", "encoding_format", 1), "encoding_format", null);
