@@ -85,7 +85,8 @@ class BuiltinModelIT {
                                 "messages", List.of(Map.of("role", "user", "content", "Tell me a story")),
                                 "max_tokens", 10)))).build(), HttpResponse.BodyHandlers.ofString());
                 assertThat(chat.statusCode()).as(chat.body()).isEqualTo(200);
-                assertThat(chat.body()).contains("\"object\":\"chat.completion\"").contains("\"model\":\"stories260K\"");
+                assertThat(chat.body()).contains("\"object\":\"chat.completion\"")
+                        .contains("\"model\":\"stories260K\"");
                 HttpResponse<String> completion = client.send(HttpRequest.newBuilder(URI.create(base + "/completions"))
                         .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(Json.write(Map.of(
                                 "prompt", "Once upon a time", "max_tokens", 8, "temperature", 0)))).build(),

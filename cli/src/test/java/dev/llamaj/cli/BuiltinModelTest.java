@@ -32,7 +32,8 @@ class BuiltinModelTest {
         }
         assertThat(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)))
                 .isEqualTo(BuiltinModel.SHA256);
-        try (InputStream in = BuiltinModel.class.getResourceAsStream("/dev/llamaj/cli/models/stories260K.LICENSE.txt")) {
+        try (InputStream in = BuiltinModel.class.getResourceAsStream(
+                "/dev/llamaj/cli/models/stories260K.LICENSE.txt")) {
             assertThat(in).isNotNull();
             assertThat(new String(in.readAllBytes())).contains("MIT License").contains(BuiltinModel.SHA256);
         }

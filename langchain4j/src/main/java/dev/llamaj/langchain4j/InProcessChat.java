@@ -64,7 +64,8 @@ final class InProcessChat implements AutoCloseable {
         if (b.sessions < 1) {
             throw new IllegalArgumentException("sessions must be 1 or more, got " + b.sessions);
         }
-        check(b.temperature == null || (b.temperature >= 0 && b.temperature <= 2), "temperature", b.temperature, "0 to 2");
+        check(b.temperature == null || (b.temperature >= 0 && b.temperature <= 2), "temperature", b.temperature,
+                "0 to 2");
         check(b.topP == null || (b.topP > 0 && b.topP <= 1), "topP", b.topP, "above 0, at most 1");
         check(b.topK == null || b.topK >= 0, "topK", b.topK, "0 or more");
         check(b.minP >= 0 && b.minP <= 1, "minP", b.minP, "0 to 1");

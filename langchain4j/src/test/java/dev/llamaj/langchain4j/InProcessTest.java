@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.message.ImageContent;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.data.segment.TextSegment;
 import dev.langchain4j.exception.InvalidRequestException;
@@ -12,6 +13,9 @@ import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.memory.chat.MessageWindowChatMemory;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ResponseFormat;
+import dev.langchain4j.model.chat.request.ResponseFormatType;
+import dev.langchain4j.model.chat.request.json.JsonRawSchema;
+import dev.langchain4j.model.chat.request.json.JsonSchema;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.service.AiServices;
@@ -145,13 +149,13 @@ class InProcessTest {
                 .toolSpecifications(tool).build()))
                 .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("tools");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from(
-                        dev.langchain4j.data.message.ImageContent.from("https://example.invalid/cat.png"))).build()))
+                        ImageContent.from("https://example.invalid/cat.png"))).build()))
                 .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("IMAGE content is not supported");
+        JsonSchema unenforceable = JsonSchema.builder().name("x")
+                .rootElement(JsonRawSchema.from("{\"type\": \"string\", \"multipleOf\": 3}")).build();
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
-                .responseFormat(ResponseFormat.builder().type(dev.langchain4j.model.chat.request.ResponseFormatType.JSON)
-                        .jsonSchema(dev.langchain4j.model.chat.request.json.JsonSchema.builder().name("x")
-                                .rootElement(dev.langchain4j.model.chat.request.json.JsonRawSchema.from(
-                                        "{\"type\": \"string\", \"multipleOf\": 3}")).build()).build()).build()))
+                .responseFormat(ResponseFormat.builder().type(ResponseFormatType.JSON).jsonSchema(unenforceable)
+                        .build()).build()))
                 .isInstanceOf(InvalidRequestException.class).hasMessageContaining("multipleOf");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
                 .frequencyPenalty(2.5).build()))

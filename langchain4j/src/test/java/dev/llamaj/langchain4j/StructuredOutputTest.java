@@ -79,7 +79,8 @@ class StructuredOutputTest {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> point = (Map<String, Object>) Json.parse(r.aiMessage().text());
                 assertThat(point.keySet()).containsExactlyInAnyOrder("x", "y");
-                assertThat(point.values()).allMatch(v -> v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()));
+                assertThat(point.values())
+                        .allMatch(v -> v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()));
             }
         }
     }

@@ -50,7 +50,8 @@ final class Embeddings implements AutoCloseable {
         this.queueTimeout = queueTimeout;
         this.modelId = modelId;
         this.maxChars = dev.llamaj.cli.PromptBound.maxChars(model.tokenizer().vocabulary(), contextLength);
-        this.worker = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(Math.max(1, queueLimit)),
+        this.worker = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(Math.max(1, queueLimit)),
                 Thread.ofPlatform().name("llamaj-embeddings").daemon(true).factory(),
                 new ThreadPoolExecutor.AbortPolicy());
     }
