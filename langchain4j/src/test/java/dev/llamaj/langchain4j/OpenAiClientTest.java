@@ -3,7 +3,9 @@ package dev.llamaj.langchain4j;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiEmbeddingModel;
@@ -72,6 +74,18 @@ class OpenAiClientTest {
         Storyteller teller = AiServices.builder(Storyteller.class).chatModel(remote).build();
         String answer = teller.tell("Tell me a story about a cat.");
         assertThat(answer).isNotBlank().isEqualTo(local.chat("Tell me a story about a cat."));
+    }
+
+    /// OpenAI's penalties, sent by the client and applied by the server's sampler, as the in-process model applies
+    /// them.
+    @Test
+    void penaltiesOverHttpAreTheInProcessOnes() {
+        OpenAiChatModel remote = OpenAiChatModel.builder().baseUrl(base).apiKey("none").modelName("stories260K")
+                .temperature(0.0).maxTokens(24).frequencyPenalty(1.5).presencePenalty(1.0).build();
+        ChatResponse local = OpenAiClientTest.local.chat(ChatRequest.builder()
+                .messages(UserMessage.from("Tell me a story.")).frequencyPenalty(1.5).presencePenalty(1.0).build());
+        assertThat(remote.chat("Tell me a story.")).isEqualTo(local.aiMessage().text())
+                .isNotEqualTo(OpenAiClientTest.local.chat("Tell me a story."));
     }
 
     @Test
