@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
@@ -86,6 +87,28 @@ class OpenAiClientTest {
                 .messages(UserMessage.from("Tell me a story.")).frequencyPenalty(1.5).presencePenalty(1.0).build());
         assertThat(remote.chat("Tell me a story.")).isEqualTo(local.aiMessage().text())
                 .isNotEqualTo(OpenAiClientTest.local.chat("Tell me a story."));
+    }
+
+    enum Mood { HAPPY, SAD }
+
+    record Review(Mood mood, boolean recommended) {}
+
+    interface Reviewer {
+        Review review(String text);
+    }
+
+    /// A record from an AiService over HTTP: the client sends the record's JSON schema as `response_format`
+    /// (strict, as LangChain4j writes it for OpenAI), and the server's grammar makes stories260K's answer fit it.
+    @Test
+    void structuredOutputThroughAnAiService() {
+        OpenAiChatModel remote = OpenAiChatModel.builder().baseUrl(base).apiKey("none").modelName("stories260K")
+                .temperature(0.7).seed(7).maxTokens(200).supportedCapabilities(Capability.RESPONSE_FORMAT_JSON_SCHEMA)
+                .strictJsonSchema(true).build();
+        Reviewer reviewer = AiServices.builder(Reviewer.class).chatModel(remote).build();
+        for (String text : List.of("The cat was happy.", "Tom lost his ball and cried.")) {
+            Review review = reviewer.review(text);
+            assertThat(review.mood()).isNotNull();
+        }
     }
 
     @Test
