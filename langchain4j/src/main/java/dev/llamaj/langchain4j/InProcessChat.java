@@ -1,10 +1,13 @@
 package dev.llamaj.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
+import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.Content;
 import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.TextContent;
+import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.exception.InvalidRequestException;
 import dev.langchain4j.exception.UnsupportedFeatureException;
@@ -25,6 +28,11 @@ import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
 import dev.llamaj.engine.TokenConstraint;
 import dev.llamaj.engine.grammar.Grammar;
+import dev.llamaj.engine.tools.Tool;
+import dev.llamaj.engine.tools.ToolCall;
+import dev.llamaj.engine.tools.ToolCallParser;
+import dev.llamaj.engine.tools.ToolCalling;
+import dev.llamaj.engine.tools.ToolChoice;
 import dev.llamaj.template.Message;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -38,9 +46,11 @@ import java.util.function.Consumer;
 /// What the chat models do: a LangChain4j request becomes the model's chat prompt (its own template), is
 /// generated in one of a few sessions, and comes back as a `ChatResponse`.
 ///
-/// A JSON response format becomes a grammar over its schema (or any JSON object), so the answer always parses.
-/// What the engine cannot do (tools, for now; images) is refused with an `UnsupportedFeatureException` naming
-/// it, never silently ignored.
+/// Tools become the engine's tool calling (the model's own template shows them, its answer is read back into
+/// `ToolExecutionRequest`s, and a grammar keeps each call's arguments to the function's schema); a JSON response
+/// format becomes a grammar over the schema (or any JSON object), so the answer always parses. What the engine
+/// cannot do (images, tools together with a JSON response format) is refused with an
+/// `UnsupportedFeatureException` naming it, never silently ignored.
 final class InProcessChat implements AutoCloseable {
     private final LlamaModel model;
     private final boolean ownsModel;
@@ -50,6 +60,7 @@ final class InProcessChat implements AutoCloseable {
     private final float minP;
     private final float repeatPenalty;
     private final Long seed;
+    private final boolean parallelToolCalls;
     private final ChatRequestParameters defaults;
     /// Free sessions; at most `sessions` are ever made, on demand.
     private final BlockingQueue<Session> free;
@@ -101,6 +112,7 @@ final class InProcessChat implements AutoCloseable {
         this.minP = (float) b.minP;
         this.repeatPenalty = (float) b.repeatPenalty;
         this.seed = b.seed;
+        this.parallelToolCalls = b.parallelToolCalls;
         Sampler.Settings engine = Sampler.Settings.defaults(0);
         this.defaults = DefaultChatRequestParameters.builder()
                 .modelName(modelName)
@@ -132,15 +144,22 @@ final class InProcessChat implements AutoCloseable {
     }
 
     /// Generates the answer to `request` (its parameters already merged with [#defaults] by LangChain4j),
-    /// passing each piece of its text to `onText` as it comes.
+    /// passing each piece of its text to `onText` as it comes (with tools, only the text outside calls).
     ChatResponse chat(ChatRequest request, Consumer<String> onText) {
         ChatRequestParameters p = request.parameters();
         refuseUnsupported(p);
+        ToolCalling tools = toolCalling(request);
         int[] prompt;
         TokenConstraint constraint;
         try {
-            prompt = format.render(messages(request.messages()), true);
-            constraint = jsonConstraint(p.responseFormat());
+            if (tools != null) {
+                prompt = tools.render(toolMessages(request.messages()));
+                constraint = tools.constraint(model.tokenizer(), schema -> Grammar.fromJsonSchema(schema).gbnf(),
+                        gbnf -> Grammar.parse(gbnf).newConstraint(model.tokenizer()));
+            } else {
+                prompt = format.render(messages(request.messages()), true);
+                constraint = jsonConstraint(p.responseFormat());
+            }
         } catch (IllegalArgumentException e) { // a role or conversation the template refuses, a schema refused
             throw new InvalidRequestException(e.getMessage());
         }
@@ -158,9 +177,17 @@ final class InProcessChat implements AutoCloseable {
 
         Session session = acquire();
         Completion c;
+        Calls calls = tools != null && tools.active() ? new Calls(onText) : null;
+        ToolCallParser parser = calls != null ? tools.parser(calls) : null;
         try {
             int[] suffix = reuseCachedPrefix(session, prompt);
-            c = session.generate(suffix, limit, Sampler.create(settings, constraint), stops, onText);
+            Consumer<String> sink = parser == null ? onText : piece -> {
+                parser.feed(piece);
+                if (parser.done()) {
+                    session.cancel(); // the one call allowed is complete: the rest would be ignored
+                }
+            };
+            c = session.generate(suffix, limit, Sampler.create(settings, constraint), stops, sink);
         } catch (IllegalArgumentException e) { // the conversation does not fit in the context
             session.reset();
             throw new InvalidRequestException(e.getMessage() + " (the context is " + contextLength
@@ -173,12 +200,100 @@ final class InProcessChat implements AutoCloseable {
             case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
             case CANCELLED -> FinishReason.OTHER;
         };
+        AiMessage message = AiMessage.from(c.text());
+        if (parser != null) {
+            parser.finish();
+            // no call, or one cut off by the token limit, leaves the answer as its text, whole
+            if (!calls.started.isEmpty() && !parser.incomplete() && !parser.malformed()) {
+                List<ToolExecutionRequest> requests = calls.requests();
+                message = calls.content.isEmpty() ? AiMessage.from(requests)
+                        : AiMessage.from(calls.content.toString(), requests);
+                finish = FinishReason.TOOL_EXECUTION;
+            }
+        }
         return ChatResponse.builder()
-                .aiMessage(AiMessage.from(c.text()))
+                .aiMessage(message)
                 .modelName(modelName)
                 .tokenUsage(new TokenUsage(prompt.length, c.generatedTokens()))
                 .finishReason(finish)
                 .build();
+    }
+
+    /// The calls of one answer as the parser reads them, and its text outside them (passed on as it comes).
+    private static final class Calls implements ToolCallParser.Listener {
+        private record Started(String id, String name) {}
+
+        private final Consumer<String> onText;
+        final StringBuilder content = new StringBuilder();
+        final List<Started> started = new ArrayList<>();
+        final List<StringBuilder> arguments = new ArrayList<>();
+
+        Calls(Consumer<String> onText) {
+            this.onText = onText;
+        }
+
+        @Override
+        public void content(String text) {
+            content.append(text);
+            onText.accept(text);
+        }
+
+        @Override
+        public void callStarted(int index, String id, String name) {
+            started.add(new Started(id, name));
+            arguments.add(new StringBuilder());
+        }
+
+        @Override
+        public void arguments(int index, String fragment) {
+            arguments.get(index).append(fragment);
+        }
+
+        List<ToolExecutionRequest> requests() {
+            List<ToolExecutionRequest> out = new ArrayList<>();
+            for (int i = 0; i < started.size(); i++) {
+                out.add(ToolExecutionRequest.builder().id(started.get(i).id()).name(started.get(i).name())
+                        .arguments(arguments.get(i).toString()).build());
+            }
+            return out;
+        }
+    }
+
+    /// Tool calling for `request`, or null when it has no tools and its conversation no tool turns (then the
+    /// plain chat format renders it, exactly as without this module's tool support).
+    private ToolCalling toolCalling(ChatRequest request) {
+        ChatRequestParameters p = request.parameters();
+        List<ToolSpecification> specs = p.toolSpecifications() != null ? p.toolSpecifications() : List.of();
+        boolean toolTurns = request.messages().stream().anyMatch(m -> m instanceof ToolExecutionResultMessage
+                || (m instanceof AiMessage a && a.hasToolExecutionRequests()));
+        if (specs.isEmpty() && !toolTurns) {
+            return null;
+        }
+        if (!specs.isEmpty() && p.responseFormat() != null && p.responseFormat().type() == ResponseFormatType.JSON) {
+            throw new UnsupportedFeatureException("llamaj's in-process chat model does not support tools and a JSON"
+                    + " response format in one request");
+        }
+        List<Tool> tools = new ArrayList<>();
+        for (ToolSpecification spec : specs) {
+            String parameters = spec.parameters() != null ? SchemaText.of(spec.parameters(), false)
+                    : "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}";
+            try {
+                tools.add(Tool.of(spec.name(), spec.description(), parameters));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException("tool '" + spec.name() + "': " + e.getMessage());
+            }
+        }
+        ToolChoice choice = switch (p.toolChoice() == null ? dev.langchain4j.model.chat.request.ToolChoice.AUTO
+                : p.toolChoice()) {
+            case AUTO -> ToolChoice.AUTO;
+            case REQUIRED -> ToolChoice.REQUIRED;
+            case NONE -> ToolChoice.NONE;
+        };
+        try {
+            return ToolCalling.of(format, tools, choice, parallelToolCalls, seed);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(e.getMessage());
+        }
     }
 
     /// The grammar a JSON response format asks for: its schema, or any JSON object; null for text.
@@ -190,6 +305,26 @@ final class InProcessChat implements AutoCloseable {
         Grammar grammar = schema == null || schema.rootElement() == null ? Grammar.anyJsonObject()
                 : Grammar.fromJsonSchema(SchemaText.of(schema.rootElement(), true));
         return grammar.newConstraint(model.tokenizer());
+    }
+
+    /// The conversation as tool calling takes it: calls made and their results as well as text turns.
+    private static List<dev.llamaj.engine.tools.ChatMessage> toolMessages(List<ChatMessage> in) {
+        List<dev.llamaj.engine.tools.ChatMessage> out = new ArrayList<>(in.size());
+        for (ChatMessage m : in) {
+            switch (m) {
+                case AiMessage a when a.hasToolExecutionRequests() -> {
+                    List<ToolCall> calls = new ArrayList<>();
+                    for (ToolExecutionRequest r : a.toolExecutionRequests()) {
+                        calls.add(new ToolCall(r.id(), r.name(), r.arguments()));
+                    }
+                    out.add(dev.llamaj.engine.tools.ChatMessage.assistant(a.text(), calls));
+                }
+                case ToolExecutionResultMessage r ->
+                        out.add(dev.llamaj.engine.tools.ChatMessage.toolResult(r.id(), r.toolName(), r.text()));
+                default -> out.add(dev.llamaj.engine.tools.ChatMessage.of(messages(List.of(m)).getFirst()));
+            }
+        }
+        return out;
     }
 
     /// Rewinds `session` to the longest prefix it shares with `prompt` and returns the rest to process; at
@@ -207,9 +342,6 @@ final class InProcessChat implements AutoCloseable {
     }
 
     private static void refuseUnsupported(ChatRequestParameters p) {
-        if (p.toolSpecifications() != null && !p.toolSpecifications().isEmpty()) {
-            throw new UnsupportedFeatureException("llamaj's in-process chat model does not support tools yet");
-        }
         if (p.frequencyPenalty() != null && !(p.frequencyPenalty() >= -2 && p.frequencyPenalty() <= 2)) {
             throw new InvalidRequestException("frequencyPenalty must be -2 to 2, got " + p.frequencyPenalty());
         }
@@ -237,13 +369,7 @@ final class InProcessChat implements AutoCloseable {
             switch (m) {
                 case SystemMessage s -> out.add(Message.system(s.text()));
                 case UserMessage u -> out.add(Message.user(text(u)));
-                case AiMessage a -> {
-                    if (a.hasToolExecutionRequests()) {
-                        throw new UnsupportedFeatureException("llamaj's in-process chat model does not support"
-                                + " tool calls yet");
-                    }
-                    out.add(Message.assistant(a.text() != null ? a.text() : ""));
-                }
+                case AiMessage a -> out.add(Message.assistant(a.text() != null ? a.text() : ""));
                 default -> throw new UnsupportedFeatureException("llamaj's in-process chat model does not support "
                         + m.type() + " messages yet");
             }

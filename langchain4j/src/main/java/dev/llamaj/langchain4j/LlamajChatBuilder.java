@@ -25,6 +25,7 @@ public abstract class LlamajChatBuilder<B extends LlamajChatBuilder<B>> {
     Long seed;
     Integer maxOutputTokens;
     List<String> stopSequences = List.of();
+    boolean parallelToolCalls = true;
 
     LlamajChatBuilder() {}
 
@@ -123,6 +124,14 @@ public abstract class LlamajChatBuilder<B extends LlamajChatBuilder<B>> {
     /// Answers end before the first of these strings.
     public B stopSequences(List<String> stopSequences) {
         this.stopSequences = List.copyOf(stopSequences);
+        return self();
+    }
+
+    /// Whether one answer may call several tools, where the model's call format allows it (OpenAI's
+    /// `parallel_tool_calls`); default true. With false, generation stops as soon as the first call is complete,
+    /// which keeps small models from adding call after call.
+    public B parallelToolCalls(boolean parallelToolCalls) {
+        this.parallelToolCalls = parallelToolCalls;
         return self();
     }
 

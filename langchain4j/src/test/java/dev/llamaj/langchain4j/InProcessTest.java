@@ -146,8 +146,12 @@ class InProcessTest {
     void whatTheEngineCannotDoIsRefusedByName() {
         ToolSpecification tool = ToolSpecification.builder().name("weather").description("the weather").build();
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
-                .toolSpecifications(tool).build()))
-                .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("tools");
+                .toolSpecifications(tool).responseFormat(ResponseFormat.JSON).build()))
+                .isInstanceOf(UnsupportedFeatureException.class)
+                .hasMessageContaining("tools and a JSON response format in one request");
+        assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"))
+                .toolSpecifications(ToolSpecification.builder().name("bad name!").build()).build()))
+                .isInstanceOf(InvalidRequestException.class).hasMessageStartingWith("tool 'bad name!': ");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from(
                         ImageContent.from("https://example.invalid/cat.png"))).build()))
                 .isInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("IMAGE content is not supported");
