@@ -3,10 +3,16 @@ package dev.llamaj.langchain4j;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.agent.tool.Tool;
+import dev.langchain4j.data.message.ChatMessage;
+import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.data.segment.TextSegment;
 import dev.langchain4j.model.chat.Capability;
+import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import dev.langchain4j.model.chat.request.ToolChoice;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiEmbeddingModel;
@@ -52,7 +58,7 @@ class OpenAiClientTest {
         model = LlamaModel.load(SharedData.require("models/stories260K.gguf"), 1);
         ChatFormat plain = ChatFormat.of(model, ChatFormat.builtin("plain").orElseThrow());
         server = OpenAiServer.start(model, plain, ServerConfig.builder().host("127.0.0.1").port(0)
-                .modelId("stories260K").contextLength(256).shutdownTimeout(Duration.ofSeconds(2)).build(),
+                .modelId("stories260K").contextLength(1024).shutdownTimeout(Duration.ofSeconds(2)).build(),
                 new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8));
         base = "http://127.0.0.1:" + server.port() + "/v1";
         local = LlamajChatModel.builder().model(model).chatTemplate("plain").temperature(0.0).maxOutputTokens(24)
@@ -109,6 +115,59 @@ class OpenAiClientTest {
             Review review = reviewer.review(text);
             assertThat(review.mood()).isNotNull();
         }
+    }
+
+    interface Assistant {
+        String ask(String question);
+    }
+
+    static final class Calculator {
+        final List<int[]> calls = new ArrayList<>();
+
+        @Tool("Adds two integers")
+        int add(int a, int b) {
+            calls.add(new int[] {a, b});
+            return a + b;
+        }
+    }
+
+    /// Asks for a call on the first turn (`tool_choice: required`), lets the model answer after the result.
+    static final class FirstTurnCallsATool implements ChatModel {
+        final ChatModel delegate;
+        final List<List<ChatMessage>> requests = new ArrayList<>();
+
+        FirstTurnCallsATool(ChatModel delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public ChatResponse doChat(ChatRequest request) {
+            requests.add(request.messages());
+            boolean first = !(request.messages().getLast() instanceof ToolExecutionResultMessage);
+            return delegate.chat(ChatRequest.builder().messages(request.messages())
+                    .parameters(request.parameters().overrideWith(ChatRequestParameters.builder()
+                            .toolChoice(first ? ToolChoice.REQUIRED : ToolChoice.AUTO).build())).build());
+        }
+    }
+
+    /// A `@Tool` over HTTP: the client sends the tool and `tool_choice`, the server's grammar makes stories260K's
+    /// call valid, LangChain4j runs the tool and sends its result back as a `tool` message. `strictTools(true)`
+    /// makes the client send `additionalProperties: false`: without it the parameter schema allows any other
+    /// property, and the grammar lets the model write them, here without end.
+    @Test
+    void toolsThroughAnAiService() {
+        OpenAiChatModel remote = OpenAiChatModel.builder().baseUrl(base).apiKey("none").modelName("stories260K")
+                .temperature(0.0).maxTokens(400).parallelToolCalls(false).strictTools(true).build();
+        Calculator calculator = new Calculator();
+        FirstTurnCallsATool forcing = new FirstTurnCallsATool(remote);
+        String answer = AiServices.builder(Assistant.class).chatModel(forcing).tools(calculator).build()
+                .ask("What is 2 plus 3?");
+        assertThat(calculator.calls).as("the tool ran").isNotEmpty();
+        assertThat(answer).isNotNull();
+        ChatMessage result = forcing.requests.get(1).getLast();
+        assertThat(result).isInstanceOf(ToolExecutionResultMessage.class);
+        int[] args = calculator.calls.getFirst();
+        assertThat(((ToolExecutionResultMessage) result).text()).isEqualTo(String.valueOf(args[0] + args[1]));
     }
 
     @Test
