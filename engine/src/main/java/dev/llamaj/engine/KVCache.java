@@ -1,6 +1,7 @@
 package dev.llamaj.engine;
 
 import dev.llamaj.engine.kernel.Attention;
+import dev.llamaj.engine.kernel.QuantizedKV;
 
 /// Keys and values of every past position, per layer, for one session; the forward pass stores into it and attends
 /// over it through its methods, so its layout is known here and in [Attention] only.
@@ -18,12 +19,23 @@ import dev.llamaj.engine.kernel.Attention;
 /// written twice, at its slot and `ring` slots further, so any `window` consecutive positions are one contiguous
 /// run of slots and the attention kernel reads them unchanged. A layer keeps the plain layout when the ring would
 /// not be smaller.
+///
+/// **Quantized types** ([KVCacheType#Q8_0], [KVCacheType#Q4_0], for keys and values independently) keep one row of
+/// `kvDim` elements per position in ggml's blocks (the layout of [QuantizedKV]), keys too: a block holds 32
+/// consecutive elements of one position, so keys cannot be transposed by position. The ring works unchanged on
+/// rows. Attention then runs in three phases (scores, softmax, weighted values), each reading its side's type.
 final class KVCache {
-    /// Bytes per cached key or value element.
-    static final int ELEMENT_BYTES = Short.BYTES;
-
+    /// How keys and values are stored.
+    final KVCacheType typeK;
+    final KVCacheType typeV;
+    /// Per layer, by type: half-precision keys (transposed) and values, or quantized rows; the others null.
     private final short[][] keys;
     private final short[][] values;
+    private final byte[][] qKeys;
+    private final byte[][] qValues;
+    /// Bytes of one position's quantized key or value row.
+    private final int rowBytesK;
+    private final int rowBytesV;
     final int contextLength;
     /// The context length rounded up to whole key blocks: the longest attention row of any layer.
     final int paddedLength;
@@ -36,8 +48,18 @@ final class KVCache {
     private final int kvHeads;
     private final int headSize;
 
-    /// A cache of `contextLength` positions for a model whose batches hold at most `batch` tokens.
+    /// A half-precision cache of `contextLength` positions for a model whose batches hold at most `batch` tokens.
     KVCache(ModelConfig c, int contextLength, int batch) {
+        this(c, contextLength, batch, KVCacheType.F16, KVCacheType.F16);
+    }
+
+    /// A cache of `contextLength` positions storing keys as `typeK` and values as `typeV` (checked by [#check]).
+    KVCache(ModelConfig c, int contextLength, int batch, KVCacheType typeK, KVCacheType typeV) {
+        check(c, typeK, typeV);
+        this.typeK = typeK;
+        this.typeV = typeV;
+        this.rowBytesK = (int) typeK.bytes(c.kvDim());
+        this.rowBytesV = (int) typeV.bytes(c.kvDim());
         this.contextLength = contextLength;
         this.paddedLength = Attention.paddedLength(contextLength);
         this.kvDim = c.kvDim();
@@ -49,18 +71,46 @@ final class KVCache {
         window = new int[layers];
         keys = new short[layers][];
         values = new short[layers][];
+        qKeys = new byte[layers][];
+        qValues = new byte[layers][];
         for (int l = 0; l < layers; l++) {
             window[l] = c.window(l);
             ring[l] = ringSlots(c.window(l), contextLength, batch);
             int positions = ring[l] > 0 ? 2 * ring[l] : contextLength;
             padded[l] = Attention.paddedLength(positions);
-            long perLayer = (long) padded[l] * kvDim;
+            long perLayer = Math.max((long) padded[l] * kvDim, (long) positions * Math.max(rowBytesK, rowBytesV));
             if (perLayer > Integer.MAX_VALUE - 8) {
                 throw new IllegalArgumentException("a context of " + contextLength + " tokens needs a key/value "
                         + "cache of " + perLayer + " entries per layer, more than a Java array holds");
             }
-            keys[l] = new short[(int) perLayer];
-            values[l] = new short[positions * kvDim];
+            if (typeK == KVCacheType.F16) {
+                keys[l] = new short[padded[l] * kvDim];
+            } else {
+                qKeys[l] = new byte[positions * rowBytesK];
+            }
+            if (typeV == KVCacheType.F16) {
+                values[l] = new short[positions * kvDim];
+            } else {
+                qValues[l] = new byte[positions * rowBytesV];
+            }
+        }
+    }
+
+    /// Checks that this model's heads suit the quantized types: a head's slice of a row must not straddle two
+    /// blocks of 32, so the head size must be a multiple of 32 (llama.cpp's rule), or divide 32 with rows (`kvDim`)
+    /// a multiple of 32 (tiny models such as stories260K, whose heads of 8 llama.cpp refuses).
+    ///
+    /// @throws IllegalArgumentException naming the type and the head size
+    static void check(ModelConfig c, KVCacheType typeK, KVCacheType typeV) {
+        for (KVCacheType t : new KVCacheType[] {typeK, typeV}) {
+            int hs = c.headSize();
+            int block = t.blockSize;
+            boolean fits = hs % block == 0 || (block % hs == 0 && c.kvDim() % block == 0);
+            if (!fits) {
+                throw new IllegalArgumentException("a " + t.cliName() + " " + (t == typeK ? "key" : "value")
+                        + " cache needs a head size that is a multiple of " + block + ", but this model's heads have "
+                        + hs + " elements (use f16)");
+            }
         }
     }
 
@@ -73,15 +123,23 @@ final class KVCache {
         return 2 * slots < contextLength ? (int) slots : 0;
     }
 
-    /// Bytes of memory a cache of `contextLength` tokens takes for this model with batches of `batch` tokens.
-    static long byteSize(ModelConfig c, int contextLength, int batch) {
+    /// Bytes of memory a cache of `contextLength` tokens takes for this model with batches of `batch` tokens, keys
+    /// stored as `typeK` and values as `typeV`.
+    static long byteSize(ModelConfig c, int contextLength, int batch, KVCacheType typeK, KVCacheType typeV) {
         long total = 0;
         for (int l = 0; l < c.blockCount(); l++) {
             int r = ringSlots(c.window(l), contextLength, batch);
             int positions = r > 0 ? 2 * r : contextLength;
-            total += ((long) Attention.paddedLength(positions) + positions) * c.kvDim();
+            // half-precision keys are padded to whole blocks of positions (the transposed layout)
+            int keyPositions = typeK == KVCacheType.F16 ? Attention.paddedLength(positions) : positions;
+            total += keyPositions * typeK.bytes(c.kvDim()) + positions * typeV.bytes(c.kvDim());
         }
-        return total * ELEMENT_BYTES;
+        return total;
+    }
+
+    /// Bytes per cached position: keys and values of every layer.
+    static long bytesPerPosition(ModelConfig c, KVCacheType typeK, KVCacheType typeV) {
+        return c.blockCount() * (typeK.bytes(c.kvDim()) + typeV.bytes(c.kvDim()));
     }
 
     /// Stores the key and value of `layer` at `pos`: element `i` of the key at `k[kOff + i · stride]`, of the value
@@ -97,11 +155,21 @@ final class KVCache {
     }
 
     private void storeAt(int layer, int slot, float[] k, int kOff, float[] v, int vOff, int stride) {
-        short[] layerKeys = keys[layer];
-        for (int h = 0; h < kvHeads; h++) {
-            Attention.storeKey(layerKeys, h, slot, headSize, padded[layer], k, kOff + h * headSize * stride, stride);
+        switch (typeK) {
+            case F16 -> {
+                for (int h = 0; h < kvHeads; h++) {
+                    Attention.storeKey(keys[layer], h, slot, headSize, padded[layer], k, kOff + h * headSize * stride,
+                            stride);
+                }
+            }
+            case Q8_0 -> QuantizedKV.storeQ8_0(k, kOff, stride, kvDim, qKeys[layer], slot * rowBytesK);
+            case Q4_0 -> QuantizedKV.storeQ4_0(k, kOff, stride, kvDim, qKeys[layer], slot * rowBytesK);
         }
-        Attention.storeValues(values[layer], slot * kvDim, v, vOff, stride, kvDim);
+        switch (typeV) {
+            case F16 -> Attention.storeValues(values[layer], slot * kvDim, v, vOff, stride, kvDim);
+            case Q8_0 -> QuantizedKV.storeQ8_0(v, vOff, stride, kvDim, qValues[layer], slot * rowBytesV);
+            case Q4_0 -> QuantizedKV.storeQ4_0(v, vOff, stride, kvDim, qValues[layer], slot * rowBytesV);
+        }
     }
 
     /// [Attention#attend] of `group` query heads at `q[qOff ..]` against key/value head `kvHead` of `layer`, over
@@ -115,15 +183,42 @@ final class KVCache {
             first = from % r;
             end = first + (n - from);
         }
-        Attention.attend(q, qOff, group, headSize, keys[layer], kvHead, padded[layer], values[layer],
-                kvHead * headSize, kvDim, first, end, scale, softcap, att, attOff, out, outOff);
+        if (typeK == KVCacheType.F16 && typeV == KVCacheType.F16) {
+            Attention.attend(q, qOff, group, headSize, keys[layer], kvHead, padded[layer], values[layer],
+                    kvHead * headSize, kvDim, first, end, scale, softcap, att, attOff, out, outOff);
+            return;
+        }
+        int e0 = kvHead * headSize; // the head's slice of a row
+        int stride = padded[layer]; // of the rows of `att`, as the half-precision kernel has them
+        switch (typeK) {
+            case F16 -> Attention.scoresHalf(q, qOff, group, headSize, keys[layer], kvHead, padded[layer], first, end,
+                    scale, att, attOff);
+            case Q8_0 -> QuantizedKV.scoresQ8_0(q, qOff, group, headSize, qKeys[layer], rowBytesK, e0, first, end,
+                    scale, att, attOff, stride);
+            case Q4_0 -> QuantizedKV.scoresQ4_0(q, qOff, group, headSize, qKeys[layer], rowBytesK, e0, first, end,
+                    scale, att, attOff, stride);
+        }
+        Attention.normalize(att, attOff, group, stride, first, end, softcap, typeV == KVCacheType.F16);
+        switch (typeV) {
+            case F16 -> Attention.valuesHalf(att, attOff, group, stride, headSize, values[layer], e0, kvDim,
+                    first, end, out, outOff);
+            case Q8_0 -> QuantizedKV.valuesQ8_0(att, attOff, stride, group, qValues[layer], rowBytesV, e0,
+                    first, end, headSize, out, outOff);
+            case Q4_0 -> QuantizedKV.valuesQ4_0(att, attOff, stride, group, qValues[layer], rowBytesV, e0,
+                    first, end, headSize, out, outOff);
+        }
     }
 
-    /// Copies the entries of the first `positions` positions of `source`, a cache of the same model. A ring layer
-    /// is copied whole and needs a ring of the same size (the same context length and batch).
+    /// Copies the entries of the first `positions` positions of `source`, a cache of the same model and types. A
+    /// ring layer is copied whole and needs a ring of the same size (the same context length and batch).
     ///
-    /// @throws IllegalArgumentException if this cache is too short or a ring layer differs
+    /// @throws IllegalArgumentException if this cache is too short, the types differ or a ring layer differs
     void copyFrom(KVCache source, int positions) {
+        if (source.typeK != typeK || source.typeV != typeV) {
+            throw new IllegalArgumentException("cannot copy a " + source.typeK.cliName() + "/"
+                    + source.typeV.cliName() + " key/value cache into a " + typeK.cliName() + "/" + typeV.cliName()
+                    + " one");
+        }
         if (positions > contextLength) {
             throw new IllegalArgumentException("cannot copy " + positions + " positions into a context of "
                     + contextLength);
@@ -133,18 +228,26 @@ final class KVCache {
                 throw new IllegalArgumentException("the sliding-window caches differ (context " + contextLength
                         + " and " + source.contextLength + "); copy between sessions of the same context length");
             }
-            if (ring[l] > 0) {
-                System.arraycopy(source.keys[l], 0, keys[l], 0, keys[l].length);
-                System.arraycopy(source.values[l], 0, values[l], 0, values[l].length);
-                continue;
+            boolean whole = ring[l] > 0;
+            if (keys[l] != null) {
+                if (whole) {
+                    System.arraycopy(source.keys[l], 0, keys[l], 0, keys[l].length);
+                } else { // per head, whole blocks of positions, each head's blocks contiguous from its start
+                    int run = Attention.paddedLength(positions) * headSize;
+                    for (int h = 0; h < kvHeads; h++) {
+                        System.arraycopy(source.keys[l], Attention.keyOffset(h, 0, headSize, source.padded[l]),
+                                keys[l], Attention.keyOffset(h, 0, headSize, padded[l]), run);
+                    }
+                }
+            } else {
+                System.arraycopy(source.qKeys[l], 0, qKeys[l], 0, whole ? qKeys[l].length : positions * rowBytesK);
             }
-            // keys: per head, whole blocks of positions, each head's blocks contiguous from its start
-            int run = Attention.paddedLength(positions) * headSize;
-            for (int h = 0; h < kvHeads; h++) {
-                System.arraycopy(source.keys[l], Attention.keyOffset(h, 0, headSize, source.padded[l]), keys[l],
-                        Attention.keyOffset(h, 0, headSize, padded[l]), run);
+            if (values[l] != null) {
+                System.arraycopy(source.values[l], 0, values[l], 0, whole ? values[l].length : positions * kvDim);
+            } else {
+                System.arraycopy(source.qValues[l], 0, qValues[l], 0,
+                        whole ? qValues[l].length : positions * rowBytesV);
             }
-            System.arraycopy(source.values[l], 0, values[l], 0, positions * kvDim);
         }
     }
 

@@ -74,6 +74,11 @@ public final class LlamaModel implements AutoCloseable {
         GGUFFile file = GGUFFile.open(path);
         try {
             ModelConfig config = ModelConfig.from(file.metadata());
+            try {
+                KVCache.check(config, options.cacheTypeK(), options.cacheTypeV());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(path + ": " + e.getMessage(), e);
+            }
             Tokenizer tokenizer = Tokenizer.from(file.metadata());
             // The classifier may have more rows than the vocabulary has tokens (Qwen pads its matrices to a
             // multiple of 128): those logits are never sampled. Fewer rows would leave tokens without an embedding.
@@ -144,15 +149,17 @@ public final class LlamaModel implements AutoCloseable {
         return weights.repacking().nanos();
     }
 
-    /// Bytes of key/value cache per cached position (keys and values of every layer, in half precision): what a
-    /// generated token reads per earlier position, and what a session's cache takes per token of context.
+    /// Bytes of key/value cache per cached position (keys and values of every layer, in the types of
+    /// [LoadOptions#cacheTypeK] and [LoadOptions#cacheTypeV]): what a generated token reads per earlier position,
+    /// and what a session's cache takes per token of context.
     public long kvBytesPerPosition() {
-        return 2L * config.blockCount() * config.kvDim() * KVCache.ELEMENT_BYTES;
+        return KVCache.bytesPerPosition(config, options.cacheTypeK(), options.cacheTypeV());
     }
 
     /// Bytes of memory the key/value cache of a session of `contextLength` tokens takes.
     public long kvCacheBytes(int contextLength) {
-        return KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength));
+        return KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength),
+                options.cacheTypeK(), options.cacheTypeV());
     }
 
     /// The context a session gets by default: the model's own, at most [#DEFAULT_CONTEXT_CAP].
@@ -171,7 +178,7 @@ public final class LlamaModel implements AutoCloseable {
         if (contextLength < 1) {
             throw new IllegalArgumentException("context length must be 1 or more, got " + contextLength);
         }
-        long needed = KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength));
+        long needed = kvCacheBytes(contextLength);
         Runtime rt = Runtime.getRuntime();
         long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
         if (needed > available) {

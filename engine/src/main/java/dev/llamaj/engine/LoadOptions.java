@@ -14,9 +14,14 @@ package dev.llamaj.engine;
 /// @param repack    rewrite the weights at load time into the kernels' layouts (faster, costs memory and load
 ///                  time; off runs the file's bytes where they are mapped)
 /// @param warmUp    run every kernel on small shapes at load, so the first tokens are not slowed by compilation
-public record LoadOptions(int threads, int batchSize, int minBatch, boolean repack, boolean warmUp) {
+/// @param cacheTypeK how every session's key/value cache stores keys ([KVCacheType#F16] by default)
+/// @param cacheTypeV how it stores values
+public record LoadOptions(int threads, int batchSize, int minBatch, boolean repack, boolean warmUp,
+                          KVCacheType cacheTypeK, KVCacheType cacheTypeV) {
 
     public LoadOptions {
+        java.util.Objects.requireNonNull(cacheTypeK, "cacheTypeK");
+        java.util.Objects.requireNonNull(cacheTypeV, "cacheTypeV");
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be 1 or more, got " + threads);
         }
@@ -28,28 +33,45 @@ public record LoadOptions(int threads, int batchSize, int minBatch, boolean repa
         }
     }
 
-    /// One thread per available processor, batches of 512, automatic minimum batch, repacking and warm-up on.
+    /// Options with a half-precision key/value cache.
+    public LoadOptions(int threads, int batchSize, int minBatch, boolean repack, boolean warmUp) {
+        this(threads, batchSize, minBatch, repack, warmUp, KVCacheType.F16, KVCacheType.F16);
+    }
+
+    /// One thread per available processor, batches of 512, automatic minimum batch, repacking and warm-up on, a
+    /// half-precision key/value cache.
     public static LoadOptions defaults() {
         return new LoadOptions(Runtime.getRuntime().availableProcessors(), 512, 0, true, true);
     }
 
     public LoadOptions withThreads(int threads) {
-        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp);
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, cacheTypeV);
     }
 
     public LoadOptions withBatchSize(int batchSize) {
-        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp);
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, cacheTypeV);
     }
 
     public LoadOptions withMinBatch(int minBatch) {
-        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp);
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, cacheTypeV);
     }
 
     public LoadOptions withRepack(boolean repack) {
-        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp);
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, cacheTypeV);
     }
 
     public LoadOptions withWarmUp(boolean warmUp) {
-        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp);
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, cacheTypeV);
+    }
+
+    /// Keys of every session's cache stored as `type` (a quantized type needs a suitable head size: checked at load).
+    public LoadOptions withCacheTypeK(KVCacheType type) {
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, type, cacheTypeV);
+    }
+
+    /// Values of every session's cache stored as `type`. Unlike llama.cpp, a quantized value cache does not need
+    /// flash attention: the attention kernels read every type directly.
+    public LoadOptions withCacheTypeV(KVCacheType type) {
+        return new LoadOptions(threads, batchSize, minBatch, repack, warmUp, cacheTypeK, type);
     }
 }

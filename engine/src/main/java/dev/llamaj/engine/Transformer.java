@@ -38,9 +38,14 @@ final class Transformer {
     private final float scoreScale;
     /// Tokens the tokenizer knows: logits from here to the classifier's last row (padding) are never chosen.
     private final int tokens;
+    /// How the sessions' key/value caches store keys and values.
+    final KVCacheType cacheTypeK;
+    final KVCacheType cacheTypeV;
 
     Transformer(ModelConfig config, Weights weights, LoadOptions options, int tokens) {
         this.config = config;
+        this.cacheTypeK = options.cacheTypeK();
+        this.cacheTypeV = options.cacheTypeV();
         this.weights = weights;
         this.tokens = tokens;
         this.maxBatch = Math.max(Kernels.TILE, options.batchSize() / Kernels.TILE * Kernels.TILE);
@@ -531,7 +536,7 @@ final class Transformer {
             ModelConfig c = Transformer.this.config;
             this.config = c;
             this.pool = pool;
-            cache = new KVCache(c, contextLength, batchCapacity(contextLength));
+            cache = new KVCache(c, contextLength, batchCapacity(contextLength), cacheTypeK, cacheTypeV);
             logits = new float[c.vocabSize()];
             att = new float[c.headCount() * cache.paddedLength];
             ropes = ropes(c, weights, contextLength);

@@ -102,6 +102,15 @@ public final class Attention {
             throw new IllegalArgumentException("positions [" + from + ", " + n + ") not in [0, " + paddedLength + "]");
         }
         Objects.checkFromIndexSize(vOff, (n - 1) * vStride + headSize, values.length);
+        scoresHalf(q, qOff, group, headSize, keys, kvHead, paddedLength, from, n, scale, att, attOff);
+        normalize(att, attOff, group, paddedLength, from, n, softcap, true);
+        valuesHalf(att, attOff, group, paddedLength, headSize, values, vOff, vStride, from, n, out, outOff);
+    }
+
+    /// The scores phase of [#attend]: for each of `group` heads, the scaled scores of the half-precision keys of
+    /// positions `[from, n)` into `att[attOff + h · paddedLength + p]` (whole key blocks are written).
+    public static void scoresHalf(float[] q, int qOff, int group, int headSize, short[] keys, int kvHead,
+                                  int paddedLength, int from, int n, float scale, float[] att, int attOff) {
         int firstBlock = from / BLOCK;
         int blocks = (n + BLOCK - 1) / BLOCK - firstBlock;
         int kBase = (kvHead * paddedLength + firstBlock * BLOCK) * headSize;
@@ -114,19 +123,35 @@ public final class Attention {
         for (; h < group; h++) {
             scores1(q, qOff + h * headSize, headSize, keys, kBase, blocks, scale, att, scored + h * paddedLength);
         }
+    }
+
+    /// The softmax phase of [#attend]: soft-caps (when `softcap > 0`) and normalizes the scores of positions
+    /// `[from, n)` of each of `group` rows of `paddedLength`; `roundToHalf` then rounds the weights to half
+    /// precision, as llama.cpp does before its product with an F16 value cache (not with a quantized one, whose
+    /// rows it converts to float instead).
+    public static void normalize(float[] att, int attOff, int group, int paddedLength, int from, int n,
+                                 float softcap, boolean roundToHalf) {
         int count = n - from;
-        for (h = 0; h < group; h++) {
+        for (int h = 0; h < group; h++) {
             int o = attOff + h * paddedLength;
             if (softcap > 0) {
                 softcap(att, o + from, count, softcap);
             }
             Kernels.softmax(att, o + from, count);
-            int r = from / L * L; // whole vectors; the scores in [r, from) are rounded but never read
-            roundWeights(att, o + r, n - r);
+            if (roundToHalf) {
+                int r = from / L * L; // whole vectors; the scores in [r, from) are rounded but never read
+                roundWeights(att, o + r, n - r);
+            }
         }
+    }
+
+    /// The weighted-sum phase of [#attend] over half-precision values `values[vOff + p · vStride + d]`.
+    public static void valuesHalf(float[] att, int attOff, int group, int paddedLength, int headSize,
+                                  short[] values, int vOff, int vStride, int from, int n, float[] out, int outOff) {
+        int count = n - from;
         int w0 = attOff + from;
         int v0 = vOff + from * vStride;
-        h = 0;
+        int h = 0;
         if (headSize % (4 * L) == 0) {
             for (; h + 4 <= group; h += 4) {
                 values4(att, w0 + h * paddedLength, paddedLength, values, v0, vStride, count, headSize,

@@ -1,0 +1,224 @@
+package dev.llamaj.engine.kernel;
+
+/// The quantized key/value cache: ggml's `Q8_0` and `Q4_0` blocks, written when a position is stored and read
+/// directly by attention.
+///
+/// **Layout.** One row of `kvDim` elements per position (`[position][kvHead][headSize]`, as llama.cpp's cache
+/// rows), cut into blocks of 32: a block is its half-precision scale `d` (little-endian) followed by its quants.
+/// `Q8_0`: 32 signed bytes, value `q · d`. `Q4_0`: 16 bytes, element `j < 16` in the low nibble of byte `j` and
+/// element `j + 16` in its high nibble, value `(q - 8) · d`. A head's slice of a row is `headSize` elements from
+/// `kvHead · headSize`; the caller guarantees that it never straddles two blocks (head size a multiple of 32, or a
+/// divisor of 32 with rows a multiple of 32), so a slice is whole blocks or one part of one block.
+///
+/// **Store** follows ggml's reference quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`), rounding
+/// included: C's `roundf` (halves away from zero) for `Q8_0`, truncation of `x / d + 8.5` for `Q4_0`. (llama.cpp's
+/// own x86 path for `Q8_0` rounds halves to even and scales by `127 / max`; the two differ only on exact ties.)
+///
+/// **Attend** reads the blocks in place: a score is, per block, the scale times the dot product of the float
+/// query with the block's integers; a weighted value sum adds, per position and block, `(weight · d) · q` to the
+/// output. Nothing is dequantized into a temporary row. These loops are scalar (the JIT vectorizes the value
+/// loop's body, not the score's reduction); the F16 cache keeps the Vector API kernels of [Attention].
+public final class QuantizedKV {
+    /// Elements per block.
+    public static final int QK = 32;
+    /// Bytes of a `Q8_0` block: the scale and 32 quants.
+    public static final int Q8_0_BYTES = 34;
+    /// Bytes of a `Q4_0` block: the scale and 16 bytes of nibbles.
+    public static final int Q4_0_BYTES = 18;
+
+    private QuantizedKV() {
+    }
+
+    // ---- store -------------------------------------------------------------------------------------------
+
+    /// Quantizes `n` elements `x[xOff + i · stride]` (`n` a multiple of 32) to `Q8_0` blocks at `dst[off ..]`.
+    public static void storeQ8_0(float[] x, int xOff, int stride, int n, byte[] dst, int off) {
+        for (int b = 0; b < n / QK; b++) {
+            int x0 = xOff + b * QK * stride;
+            float amax = 0f;
+            for (int j = 0; j < QK; j++) {
+                amax = Math.max(amax, Math.abs(x[x0 + j * stride]));
+            }
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            int o = off + b * Q8_0_BYTES;
+            putHalf(dst, o, d);
+            for (int j = 0; j < QK; j++) {
+                dst[o + 2 + j] = (byte) roundHalfAway(x[x0 + j * stride] * id);
+            }
+        }
+    }
+
+    /// Quantizes `n` elements `x[xOff + i · stride]` (`n` a multiple of 32) to `Q4_0` blocks at `dst[off ..]`.
+    public static void storeQ4_0(float[] x, int xOff, int stride, int n, byte[] dst, int off) {
+        for (int b = 0; b < n / QK; b++) {
+            int x0 = xOff + b * QK * stride;
+            float amax = 0f;
+            float max = 0f; // the element of largest magnitude, with its sign: it maps to -8 exactly
+            for (int j = 0; j < QK; j++) {
+                float v = x[x0 + j * stride];
+                if (amax < Math.abs(v)) {
+                    amax = Math.abs(v);
+                    max = v;
+                }
+            }
+            float d = max / -8f;
+            float id = d != 0f ? 1f / d : 0f;
+            int o = off + b * Q4_0_BYTES;
+            putHalf(dst, o, d);
+            for (int j = 0; j < QK / 2; j++) {
+                // C's float-to-integer conversion truncates; the sum is at least 0.5, so truncation is floor
+                int lo = Math.min(15, (int) (x[x0 + j * stride] * id + 8.5f));
+                int hi = Math.min(15, (int) (x[x0 + (j + QK / 2) * stride] * id + 8.5f));
+                dst[o + 2 + j] = (byte) (lo | hi << 4);
+            }
+        }
+    }
+
+    /// C's `roundf`: to the nearest integer, halves away from zero (Java's `Math.round` rounds them up).
+    static int roundHalfAway(float x) {
+        float a = Math.abs(x);
+        float f = (float) Math.floor(a);
+        int r = (int) f + (a - f >= 0.5f ? 1 : 0); // a - f is exact
+        return x < 0 ? -r : r;
+    }
+
+    private static void putHalf(byte[] dst, int o, float d) {
+        short h = Float.floatToFloat16(d);
+        dst[o] = (byte) h;
+        dst[o + 1] = (byte) (h >> 8);
+    }
+
+    private static float half(byte[] src, int o) {
+        return Float.float16ToFloat((short) ((src[o] & 0xFF) | src[o + 1] << 8));
+    }
+
+    /// The values of `n` elements from element `e0` of the row at `src[off ..]` (`Q8_0` when `q8`, else `Q4_0`),
+    /// into `out[outOff ..]`: the plain dequantization, for tests and references.
+    public static void dequantize(boolean q8, byte[] src, int off, int e0, int n, float[] out, int outOff) {
+        for (int i = 0; i < n; i++) {
+            int e = e0 + i;
+            int j = e % QK;
+            if (q8) {
+                int o = off + e / QK * Q8_0_BYTES;
+                out[outOff + i] = src[o + 2 + j] * half(src, o);
+            } else {
+                int o = off + e / QK * Q4_0_BYTES;
+                int b = src[o + 2 + j % 16];
+                int q = j < 16 ? b & 15 : b >> 4 & 15;
+                out[outOff + i] = (q - 8) * half(src, o);
+            }
+        }
+    }
+
+    // ---- attend: scores ----------------------------------------------------------------------------------
+
+    /// Scores of `group` query heads (`q[qOff ..]`, `group × hs`) against the keys of positions (slots)
+    /// `[from, n)`, rows of `rowBytes` at `keys[p · rowBytes]`, head slice from element `e0`; score `p` of head
+    /// `h` goes to `att[attOff + h · stride + p]`, times `scale`.
+    public static void scoresQ8_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
+                                  int from, int n, float scale, float[] att, int attOff, int stride) {
+        int seg = Math.min(hs, QK);
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes;
+            for (int h = 0; h < group; h++) {
+                int qh = qOff + h * hs;
+                float s = 0f;
+                for (int i = 0; i < hs; i += seg) {
+                    int e = e0 + i;
+                    int o = row + e / QK * Q8_0_BYTES;
+                    int qs = o + 2 + e % QK;
+                    float dot = 0f;
+                    for (int j = 0; j < seg; j++) {
+                        dot = Math.fma(q[qh + i + j], keys[qs + j], dot);
+                    }
+                    s = Math.fma(half(keys, o), dot, s);
+                }
+                att[attOff + h * stride + p] = s * scale;
+            }
+        }
+    }
+
+    /// [#scoresQ8_0] over `Q4_0` keys.
+    public static void scoresQ4_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
+                                  int from, int n, float scale, float[] att, int attOff, int stride) {
+        int seg = Math.min(hs, QK);
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes;
+            for (int h = 0; h < group; h++) {
+                int qh = qOff + h * hs;
+                float s = 0f;
+                for (int i = 0; i < hs; i += seg) {
+                    int e = e0 + i;
+                    int o = row + e / QK * Q4_0_BYTES + 2;
+                    int j0 = e % QK;
+                    int j1 = j0 + seg;
+                    int qi = qh + i - j0; // query element of block element j: q[qi + j]
+                    float dot = 0f;
+                    for (int j = j0; j < Math.min(j1, 16); j++) { // low nibbles: elements 0..15
+                        dot = Math.fma(q[qi + j], (keys[o + j] & 15) - 8, dot);
+                    }
+                    for (int j = Math.max(j0, 16); j < j1; j++) { // high nibbles: elements 16..31
+                        dot = Math.fma(q[qi + j], (keys[o + j - 16] >> 4 & 15) - 8, dot);
+                    }
+                    s = Math.fma(half(keys, o - 2), dot, s);
+                }
+                att[attOff + h * stride + p] = s * scale;
+            }
+        }
+    }
+
+    // ---- attend: weighted values -------------------------------------------------------------------------
+
+    /// Weighted sums of the values of positions `[from, n)` (rows of `rowBytes` at `values[p · rowBytes]`, head
+    /// slice from element `e0`) for `group` heads, weights `att[attOff + h · stride + p]`; `group × hs` outputs to
+    /// `out[outOff ..]`.
+    public static void valuesQ8_0(float[] att, int attOff, int stride, int group, byte[] values, int rowBytes,
+                                  int e0, int from, int n, int hs, float[] out, int outOff) {
+        java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
+        int seg = Math.min(hs, QK);
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes;
+            for (int h = 0; h < group; h++) {
+                float w = att[attOff + h * stride + p];
+                int oh = outOff + h * hs;
+                for (int i = 0; i < hs; i += seg) {
+                    int e = e0 + i;
+                    int o = row + e / QK * Q8_0_BYTES;
+                    int qs = o + 2 + e % QK;
+                    float wd = w * half(values, o);
+                    for (int j = 0; j < seg; j++) {
+                        out[oh + i + j] = Math.fma(wd, values[qs + j], out[oh + i + j]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [#valuesQ8_0] over `Q4_0` values.
+    public static void valuesQ4_0(float[] att, int attOff, int stride, int group, byte[] values, int rowBytes,
+                                  int e0, int from, int n, int hs, float[] out, int outOff) {
+        java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
+        int seg = Math.min(hs, QK);
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes;
+            for (int h = 0; h < group; h++) {
+                float w = att[attOff + h * stride + p];
+                for (int i = 0; i < hs; i += seg) {
+                    int e = e0 + i;
+                    int o = row + e / QK * Q4_0_BYTES + 2;
+                    int j0 = e % QK;
+                    int j1 = j0 + seg;
+                    int oi = outOff + h * hs + i - j0; // output element of block element j: out[oi + j]
+                    float wd = w * half(values, o - 2);
+                    for (int j = j0; j < Math.min(j1, 16); j++) {
+                        out[oi + j] = Math.fma(wd, (values[o + j] & 15) - 8, out[oi + j]);
+                    }
+                    for (int j = Math.max(j0, 16); j < j1; j++) {
+                        out[oi + j] = Math.fma(wd, (values[o + j - 16] >> 4 & 15) - 8, out[oi + j]);
+                    }
+                }
+            }
+        }
+    }
+}
