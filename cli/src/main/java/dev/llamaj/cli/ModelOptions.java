@@ -1,5 +1,6 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.KVCacheType;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.LoadOptions;
 import java.io.IOException;
@@ -43,6 +44,14 @@ final class ModelOptions {
             description = "run the weights where the file maps them instead of repacking them into the kernels' "
                     + "layouts at load (less memory, slower)")
     boolean noRepack;
+
+    @Option(names = "--cache-type-k", paramLabel = "TYPE",
+            description = "how the key/value cache stores keys: f16, q8_0 or q4_0 (default: f16)")
+    String cacheTypeK = "f16";
+
+    @Option(names = "--cache-type-v", paramLabel = "TYPE",
+            description = "how the key/value cache stores values: f16, q8_0 or q4_0 (default: f16)")
+    String cacheTypeV = "f16";
 
     @Option(names = "--verbose", description = "show stack traces of errors and model details")
     boolean verbose;
@@ -195,7 +204,17 @@ final class ModelOptions {
         if (batchSize < 1) {
             throw new IllegalArgumentException("--batch-size must be 1 or more, got " + batchSize);
         }
-        return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack);
+        return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack)
+                .withCacheTypeK(cacheType("--cache-type-k", cacheTypeK))
+                .withCacheTypeV(cacheType("--cache-type-v", cacheTypeV));
+    }
+
+    private static KVCacheType cacheType(String option, String value) {
+        try {
+            return KVCacheType.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": " + e.getMessage());
+        }
     }
 
     /// `--threads` is 1 to the processors available: more only makes threads wait for each other at every
