@@ -1,5 +1,14 @@
 package dev.llamaj.engine.kernel;
 
+import static dev.llamaj.engine.kernel.Simd.B;
+import static dev.llamaj.engine.kernel.Simd.BYTE_PARTS;
+import static dev.llamaj.engine.kernel.Simd.F;
+import static dev.llamaj.engine.kernel.Simd.L;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
 /// The quantized key/value cache: ggml's `Q8_0` and `Q4_0` blocks, written when a position is stored and read
 /// directly by attention.
 ///
@@ -16,8 +25,10 @@ package dev.llamaj.engine.kernel;
 ///
 /// **Attend** reads the blocks in place: a score is, per block, the scale times the dot product of the float
 /// query with the block's integers; a weighted value sum adds, per position and block, `(weight · d) · q` to the
-/// output. Nothing is dequantized into a temporary row. These loops are scalar (the JIT vectorizes the value
-/// loop's body, not the score's reduction); the F16 cache keeps the Vector API kernels of [Attention].
+/// output. Nothing is dequantized into a temporary row. Heads of a multiple of 32 (every real model) run Vector API
+/// kernels: a block's 16-byte halves are widened straight to float lanes (`B2F`), scaled and multiply-added with
+/// the query, one accumulator per score reduced at the end with [Simd]'s fixed butterfly (the same bits in every
+/// execution mode); values are multiply-added into the output rows. Smaller heads (toy models) take scalar loops.
 public final class QuantizedKV {
     /// Elements per block.
     public static final int QK = 32;
@@ -118,6 +129,10 @@ public final class QuantizedKV {
     /// `h` goes to `att[attOff + h · stride + p]`, times `scale`.
     public static void scoresQ8_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
                                   int from, int n, float scale, float[] att, int attOff, int stride) {
+        if (hs % QK == 0) {
+            scoresQ8_0Vector(q, qOff, group, hs, keys, rowBytes, e0, from, n, scale, att, attOff, stride);
+            return;
+        }
         int seg = Math.min(hs, QK);
         for (int p = from; p < n; p++) {
             int row = p * rowBytes;
@@ -142,6 +157,10 @@ public final class QuantizedKV {
     /// [#scoresQ8_0] over `Q4_0` keys.
     public static void scoresQ4_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
                                   int from, int n, float scale, float[] att, int attOff, int stride) {
+        if (hs % QK == 0) {
+            scoresQ4_0Vector(q, qOff, group, hs, keys, rowBytes, e0, from, n, scale, att, attOff, stride);
+            return;
+        }
         int seg = Math.min(hs, QK);
         for (int p = from; p < n; p++) {
             int row = p * rowBytes;
@@ -176,6 +195,10 @@ public final class QuantizedKV {
     public static void valuesQ8_0(float[] att, int attOff, int stride, int group, byte[] values, int rowBytes,
                                   int e0, int from, int n, int hs, float[] out, int outOff) {
         java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
+        if (hs % QK == 0) {
+            valuesQ8_0Vector(att, attOff, stride, group, values, rowBytes, e0, from, n, hs, out, outOff);
+            return;
+        }
         int seg = Math.min(hs, QK);
         for (int p = from; p < n; p++) {
             int row = p * rowBytes;
@@ -199,6 +222,10 @@ public final class QuantizedKV {
     public static void valuesQ4_0(float[] att, int attOff, int stride, int group, byte[] values, int rowBytes,
                                   int e0, int from, int n, int hs, float[] out, int outOff) {
         java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
+        if (hs % QK == 0) {
+            valuesQ4_0Vector(att, attOff, stride, group, values, rowBytes, e0, from, n, hs, out, outOff);
+            return;
+        }
         int seg = Math.min(hs, QK);
         for (int p = from; p < n; p++) {
             int row = p * rowBytes;
@@ -216,6 +243,149 @@ public final class QuantizedKV {
                     }
                     for (int j = Math.max(j0, 16); j < j1; j++) {
                         out[oi + j] = Math.fma(wd, (values[o + j - 16] >> 4 & 15) - 8, out[oi + j]);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- attend: the vector kernels, heads of a multiple of 32 ---------------------------------------------
+
+    private static void scoresQ8_0Vector(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
+                                         int from, int n, float scale, float[] att, int attOff, int stride) {
+        int firstBlock = e0 / QK * Q8_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            for (int h = 0; h < group; h++) {
+                int qh = qOff + h * hs;
+                FloatVector acc = FloatVector.zero(F);
+                for (int i = 0; i < hs; i += QK) {
+                    int o = row + i / QK * Q8_0_BYTES;
+                    FloatVector d = FloatVector.broadcast(F, half(keys, o));
+                    ByteVector lo = ByteVector.fromArray(B, keys, o + 2);
+                    ByteVector hi = ByteVector.fromArray(B, keys, o + 18);
+                    int x = qh + i;
+                    acc = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d)
+                            .fma(FloatVector.fromArray(F, q, x), acc);
+                    acc = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d)
+                            .fma(FloatVector.fromArray(F, q, x + 16), acc);
+                    for (int part = 1; part < BYTE_PARTS; part++) {
+                        acc = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part)).mul(d)
+                                .fma(FloatVector.fromArray(F, q, x + part * L), acc);
+                        acc = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part)).mul(d)
+                                .fma(FloatVector.fromArray(F, q, x + 16 + part * L), acc);
+                    }
+                }
+                // the butterfly of Simd, written out (a helper taking a vector can box it)
+                acc = acc.add(acc.rearrange(Simd.SWAP_HALF));
+                acc = acc.add(acc.rearrange(Simd.SWAP_QUARTER));
+                if (L >= 8) {
+                    acc = acc.add(acc.rearrange(Simd.SWAP_EIGHTH));
+                }
+                if (L >= 16) {
+                    acc = acc.add(acc.rearrange(Simd.SWAP_SIXTEENTH));
+                }
+                att[attOff + h * stride + p] = acc.lane(0) * scale;
+            }
+        }
+    }
+
+    private static void scoresQ4_0Vector(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
+                                         int from, int n, float scale, float[] att, int attOff, int stride) {
+        int firstBlock = e0 / QK * Q4_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            for (int h = 0; h < group; h++) {
+                int qh = qOff + h * hs;
+                FloatVector acc = FloatVector.zero(F);
+                for (int i = 0; i < hs; i += QK) {
+                    int o = row + i / QK * Q4_0_BYTES;
+                    FloatVector d = FloatVector.broadcast(F, half(keys, o));
+                    ByteVector b = ByteVector.fromArray(B, keys, o + 2);
+                    ByteVector lo = b.and((byte) 15).sub((byte) 8); // elements 0..15
+                    ByteVector hi = b.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8); // 16..31
+                    int x = qh + i;
+                    acc = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d)
+                            .fma(FloatVector.fromArray(F, q, x), acc);
+                    acc = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d)
+                            .fma(FloatVector.fromArray(F, q, x + 16), acc);
+                    for (int part = 1; part < BYTE_PARTS; part++) {
+                        acc = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part)).mul(d)
+                                .fma(FloatVector.fromArray(F, q, x + part * L), acc);
+                        acc = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part)).mul(d)
+                                .fma(FloatVector.fromArray(F, q, x + 16 + part * L), acc);
+                    }
+                }
+                // the butterfly of Simd, written out (a helper taking a vector can box it)
+                acc = acc.add(acc.rearrange(Simd.SWAP_HALF));
+                acc = acc.add(acc.rearrange(Simd.SWAP_QUARTER));
+                if (L >= 8) {
+                    acc = acc.add(acc.rearrange(Simd.SWAP_EIGHTH));
+                }
+                if (L >= 16) {
+                    acc = acc.add(acc.rearrange(Simd.SWAP_SIXTEENTH));
+                }
+                att[attOff + h * stride + p] = acc.lane(0) * scale;
+            }
+        }
+    }
+
+    /// Output rows accumulate in memory: per position, the `hs / L` vectors of a head are independent chains.
+    private static void valuesQ8_0Vector(float[] att, int attOff, int stride, int group, byte[] values,
+                                         int rowBytes, int e0, int from, int n, int hs, float[] out, int outOff) {
+        int firstBlock = e0 / QK * Q8_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            for (int h = 0; h < group; h++) {
+                float w = att[attOff + h * stride + p];
+                int oh = outOff + h * hs;
+                for (int i = 0; i < hs; i += QK) {
+                    int o = row + i / QK * Q8_0_BYTES;
+                    FloatVector wd = FloatVector.broadcast(F, w * half(values, o));
+                    ByteVector lo = ByteVector.fromArray(B, values, o + 2);
+                    ByteVector hi = ByteVector.fromArray(B, values, o + 18);
+                    int y = oh + i;
+                    ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0))
+                            .fma(wd, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0))
+                            .fma(wd, FloatVector.fromArray(F, out, y + 16)).intoArray(out, y + 16);
+                    for (int part = 1; part < BYTE_PARTS; part++) {
+                        int yp = y + part * L;
+                        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part))
+                                .fma(wd, FloatVector.fromArray(F, out, yp)).intoArray(out, yp);
+                        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part))
+                                .fma(wd, FloatVector.fromArray(F, out, yp + 16)).intoArray(out, yp + 16);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void valuesQ4_0Vector(float[] att, int attOff, int stride, int group, byte[] values,
+                                         int rowBytes, int e0, int from, int n, int hs, float[] out, int outOff) {
+        int firstBlock = e0 / QK * Q4_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            for (int h = 0; h < group; h++) {
+                float w = att[attOff + h * stride + p];
+                int oh = outOff + h * hs;
+                for (int i = 0; i < hs; i += QK) {
+                    int o = row + i / QK * Q4_0_BYTES;
+                    FloatVector wd = FloatVector.broadcast(F, w * half(values, o));
+                    ByteVector b = ByteVector.fromArray(B, values, o + 2);
+                    ByteVector lo = b.and((byte) 15).sub((byte) 8);
+                    ByteVector hi = b.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
+                    int y = oh + i;
+                    ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0))
+                            .fma(wd, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0))
+                            .fma(wd, FloatVector.fromArray(F, out, y + 16)).intoArray(out, y + 16);
+                    for (int part = 1; part < BYTE_PARTS; part++) {
+                        int yp = y + part * L;
+                        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part))
+                                .fma(wd, FloatVector.fromArray(F, out, yp)).intoArray(out, yp);
+                        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part))
+                                .fma(wd, FloatVector.fromArray(F, out, yp + 16)).intoArray(out, yp + 16);
                     }
                 }
             }
