@@ -9,8 +9,8 @@ import dev.llamaj.gguf.GGMLType;
 /// The process [AllocationTest] starts once per model kind: it builds small matrices of the given weight types
 /// (`Q4_K` in the file's layout, `Q4_K/r` in the layout the loader repacks it to, if any), warms their kernels
 /// together with [WarmUp] as loading a model does, then prints one line per kernel, `what bytes`: the bytes 100
-/// warm matrix-vector products, 20 matrix-matrix products, 100 attention calls and 100 rounds of the other
-/// per-token operations (RMS norms, SwiGLU, softmax) allocate.
+/// warm matrix-vector products, 20 matrix-matrix products, 100 attention calls (over F16, Q8_0 and Q4_0 caches)
+/// and 100 rounds of the other per-token operations (RMS norms, SwiGLU, softmax) allocate.
 final class AllocationProbe {
     private AllocationProbe() {
     }
@@ -52,6 +52,28 @@ final class AllocationProbe {
             long bytes = AllocationTest.allocatedWhenWarm(() -> Attention.attend(q, 0, group, headSize, keys, 1,
                     padded, values, headSize, 2 * headSize, n, 0.125f, att, 0, o, 0), 2_000, 100);
             System.out.println("attention " + bytes);
+            // the quantized cache's kernels (rows of two heads, as a Q8_0 and a Q4_0 cache store them)
+            int kvDim = 2 * headSize;
+            byte[] q8 = new byte[n * kvDim / 32 * QuantizedKV.Q8_0_BYTES];
+            byte[] q4 = new byte[n * kvDim / 32 * QuantizedKV.Q4_0_BYTES];
+            float[] row = RandomWeights.floats(kvDim, 8);
+            for (int p = 0; p < n; p++) {
+                QuantizedKV.storeQ8_0(row, 0, 1, kvDim, q8, p * (q8.length / n));
+                QuantizedKV.storeQ4_0(row, 0, 1, kvDim, q4, p * (q4.length / n));
+            }
+            bytes = AllocationTest.allocatedWhenWarm(() -> {
+                QuantizedKV.scoresQ8_0(q, 0, group, headSize, q8, q8.length / n, headSize, 0, n, 0.125f, att, 0,
+                        padded);
+                Attention.normalize(att, 0, group, padded, 0, n, 0f, false);
+                QuantizedKV.valuesQ8_0(att, 0, padded, group, q8, q8.length / n, headSize, 0, n, headSize, o, 0);
+            }, 2_000, 100);
+            System.out.println("attentionQ8_0 " + bytes);
+            bytes = AllocationTest.allocatedWhenWarm(() -> {
+                QuantizedKV.scoresQ4_0(q, 0, group, headSize, q4, q4.length / n, headSize, 0, n, 0.125f, att, 0,
+                        padded);
+                QuantizedKV.valuesQ4_0(att, 0, padded, group, q4, q4.length / n, headSize, 0, n, headSize, o, 0);
+            }, 2_000, 100);
+            System.out.println("attentionQ4_0 " + bytes);
             int width = 2048;
             float[] x = RandomWeights.floats(width, 5);
             float[] weight = RandomWeights.floats(width, 6);
