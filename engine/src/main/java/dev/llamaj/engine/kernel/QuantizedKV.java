@@ -130,7 +130,15 @@ public final class QuantizedKV {
     public static void scoresQ8_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
                                   int from, int n, float scale, float[] att, int attOff, int stride) {
         if (hs % QK == 0) {
-            scoresQ8_0Vector(q, qOff, group, hs, keys, rowBytes, e0, from, n, scale, att, attOff, stride);
+            int h = 0;
+            for (; h + 4 <= group; h += 4) {
+                scoresQ8_0Four(q, qOff + h * hs, hs, keys, rowBytes, e0, from, n, scale, att, attOff + h * stride,
+                        stride);
+            }
+            if (h < group) {
+                scoresQ8_0Vector(q, qOff + h * hs, group - h, hs, keys, rowBytes, e0, from, n, scale, att,
+                        attOff + h * stride, stride);
+            }
             return;
         }
         int seg = Math.min(hs, QK);
@@ -158,7 +166,15 @@ public final class QuantizedKV {
     public static void scoresQ4_0(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
                                   int from, int n, float scale, float[] att, int attOff, int stride) {
         if (hs % QK == 0) {
-            scoresQ4_0Vector(q, qOff, group, hs, keys, rowBytes, e0, from, n, scale, att, attOff, stride);
+            int h = 0;
+            for (; h + 4 <= group; h += 4) {
+                scoresQ4_0Four(q, qOff + h * hs, hs, keys, rowBytes, e0, from, n, scale, att, attOff + h * stride,
+                        stride);
+            }
+            if (h < group) {
+                scoresQ4_0Vector(q, qOff + h * hs, group - h, hs, keys, rowBytes, e0, from, n, scale, att,
+                        attOff + h * stride, stride);
+            }
             return;
         }
         int seg = Math.min(hs, QK);
@@ -196,7 +212,15 @@ public final class QuantizedKV {
                                   int e0, int from, int n, int hs, float[] out, int outOff) {
         java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
         if (hs % QK == 0) {
-            valuesQ8_0Vector(att, attOff, stride, group, values, rowBytes, e0, from, n, hs, out, outOff);
+            int h = 0;
+            for (; h + 4 <= group; h += 4) {
+                valuesQ8_0Four(att, attOff + h * stride, stride, values, rowBytes, e0, from, n, hs, out,
+                        outOff + h * hs);
+            }
+            if (h < group) {
+                valuesQ8_0Vector(att, attOff + h * stride, stride, group - h, values, rowBytes, e0, from, n, hs,
+                        out, outOff + h * hs);
+            }
             return;
         }
         int seg = Math.min(hs, QK);
@@ -223,7 +247,15 @@ public final class QuantizedKV {
                                   int e0, int from, int n, int hs, float[] out, int outOff) {
         java.util.Arrays.fill(out, outOff, outOff + group * hs, 0f);
         if (hs % QK == 0) {
-            valuesQ4_0Vector(att, attOff, stride, group, values, rowBytes, e0, from, n, hs, out, outOff);
+            int h = 0;
+            for (; h + 4 <= group; h += 4) {
+                valuesQ4_0Four(att, attOff + h * stride, stride, values, rowBytes, e0, from, n, hs, out,
+                        outOff + h * hs);
+            }
+            if (h < group) {
+                valuesQ4_0Vector(att, attOff + h * stride, stride, group - h, values, rowBytes, e0, from, n, hs,
+                        out, outOff + h * hs);
+            }
             return;
         }
         int seg = Math.min(hs, QK);
@@ -250,6 +282,65 @@ public final class QuantizedKV {
     }
 
     // ---- attend: the vector kernels, heads of a multiple of 32 ---------------------------------------------
+
+    /// Scores of four heads at once over `Q8_0` keys: each block is widened once for the four queries.
+    private static void scoresQ8_0Four(float[] q, int qOff, int hs, byte[] keys, int rowBytes, int e0, int from,
+                                       int n, float scale, float[] att, int attOff, int stride) {
+        int firstBlock = e0 / QK * Q8_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int i = 0; i < hs; i += QK) {
+                int o = row + i / QK * Q8_0_BYTES;
+                FloatVector d = FloatVector.broadcast(F, half(keys, o));
+                ByteVector lo = ByteVector.fromArray(B, keys, o + 2);
+                ByteVector hi = ByteVector.fromArray(B, keys, o + 18);
+                for (int part = 0; part < BYTE_PARTS; part++) {
+                    int x = qOff + i + part * L;
+                    FloatVector k = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part)).mul(d);
+                    a0 = k.fma(FloatVector.fromArray(F, q, x), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, q, x + hs), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, q, x + 2 * hs), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, q, x + 3 * hs), a3);
+                    k = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part)).mul(d);
+                    x += 16;
+                    a0 = k.fma(FloatVector.fromArray(F, q, x), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, q, x + hs), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, q, x + 2 * hs), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, q, x + 3 * hs), a3);
+                }
+            }
+            // the butterfly of Simd, written out, once per head
+            a0 = a0.add(a0.rearrange(Simd.SWAP_HALF));
+            a1 = a1.add(a1.rearrange(Simd.SWAP_HALF));
+            a2 = a2.add(a2.rearrange(Simd.SWAP_HALF));
+            a3 = a3.add(a3.rearrange(Simd.SWAP_HALF));
+            a0 = a0.add(a0.rearrange(Simd.SWAP_QUARTER));
+            a1 = a1.add(a1.rearrange(Simd.SWAP_QUARTER));
+            a2 = a2.add(a2.rearrange(Simd.SWAP_QUARTER));
+            a3 = a3.add(a3.rearrange(Simd.SWAP_QUARTER));
+            if (L >= 8) {
+                a0 = a0.add(a0.rearrange(Simd.SWAP_EIGHTH));
+                a1 = a1.add(a1.rearrange(Simd.SWAP_EIGHTH));
+                a2 = a2.add(a2.rearrange(Simd.SWAP_EIGHTH));
+                a3 = a3.add(a3.rearrange(Simd.SWAP_EIGHTH));
+            }
+            if (L >= 16) {
+                a0 = a0.add(a0.rearrange(Simd.SWAP_SIXTEENTH));
+                a1 = a1.add(a1.rearrange(Simd.SWAP_SIXTEENTH));
+                a2 = a2.add(a2.rearrange(Simd.SWAP_SIXTEENTH));
+                a3 = a3.add(a3.rearrange(Simd.SWAP_SIXTEENTH));
+            }
+            int y = attOff + p;
+            att[y] = a0.lane(0) * scale;
+            att[y + stride] = a1.lane(0) * scale;
+            att[y + 2 * stride] = a2.lane(0) * scale;
+            att[y + 3 * stride] = a3.lane(0) * scale;
+        }
+    }
 
     private static void scoresQ8_0Vector(float[] q, int qOff, int group, int hs, byte[] keys, int rowBytes, int e0,
                                          int from, int n, float scale, float[] att, int attOff, int stride) {
@@ -287,6 +378,66 @@ public final class QuantizedKV {
                 }
                 att[attOff + h * stride + p] = acc.lane(0) * scale;
             }
+        }
+    }
+
+    /// Scores of four heads at once over `Q4_0` keys: each block is widened once for the four queries.
+    private static void scoresQ4_0Four(float[] q, int qOff, int hs, byte[] keys, int rowBytes, int e0, int from,
+                                       int n, float scale, float[] att, int attOff, int stride) {
+        int firstBlock = e0 / QK * Q4_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int i = 0; i < hs; i += QK) {
+                int o = row + i / QK * Q4_0_BYTES;
+                FloatVector d = FloatVector.broadcast(F, half(keys, o));
+                ByteVector b = ByteVector.fromArray(B, keys, o + 2);
+                ByteVector lo = b.and((byte) 15).sub((byte) 8);
+                ByteVector hi = b.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
+                for (int part = 0; part < BYTE_PARTS; part++) {
+                    int x = qOff + i + part * L;
+                    FloatVector k = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part)).mul(d);
+                    a0 = k.fma(FloatVector.fromArray(F, q, x), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, q, x + hs), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, q, x + 2 * hs), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, q, x + 3 * hs), a3);
+                    k = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part)).mul(d);
+                    x += 16;
+                    a0 = k.fma(FloatVector.fromArray(F, q, x), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, q, x + hs), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, q, x + 2 * hs), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, q, x + 3 * hs), a3);
+                }
+            }
+            // the butterfly of Simd, written out, once per head
+            a0 = a0.add(a0.rearrange(Simd.SWAP_HALF));
+            a1 = a1.add(a1.rearrange(Simd.SWAP_HALF));
+            a2 = a2.add(a2.rearrange(Simd.SWAP_HALF));
+            a3 = a3.add(a3.rearrange(Simd.SWAP_HALF));
+            a0 = a0.add(a0.rearrange(Simd.SWAP_QUARTER));
+            a1 = a1.add(a1.rearrange(Simd.SWAP_QUARTER));
+            a2 = a2.add(a2.rearrange(Simd.SWAP_QUARTER));
+            a3 = a3.add(a3.rearrange(Simd.SWAP_QUARTER));
+            if (L >= 8) {
+                a0 = a0.add(a0.rearrange(Simd.SWAP_EIGHTH));
+                a1 = a1.add(a1.rearrange(Simd.SWAP_EIGHTH));
+                a2 = a2.add(a2.rearrange(Simd.SWAP_EIGHTH));
+                a3 = a3.add(a3.rearrange(Simd.SWAP_EIGHTH));
+            }
+            if (L >= 16) {
+                a0 = a0.add(a0.rearrange(Simd.SWAP_SIXTEENTH));
+                a1 = a1.add(a1.rearrange(Simd.SWAP_SIXTEENTH));
+                a2 = a2.add(a2.rearrange(Simd.SWAP_SIXTEENTH));
+                a3 = a3.add(a3.rearrange(Simd.SWAP_SIXTEENTH));
+            }
+            int y = attOff + p;
+            att[y] = a0.lane(0) * scale;
+            att[y + stride] = a1.lane(0) * scale;
+            att[y + 2 * stride] = a2.lane(0) * scale;
+            att[y + 3 * stride] = a3.lane(0) * scale;
         }
     }
 
@@ -331,6 +482,45 @@ public final class QuantizedKV {
     }
 
     /// Output rows accumulate in memory: per position, the `hs / L` vectors of a head are independent chains.
+    /// Weighted values of four heads at once over `Q8_0` values: each block is widened once for the four
+    /// output rows (the weights carry the block's scale).
+    private static void valuesQ8_0Four(float[] att, int attOff, int stride, byte[] values, int rowBytes, int e0,
+                                       int from, int n, int hs, float[] out, int outOff) {
+        int firstBlock = e0 / QK * Q8_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            int a = attOff + p;
+            float w0 = att[a];
+            float w1 = att[a + stride];
+            float w2 = att[a + 2 * stride];
+            float w3 = att[a + 3 * stride];
+            for (int i = 0; i < hs; i += QK) {
+                int o = row + i / QK * Q8_0_BYTES;
+                float d = half(values, o);
+                FloatVector d0 = FloatVector.broadcast(F, w0 * d);
+                FloatVector d1 = FloatVector.broadcast(F, w1 * d);
+                FloatVector d2 = FloatVector.broadcast(F, w2 * d);
+                FloatVector d3 = FloatVector.broadcast(F, w3 * d);
+                ByteVector lo = ByteVector.fromArray(B, values, o + 2);
+                ByteVector hi = ByteVector.fromArray(B, values, o + 18);
+                for (int part = 0; part < BYTE_PARTS; part++) {
+                    int y = outOff + i + part * L;
+                    FloatVector v = (FloatVector) lo.convertShape(VectorOperators.B2F, F, part);
+                    v.fma(d0, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    v.fma(d1, FloatVector.fromArray(F, out, y + hs)).intoArray(out, y + hs);
+                    v.fma(d2, FloatVector.fromArray(F, out, y + 2 * hs)).intoArray(out, y + 2 * hs);
+                    v.fma(d3, FloatVector.fromArray(F, out, y + 3 * hs)).intoArray(out, y + 3 * hs);
+                    v = (FloatVector) hi.convertShape(VectorOperators.B2F, F, part);
+                    y += 16;
+                    v.fma(d0, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    v.fma(d1, FloatVector.fromArray(F, out, y + hs)).intoArray(out, y + hs);
+                    v.fma(d2, FloatVector.fromArray(F, out, y + 2 * hs)).intoArray(out, y + 2 * hs);
+                    v.fma(d3, FloatVector.fromArray(F, out, y + 3 * hs)).intoArray(out, y + 3 * hs);
+                }
+            }
+        }
+    }
+
     private static void valuesQ8_0Vector(float[] att, int attOff, int stride, int group, byte[] values,
                                          int rowBytes, int e0, int from, int n, int hs, float[] out, int outOff) {
         int firstBlock = e0 / QK * Q8_0_BYTES;
@@ -356,6 +546,46 @@ public final class QuantizedKV {
                         ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part))
                                 .fma(wd, FloatVector.fromArray(F, out, yp + 16)).intoArray(out, yp + 16);
                     }
+                }
+            }
+        }
+    }
+
+    /// Weighted values of four heads at once over `Q4_0` values: each block is widened once for the four
+    /// output rows (the weights carry the block's scale).
+    private static void valuesQ4_0Four(float[] att, int attOff, int stride, byte[] values, int rowBytes, int e0,
+                                       int from, int n, int hs, float[] out, int outOff) {
+        int firstBlock = e0 / QK * Q4_0_BYTES;
+        for (int p = from; p < n; p++) {
+            int row = p * rowBytes + firstBlock;
+            int a = attOff + p;
+            float w0 = att[a];
+            float w1 = att[a + stride];
+            float w2 = att[a + 2 * stride];
+            float w3 = att[a + 3 * stride];
+            for (int i = 0; i < hs; i += QK) {
+                int o = row + i / QK * Q4_0_BYTES;
+                float d = half(values, o);
+                FloatVector d0 = FloatVector.broadcast(F, w0 * d);
+                FloatVector d1 = FloatVector.broadcast(F, w1 * d);
+                FloatVector d2 = FloatVector.broadcast(F, w2 * d);
+                FloatVector d3 = FloatVector.broadcast(F, w3 * d);
+                ByteVector b = ByteVector.fromArray(B, values, o + 2);
+                ByteVector lo = b.and((byte) 15).sub((byte) 8);
+                ByteVector hi = b.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
+                for (int part = 0; part < BYTE_PARTS; part++) {
+                    int y = outOff + i + part * L;
+                    FloatVector v = (FloatVector) lo.convertShape(VectorOperators.B2F, F, part);
+                    v.fma(d0, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    v.fma(d1, FloatVector.fromArray(F, out, y + hs)).intoArray(out, y + hs);
+                    v.fma(d2, FloatVector.fromArray(F, out, y + 2 * hs)).intoArray(out, y + 2 * hs);
+                    v.fma(d3, FloatVector.fromArray(F, out, y + 3 * hs)).intoArray(out, y + 3 * hs);
+                    v = (FloatVector) hi.convertShape(VectorOperators.B2F, F, part);
+                    y += 16;
+                    v.fma(d0, FloatVector.fromArray(F, out, y)).intoArray(out, y);
+                    v.fma(d1, FloatVector.fromArray(F, out, y + hs)).intoArray(out, y + hs);
+                    v.fma(d2, FloatVector.fromArray(F, out, y + 2 * hs)).intoArray(out, y + 2 * hs);
+                    v.fma(d3, FloatVector.fromArray(F, out, y + 3 * hs)).intoArray(out, y + 3 * hs);
                 }
             }
         }
