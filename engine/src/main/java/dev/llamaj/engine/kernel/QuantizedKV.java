@@ -21,14 +21,18 @@ import jdk.incubator.vector.VectorOperators;
 ///
 /// **Store** follows ggml's reference quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`), rounding
 /// included: C's `roundf` (halves away from zero) for `Q8_0`, truncation of `x / d + 8.5` for `Q4_0`. (llama.cpp's
-/// own x86 path for `Q8_0` rounds halves to even and scales by `127 / max`; the two differ only on exact ties.)
+/// own x86 path for `Q8_0` rounds halves to even and scales by `127 / max` instead of `1 / d`: a quant can then
+/// differ by one step on values at or within a rounding error of a tie.)
 ///
 /// **Attend** reads the blocks in place: a score is, per block, the scale times the dot product of the float
-/// query with the block's integers; a weighted value sum adds, per position and block, `(weight · d) · q` to the
-/// output. Nothing is dequantized into a temporary row. Heads of a multiple of 32 (every real model) run Vector API
-/// kernels: a block's 16-byte halves are widened straight to float lanes (`B2F`), scaled and multiply-added with
-/// the query, one accumulator per score reduced at the end with [Simd]'s fixed butterfly (the same bits in every
-/// execution mode); values are multiply-added into the output rows. Smaller heads (toy models) take scalar loops.
+/// query with the block's integers (llama.cpp rounds the query to `Q8_0` for that product; the float query is
+/// kept here); a weighted value sum adds, per position and block, `(weight · d) · q` to the output, with the
+/// softmax weights in float (llama.cpp rounds them to F16 only against an F16 value cache). Nothing is
+/// dequantized into a temporary row. Heads of a multiple of 32 (every real model) run Vector API kernels: a block's
+/// 16-byte halves are widened straight to float lanes (`B2F`), scaled, and multiply-added with four query heads
+/// at a time (the group of a key/value head; a remainder one by one), one accumulator per score reduced at the end
+/// with [Simd]'s fixed butterfly (the same bits in every execution mode); values are multiply-added into the four
+/// output rows. Smaller heads (toy models) take scalar loops.
 public final class QuantizedKV {
     /// Elements per block.
     public static final int QK = 32;
