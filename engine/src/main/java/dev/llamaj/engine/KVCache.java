@@ -48,12 +48,8 @@ final class KVCache {
     private final int kvHeads;
     private final int headSize;
 
-    /// A half-precision cache of `contextLength` positions for a model whose batches hold at most `batch` tokens.
-    KVCache(ModelConfig c, int contextLength, int batch) {
-        this(c, contextLength, batch, KVCacheType.F16, KVCacheType.F16);
-    }
-
-    /// A cache of `contextLength` positions storing keys as `typeK` and values as `typeV` (checked by [#check]).
+    /// A cache of `contextLength` positions for a model whose batches hold at most `batch` tokens, storing keys as
+    /// `typeK` and values as `typeV` (checked by [#check]).
     KVCache(ModelConfig c, int contextLength, int batch, KVCacheType typeK, KVCacheType typeV) {
         check(c, typeK, typeV);
         this.typeK = typeK;
