@@ -137,7 +137,16 @@ public final class Grammar {
     ///
     /// @throws GrammarException `schema /properties/age/multipleOf: unsupported JSON Schema keyword ...`
     public static Grammar fromJsonSchema(Object schema) {
-        Object parsed = schema instanceof String text ? SchemaJson.parse(text) : schema;
+        Object parsed = schema;
+        if (schema instanceof String text) {
+            try {
+                parsed = JsonReader.parse(text);
+            } catch (GrammarException e) {
+                throw e;
+            } catch (IllegalArgumentException e) {
+                throw new GrammarException("schema " + e.getMessage());
+            }
+        }
         return parse(JsonSchemaConverter.toGbnf(parsed));
     }
 

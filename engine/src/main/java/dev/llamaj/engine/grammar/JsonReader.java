@@ -6,25 +6,29 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/// A strict JSON reader (RFC 8259) for schemas given as text: objects become `LinkedHashMap` (keys in document
-/// order, which is the order properties are generated in), arrays `ArrayList`, numbers `Long` or `BigDecimal`.
-/// Errors are [GrammarException]s naming the line and column.
-final class SchemaJson {
+/// The engine's strict JSON reader (RFC 8259), for schemas given as text and for what tool calling reads (a
+/// model's call, a tool's parameters): objects become `LinkedHashMap` (keys in document order, which is the order
+/// properties are generated in), arrays `ArrayList`, numbers `Long` or `BigDecimal`. Duplicate keys and nesting
+/// deeper than 256 levels are refused. Errors are `IllegalArgumentException`s naming the line and column.
+public final class JsonReader {
     private static final int MAX_DEPTH = 256;
     private final String s;
     private int i;
 
-    private SchemaJson(String s) {
+    private JsonReader(String s) {
         this.s = s;
     }
 
-    static Object parse(String text) {
-        SchemaJson reader = new SchemaJson(text);
+    /// Reads the one JSON value that fills `text` (whitespace around it allowed).
+    ///
+    /// @throws IllegalArgumentException if `text` is not exactly one valid JSON value
+    public static Object parse(String text) {
+        JsonReader reader = new JsonReader(text);
         reader.space();
         Object value = reader.value(0);
         reader.space();
         if (reader.i < text.length()) {
-            throw reader.error("unexpected text after the schema");
+            throw reader.error("unexpected text after the value");
         }
         return value;
     }
@@ -34,7 +38,7 @@ final class SchemaJson {
             throw error("nested more than " + MAX_DEPTH + " levels");
         }
         if (i >= s.length()) {
-            throw error("unexpected end of the schema");
+            throw error("unexpected end of the text");
         }
         char c = s.charAt(i);
         switch (c) {
@@ -214,7 +218,7 @@ final class SchemaJson {
         }
     }
 
-    private GrammarException error(String message) {
+    private IllegalArgumentException error(String message) {
         int line = 1, column = 1;
         for (int k = 0; k < i && k < s.length(); k++) {
             if (s.charAt(k) == '\n') {
@@ -224,6 +228,6 @@ final class SchemaJson {
                 column++;
             }
         }
-        return new GrammarException("schema JSON " + line + ":" + column + ": " + message);
+        return new IllegalArgumentException("JSON " + line + ":" + column + ": " + message);
     }
 }
