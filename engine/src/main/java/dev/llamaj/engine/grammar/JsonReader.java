@@ -230,4 +230,27 @@ public final class JsonReader {
         }
         return new IllegalArgumentException("JSON " + line + ":" + column + ": " + message);
     }
+
+    /// Writes `s` as a JSON string (the escapes this reader undoes), for what the engine writes back as JSON.
+    public static void quote(String s, StringBuilder sb) {
+        sb.append('"');
+        for (int k = 0; k < s.length(); k++) {
+            char c = s.charAt(k);
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        sb.append('"');
+    }
 }

@@ -917,7 +917,7 @@ final class JsonSchemaConverter {
     private static void writeJson(Object value, StringBuilder sb) {
         switch (value) {
             case null -> sb.append("null");
-            case String s -> quoteJson(s, sb);
+            case String s -> JsonReader.quote(s, sb);
             case Boolean b -> sb.append(b);
             case Number n -> {
                 BigDecimal d = decimal(n);
@@ -933,7 +933,7 @@ final class JsonSchemaConverter {
                 for (Map.Entry<?, ?> e : m.entrySet()) {
                     sb.append(first ? "" : ",");
                     first = false;
-                    quoteJson(String.valueOf(e.getKey()), sb);
+                    JsonReader.quote(String.valueOf(e.getKey()), sb);
                     sb.append(':');
                     writeJson(e.getValue(), sb);
                 }
@@ -952,28 +952,6 @@ final class JsonSchemaConverter {
             default -> throw new GrammarException("a schema holds a " + value.getClass().getSimpleName()
                     + ", which is not a JSON value");
         }
-    }
-
-    private static void quoteJson(String s, StringBuilder sb) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
     }
 
     /// A GBNF literal matching exactly `text`.

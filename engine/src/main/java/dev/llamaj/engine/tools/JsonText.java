@@ -41,7 +41,7 @@ final class JsonText {
     private static void write(Object v, StringBuilder sb) {
         switch (v) {
             case null -> sb.append("null");
-            case String str -> quote(str, sb);
+            case String str -> JsonReader.quote(str, sb);
             case Boolean b -> sb.append(b);
             case BigDecimal d -> sb.append(d.toString());
             case Number n -> sb.append(n);
@@ -53,7 +53,7 @@ final class JsonText {
                         sb.append(", ");
                     }
                     first = false;
-                    quote(String.valueOf(e.getKey()), sb);
+                    JsonReader.quote(String.valueOf(e.getKey()), sb);
                     sb.append(": ");
                     write(e.getValue(), sb);
                 }
@@ -71,28 +71,6 @@ final class JsonText {
             }
             default -> throw new IllegalArgumentException("not a JSON value: " + v.getClass().getName());
         }
-    }
-
-    static void quote(String str, StringBuilder sb) {
-        sb.append('"');
-        for (int k = 0; k < str.length(); k++) {
-            char c = str.charAt(k);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
     }
 
     /// Follows JSON text one character at a time to find where a value ends, without parsing it: strings (with
