@@ -173,6 +173,15 @@ public class KernelBenchmark {
         return batch.out[0];
     }
 
+    /// The small-batch product of batched decoding (`tokens` sequences, one token each): run with `-p tokens=1,4,8`.
+    @Benchmark
+    public float matMulFew(Batch batch, Traffic traffic) {
+        Kernels.matMulFew(pool, nextMatrix(), batch.x, 0, batch.out, 0, batch.tokens);
+        traffic.weightGB += weightGBPerProduct;
+        traffic.gflop += gflopPerToken * batch.tokens;
+        return batch.out[0];
+    }
+
     static float[] random(int n, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] v = new float[n];

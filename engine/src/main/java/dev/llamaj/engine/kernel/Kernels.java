@@ -197,6 +197,26 @@ public final class Kernels {
         pool.matMulTask().run(w, x, xOffset, out, outOffset, tokens);
     }
 
+    /// `out = w · x` for a few tokens, in the same tiled layout as [#matMul] (only the real tokens are computed;
+    /// the padding of the last tile is left as it is): the product of a decode step that runs several sequences
+    /// together. Cheaper than [#matMul] below about a tile of tokens, and each result is the same whatever the
+    /// thread count, the other tokens and their number (see [SmallBatch]).
+    ///
+    /// @throws IllegalArgumentException  if `w.type()` is not supported
+    /// @throws IndexOutOfBoundsException if `x` or `out` is too short for the tiles
+    public static void matMulFew(Parallel pool, Matrix w, float[] x, int xOffset, float[] out, int outOffset,
+                                 int tokens) {
+        if (!supports(w.type())) {
+            throw unsupported(w.type());
+        }
+        if (tokens < 1) {
+            throw new IllegalArgumentException("tokens must be 1 or more, got " + tokens);
+        }
+        Objects.checkFromIndexSize(xOffset, tiledSize(w.cols(), tokens), x.length);
+        Objects.checkFromIndexSize(outOffset, tiledSize(w.rows(), tokens), out.length);
+        pool.smallBatchTask().run(w, x, xOffset, out, outOffset, tokens);
+    }
+
     /// [#rmsNorm] of every token of a tiled batch of `width` features: `out` and `x` (may be the same array) in the
     /// tiled layout, `tiles` whole tiles. Each token's squares are summed in double in feature order.
     public static void rmsNormTiled(float[] out, float[] x, float[] weight, int width, int tiles, float eps) {

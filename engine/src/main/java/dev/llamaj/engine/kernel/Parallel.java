@@ -50,12 +50,22 @@ public final class Parallel implements AutoCloseable {
     /// Scratch task for [Kernels#matVec], reused so that a product allocates nothing.
     final Kernels.MatVecTask matVecTask = new Kernels.MatVecTask();
     private MatMul.Task matMulTask;
+    private SmallBatch.Task smallBatchTask;
 
     /// The state of [Kernels#matMul] products (per-thread panels), created on first use.
     MatMul.Task matMulTask() {
         MatMul.Task t = matMulTask;
         if (t == null) {
             t = matMulTask = new MatMul.Task(this);
+        }
+        return t;
+    }
+
+    /// The state of [Kernels#matMulFew] products, created on first use.
+    SmallBatch.Task smallBatchTask() {
+        SmallBatch.Task t = smallBatchTask;
+        if (t == null) {
+            t = smallBatchTask = new SmallBatch.Task(this);
         }
         return t;
     }
