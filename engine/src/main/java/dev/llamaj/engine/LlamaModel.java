@@ -175,6 +175,12 @@ public final class LlamaModel implements AutoCloseable {
     ///
     /// @throws IllegalArgumentException if `contextLength` is not positive
     public Session newSession(int contextLength) {
+        checkContext(contextLength);
+        return new Session(this, transformer, contextLength, options.threads(), null);
+    }
+
+    /// Checks that a cache of `contextLength` tokens can be allocated.
+    private void checkContext(int contextLength) {
         if (contextLength < 1) {
             throw new IllegalArgumentException("context length must be 1 or more, got " + contextLength);
         }
@@ -186,7 +192,26 @@ public final class LlamaModel implements AutoCloseable {
                     + (needed >> 20) + " MiB for the key/value cache but only " + (available >> 20)
                     + " MiB of heap is free (or raise the heap limit, -Xmx)", ContextLengthException.Remedy.SHORTER);
         }
-        return new Session(this, transformer, contextLength, options.threads());
+    }
+
+    /// A session of `executor` (see [BatchExecutor#newSession(int)]).
+    Session newSession(int contextLength, BatchExecutor executor) {
+        checkContext(contextLength);
+        return new Session(this, transformer, contextLength, options.threads(), executor);
+    }
+
+    /// Starts an executor that runs the forward passes of its sessions together (continuous batching, see
+    /// [BatchExecutor]), with steps of up to 64 tokens of which up to 16 from prompts while sessions generate.
+    public BatchExecutor newBatchExecutor() {
+        return newBatchExecutor(BatchExecutor.DEFAULT_STEP_TOKENS, BatchExecutor.DEFAULT_PROMPT_CHUNK);
+    }
+
+    /// Starts an executor whose steps hold up to `stepTokens` tokens, of which up to `promptChunk` prompt tokens while
+    /// sessions generate (fewer: generating sessions wait less for a long prompt; more: prompts finish sooner).
+    ///
+    /// @throws IllegalArgumentException if `stepTokens < 1` or `promptChunk < 0`
+    public BatchExecutor newBatchExecutor(int stepTokens, int promptChunk) {
+        return new BatchExecutor(this, transformer, options.threads(), stepTokens, promptChunk);
     }
 
     /// `text` as [Session#embed] should see it: tokenized with special-token text left as text, the start token

@@ -106,6 +106,27 @@ final class Rope {
         }
     }
 
+    /// Rotates `heads` heads of token `t` of a tiled batch of `width` features, at `pos`: the same arithmetic as
+    /// [#applyTiled] for that token (the tokens of a batch of several sequences have unrelated positions).
+    void applyTiledToken(float[] x, int width, int heads, int t, int pos) {
+        int pairs = dimensions / 2;
+        int step = style == Style.NORM ? 2 : 1;
+        int second = style == Style.NORM ? 1 : pairs;
+        int base = Kernels.tiledIndex(width, t, 0);
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < pairs; i++) {
+                float c = cos[i * stride + pos];
+                float s = sin[i * stride + pos];
+                int a = base + (h * headSize + i * step) * Kernels.TILE;
+                int b = a + second * Kernels.TILE;
+                float x0 = x[a];
+                float x1 = x[b];
+                x[a] = x0 * c - x1 * s;
+                x[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+
     /// Rotates `heads` heads of every token of a tiled batch of `tiles` tiles of `width` features, token `t` at
     /// `pos0 + t`.
     void applyTiled(float[] x, int width, int heads, int tiles, int pos0) {

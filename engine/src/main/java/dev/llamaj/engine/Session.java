@@ -29,14 +29,25 @@ public final class Session implements AutoCloseable {
     private final int[] history;
     private volatile boolean cancelled;
     private boolean closed;
+    /// The executor whose batched steps compute this session's tokens, or null: this session computes them itself.
+    private final BatchExecutor executor;
+    /// Whether this session is inside a call counted by the executor ([BatchExecutor#enter]).
+    private boolean entered;
 
-    Session(LlamaModel model, Transformer transformer, int contextLength, int threads) {
+    Session(LlamaModel model, Transformer transformer, int contextLength, int threads, BatchExecutor executor) {
         this.model = model;
         this.transformer = transformer;
         this.contextLength = contextLength;
-        this.pool = new Parallel(threads);
+        this.executor = executor;
+        // a session of an executor computes nothing itself (but embeddings): no worker threads
+        this.pool = new Parallel(executor == null ? threads : 1);
         this.history = new int[contextLength];
         this.state = transformer.newState(contextLength, pool);
+    }
+
+    /// The executor that batches this session's forward passes with other sessions', if any.
+    public java.util.Optional<BatchExecutor> executor() {
+        return java.util.Optional.ofNullable(executor);
     }
 
     public int contextLength() {
@@ -101,6 +112,23 @@ public final class Session implements AutoCloseable {
     public Completion generate(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
                                Consumer<String> onText, Completion.TokenListener onToken) {
         checkOpen();
+        boolean enter = executor != null && !entered;
+        if (enter) { // the executor's steps wait for this session's next token until it leaves
+            executor.enter();
+            entered = true;
+        }
+        try {
+            return generateHere(prompt, maxTokens, sampler, stopStrings, onText, onToken);
+        } finally {
+            if (enter) {
+                entered = false;
+                executor.leave();
+            }
+        }
+    }
+
+    private Completion generateHere(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
+                                    Consumer<String> onText, Completion.TokenListener onToken) {
         StopStrings out = new StopStrings(stopStrings, onText);
         if (maxTokens < 0) {
             throw new IllegalArgumentException("max tokens must be 0 or more, got " + maxTokens);
@@ -218,6 +246,23 @@ public final class Session implements AutoCloseable {
             pendingToken = -1;
         }
         System.arraycopy(all, 0, history, position, all.length);
+        if (executor != null) {
+            boolean enter = !entered;
+            if (enter) {
+                executor.enter();
+                entered = true;
+            }
+            try {
+                executor.process(state, all, position, pending, listener);
+            } finally {
+                if (enter) {
+                    entered = false;
+                    executor.leave();
+                }
+            }
+            position += all.length;
+            return;
+        }
         // Batches of up to the load options' batch size through matrix-matrix products; a handful of tokens (a chat
         // turn's pending token, a short continuation) one at a time.
         int n = all.length;

@@ -161,9 +161,16 @@ final class Transformer {
         if (n < 1 || n > b.capacity) {
             throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
         }
+        b.start(s, n, pos0);
+        run(b, tokens, off);
+        return b;
+    }
+
+    /// The embeddings and every layer of the batch `b` (started), whose tokens are `tokens[off .. off + b.n)`.
+    private void run(Batched b, int[] tokens, int off) {
+        int n = b.n;
         int dim = config.embeddingLength();
-        int tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
-        b.start(n, pos0);
+        int tiles = b.tiles;
         // embeddings, and zeros in the padding tokens of the last tile
         Matrix embedding = weights.tokenEmbedding();
         for (int t = 0; t < tiles * Kernels.TILE; t++) {
@@ -179,7 +186,63 @@ final class Transformer {
         for (int l = 0; l < config.blockCount(); l++) {
             layer(b, l);
         }
-        return b;
+    }
+
+    /// One step of several sequences decoded together (continuous batching): token `t < n` is `tokens[t]` of the
+    /// sequence whose buffers are `states[t]`, at `positions[t]` (a sequence may have several consecutive tokens in a
+    /// step: a chunk of its prompt). For each `t` with `wanted[t]`, in order, fills `states[t].logits` with the
+    /// logits after that token and calls `each.accept(t)`.
+    ///
+    /// Every product runs through the small-batch kernel, whose result for a token depends neither on the other
+    /// tokens nor on their number ([Kernels#matMulFew]), and every other operation is per token: so a sequence's
+    /// logits are bit for bit the same whichever sequences share its steps. `b` is the scratch of the caller
+    /// ([#newMixedBatch]); its capacity bounds `n`.
+    void forwardMixed(Batched b, int[] tokens, int n, State[] states, int[] positions, boolean[] wanted,
+                      TokenLogits each) {
+        if (n < 1 || n > b.capacity) {
+            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + b.capacity);
+        }
+        System.arraycopy(positions, 0, b.positions, 0, n);
+        b.startMixed(states, n);
+        try {
+            run(b, tokens, 0);
+            int m = 0;
+            for (int t = 0; t < n; t++) {
+                m += wanted[t] ? 1 : 0;
+            }
+            if (m == 0) {
+                return;
+            }
+            int dim = config.embeddingLength();
+            int vocab = config.vocabSize();
+            Kernels.rmsNormTiled(b.xb, b.x, weights.outputNorm(), dim, b.tiles, config.rmsNormEpsilon());
+            if (b.hidden == null) {
+                b.hidden = new float[Kernels.tiledSize(dim, b.capacity)];
+                b.logitsFew = new float[Kernels.tiledSize(vocab, b.capacity)];
+            }
+            for (int t = 0, j = 0; t < n; t++) {
+                if (wanted[t]) {
+                    gather(b.xb, dim, t, b.row, 0);
+                    scatter(b.row, b.hidden, dim, j++);
+                }
+            }
+            Kernels.matMulFew(b.pool, weights.output(), b.hidden, 0, b.logitsFew, 0, m);
+            for (int t = 0, j = 0; t < n; t++) {
+                if (wanted[t]) {
+                    float[] logits = states[t].logits;
+                    gather(b.logitsFew, vocab, j++, logits, 0);
+                    finishLogits(logits);
+                    each.accept(t);
+                }
+            }
+        } finally {
+            b.clear();
+        }
+    }
+
+    /// Scratch for [#forwardMixed] steps of up to `capacity` tokens, computed on `pool`.
+    Batched newMixedBatch(int capacity, Parallel pool) {
+        return new Batched(config, pool, new AttentionTask(config, pool.threads()), capacity);
     }
 
     /// One transformer layer, for one token or a batch: the recipe every family shares.
@@ -205,11 +268,8 @@ final class Transformer {
             s.groupNorm(s.q, c.qDim(), w.qNorm());
             s.groupNorm(s.k, c.kvDim(), w.kNorm());
         }
-        Rope rope = s.state.ropes[l];
-        if (rope != null) {
-            s.rope(rope, s.q, c.qDim(), c.headCount());
-            s.rope(rope, s.k, c.kvDim(), c.headCountKv());
-        }
+        s.rope(l, s.q, c.qDim(), c.headCount());
+        s.rope(l, s.k, c.kvDim(), c.headCountKv());
         s.attention(l, c.window(l));
         s.project(w.wo(), s.xb2, s.xb);
         if (w.postAttnNorm() != null) {
@@ -276,7 +336,9 @@ final class Transformer {
     /// holds its width per token: `x`, `xb` the embedding; `xb2`, `q` all query heads; `k`, `v` all key/value
     /// heads; `hb`, `hb2` the feed-forward width.
     private abstract static sealed class Step permits OneToken, Batched {
-        final State state;
+        final ModelConfig config;
+        final Parallel pool;
+        final AttentionTask attention;
         final float eps;
         float[] x;
         float[] xb;
@@ -287,9 +349,11 @@ final class Transformer {
         float[] hb;
         float[] hb2;
 
-        Step(State state) {
-            this.state = state;
-            this.eps = state.config.rmsNormEpsilon();
+        Step(ModelConfig config, Parallel pool, AttentionTask attention) {
+            this.config = config;
+            this.pool = pool;
+            this.attention = attention;
+            this.eps = config.rmsNormEpsilon();
         }
 
         /// `out = rmsNorm(in) · weight` per token, over `weight.length` features (`out` may be `in`).
@@ -311,8 +375,9 @@ final class Transformer {
         /// `x += bias` per token.
         abstract void addBias(float[] x, float[] bias);
 
-        /// RoPE of `heads` heads of a `width`-feature buffer, at each token's position.
-        abstract void rope(Rope rope, float[] x, int width, int heads);
+        /// RoPE of `heads` heads of a `width`-feature buffer, at each token's position, with layer `layer`'s
+        /// tables (none on layers without RoPE).
+        abstract void rope(int layer, float[] x, int width, int heads);
 
         /// Stores `k`, `v` in the cache and writes the attention of `q` to `xb2`; `window` positions at most.
         abstract void attention(int layer, int window);
@@ -326,10 +391,12 @@ final class Transformer {
 
     /// One token at `pos`: matrix-vector products over the session's vectors.
     private final class OneToken extends Step {
+        final State state;
         int pos;
 
         OneToken(State s) {
-            super(s);
+            super(s.config, s.pool, s.attention);
+            this.state = s;
             ModelConfig c = s.config;
             x = new float[c.embeddingLength()];
             xb = new float[c.embeddingLength()];
@@ -355,20 +422,20 @@ final class Transformer {
 
         @Override
         void project(Matrix w, float[] in, float[] out) {
-            Kernels.matVec(state.pool, w, in, 0, out, 0);
+            Kernels.matVec(pool, w, in, 0, out, 0);
         }
 
         @Override
         void projectQkv(Weights.Layer w, float[] in) {
-            Kernels.matVec3(state.pool, w.wq(), w.wk(), w.wv(), in, 0, q, 0, k, 0, v, 0);
+            Kernels.matVec3(pool, w.wq(), w.wk(), w.wv(), in, 0, q, 0, k, 0, v, 0);
         }
 
         @Override
         void gatedFeedForward(Weights.Layer w, float[] in, Architecture.Activation act) {
             switch (act) {
-                case SILU -> Kernels.matVecSwiGlu(state.pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
+                case SILU -> Kernels.matVecSwiGlu(pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
                 case GELU -> {
-                    Kernels.matVec2(state.pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
+                    Kernels.matVec2(pool, w.ffnGate(), w.ffnUp(), in, 0, hb, hb2);
                     Kernels.geGlu(hb, hb2, hb.length);
                 }
             }
@@ -380,8 +447,11 @@ final class Transformer {
         }
 
         @Override
-        void rope(Rope rope, float[] x, int width, int heads) {
-            rope.apply(x, heads, pos);
+        void rope(int layer, float[] x, int width, int heads) {
+            Rope rope = state.ropes[layer];
+            if (rope != null) {
+                rope.apply(x, heads, pos);
+            }
         }
 
         @Override
@@ -392,7 +462,7 @@ final class Transformer {
             for (int i = 0; i < q.length; i++) {
                 q[i] = Attention.half(q[i] * scale);
             }
-            state.attention.decode(this, layer, pos, window);
+            attention.decode(this, layer, pos, window);
         }
 
         @Override
@@ -407,19 +477,33 @@ final class Transformer {
         }
     }
 
-    /// The tokens `0 .. n-1` of a batch at positions `pos0 ..`, in the tiled layout: matrix-matrix products.
-    private final class Batched extends Step {
+    /// The tokens `0 .. n-1` of a batch, in the tiled layout: matrix-matrix products. Token `t` is at
+    /// `positions[t]` in the cache `caches[t]` with the RoPE tables `ropes[t]`: one sequence's consecutive tokens
+    /// (prompt processing: `uniform`), or the tokens of several sequences decoded together (see [#forwardMixed]).
+    final class Batched extends Step {
         final int capacity;
         final float[] row;
+        final int[] positions;
+        final KVCache[] caches;
+        final Rope[][] ropes;
         float[] logitsTile;
+        /// The normed hidden states of the tokens whose logits a mixed step computes (tiled), and their logits.
+        float[] hidden;
+        float[] logitsFew;
         int n;
         int pos0;
         int tiles;
+        /// All tokens belong to one sequence, at positions `pos0 ..`.
+        boolean uniform;
+        /// Products through the small-batch kernel ([Kernels#matMulFew]) rather than the tiled one.
+        boolean few;
 
-        Batched(State s, int capacity) {
-            super(s);
-            ModelConfig c = s.config;
+        Batched(ModelConfig c, Parallel pool, AttentionTask attention, int capacity) {
+            super(c, pool, attention);
             this.capacity = capacity;
+            positions = new int[capacity];
+            caches = new KVCache[capacity];
+            ropes = new Rope[capacity][];
             x = new float[Kernels.tiledSize(c.embeddingLength(), capacity)];
             xb = new float[Kernels.tiledSize(c.embeddingLength(), capacity)];
             xb2 = new float[Kernels.tiledSize(c.qDim(), capacity)];
@@ -431,10 +515,37 @@ final class Transformer {
             row = new float[Math.max(c.embeddingLength(), c.qDim())];
         }
 
-        void start(int n, int pos0) {
+        /// Tokens `0 .. n-1` of the sequence of `s`, at positions `pos0 ..`.
+        void start(State s, int n, int pos0) {
             this.n = n;
             this.pos0 = pos0;
             this.tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
+            this.uniform = true;
+            this.few = false;
+            for (int t = 0; t < n; t++) {
+                positions[t] = pos0 + t;
+                caches[t] = s.cache;
+                ropes[t] = s.ropes;
+            }
+        }
+
+        /// Token `t` of sequence `states[t]` at `positions[t]`, for `t < n` (the positions already set).
+        void startMixed(State[] states, int n) {
+            this.n = n;
+            this.pos0 = -1;
+            this.tiles = (n + Kernels.TILE - 1) / Kernels.TILE;
+            this.uniform = false;
+            this.few = true;
+            for (int t = 0; t < n; t++) {
+                caches[t] = states[t].cache;
+                ropes[t] = states[t].ropes;
+            }
+        }
+
+        /// Forgets the sequences of the last step (so that closed sessions' caches can be collected).
+        void clear() {
+            Arrays.fill(caches, null);
+            Arrays.fill(ropes, null);
         }
 
         @Override
@@ -455,7 +566,11 @@ final class Transformer {
 
         @Override
         void project(Matrix w, float[] in, float[] out) {
-            Kernels.matMul(state.pool, w, in, 0, out, 0, n);
+            if (few) {
+                Kernels.matMulFew(pool, w, in, 0, out, 0, n);
+            } else {
+                Kernels.matMul(pool, w, in, 0, out, 0, n);
+            }
         }
 
         @Override
@@ -491,19 +606,30 @@ final class Transformer {
         }
 
         @Override
-        void rope(Rope rope, float[] x, int width, int heads) {
-            rope.applyTiled(x, width, heads, tiles, pos0);
+        void rope(int layer, float[] x, int width, int heads) {
+            if (uniform) {
+                Rope rope = ropes[0][layer];
+                if (rope != null) {
+                    rope.applyTiled(x, width, heads, tiles, pos0);
+                }
+            } else {
+                for (int t = 0; t < n; t++) {
+                    Rope rope = ropes[t][layer];
+                    if (rope != null) {
+                        rope.applyTiledToken(x, width, heads, t, positions[t]);
+                    }
+                }
+            }
         }
 
         @Override
         void attention(int layer, int window) {
-            ModelConfig c = state.config;
-            int kvDim = c.kvDim();
+            int kvDim = config.kvDim();
             for (int t = 0; t < n; t++) {
                 int o = Kernels.tiledIndex(kvDim, t, 0);
-                state.cache.store(layer, pos0 + t, k, o, v, o, Kernels.TILE);
+                caches[t].store(layer, positions[t], k, o, v, o, Kernels.TILE);
             }
-            state.attention.batch(this, layer, window);
+            attention.batch(this, layer, window);
         }
 
         @Override
@@ -515,7 +641,7 @@ final class Transformer {
 
         @Override
         boolean finite() {
-            return Kernels.allFinite(x, tiles * state.config.embeddingLength() * Kernels.TILE);
+            return Kernels.allFinite(x, tiles * config.embeddingLength() * Kernels.TILE);
         }
     }
 
@@ -546,7 +672,7 @@ final class Transformer {
 
         Batched batch() {
             if (batch == null) {
-                batch = new Batched(this, batchCapacity(cache.contextLength));
+                batch = new Batched(config, pool, attention, batchCapacity(cache.contextLength));
             }
             return batch;
         }
@@ -672,42 +798,43 @@ final class Transformer {
             }
         }
 
-        /// Every token of the batch `b`: `b.q` → `b.xb2`.
+        /// Every token of the batch `b`: `b.q` → `b.xb2`, each against its own cache.
         void batch(Batched b, int layer, int window) {
-            this.s = b.state;
             this.b = b;
             this.layer = layer;
             this.window = window;
             try {
-                s.pool.forRange(b.n * kvHeads, 1, batchTask);
+                b.pool.forRange(b.n * kvHeads, 1, batchTask);
             } finally {
-                this.s = null;
                 this.b = null;
             }
         }
 
         private void runBatch(int from, int to) {
-            int thread = s.pool.threadIndex();
-            int padded = s.cache.paddedLength;
-            float[] a = att[thread];
-            if (a == null || a.length < group * padded) {
-                a = att[thread] = new float[group * padded];
+            int thread = b.pool.threadIndex();
+            if (qs[thread] == null) {
                 qs[thread] = new float[group * headSize];
                 os[thread] = new float[group * headSize];
             }
             float[] qv = qs[thread];
             float[] ov = os[thread];
             for (int u = from; u < to; u++) {
-                int t = b.n - 1 - u / kvHeads; // the longest first: better balance at the end of the region
+                // the longest first: better balance at the end of the region (in a prompt, the last tokens)
+                int t = b.uniform ? b.n - 1 - u / kvHeads : u / kvHeads;
                 int h = u % kvHeads;
+                KVCache cache = b.caches[t];
+                float[] a = att[thread];
+                if (a == null || a.length < group * cache.paddedLength) {
+                    a = att[thread] = new float[group * cache.paddedLength];
+                }
                 int q0 = h * group * headSize;
                 int base = Kernels.tiledIndex(qDim, t, q0);
-                int p = b.pos0 + t;
+                int p = b.positions[t];
                 float scale = queryScale * temperature(p);
                 for (int i = 0; i < group * headSize; i++) {
                     qv[i] = Attention.half(b.q[base + i * Kernels.TILE] * scale);
                 }
-                s.cache.attend(layer, qv, 0, group, h, firstVisible(p), p + 1, scoreScale, softcap, a, 0, ov, 0);
+                cache.attend(layer, qv, 0, group, h, firstVisible(p), p + 1, scoreScale, softcap, a, 0, ov, 0);
                 for (int i = 0; i < group * headSize; i++) {
                     b.xb2[base + i * Kernels.TILE] = ov[i];
                 }

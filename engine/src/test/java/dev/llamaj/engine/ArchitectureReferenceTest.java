@@ -17,8 +17,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /// The tiny random-weight model of every family in `../shared/archs`, against llama.cpp's greedy continuation:
 /// the prompt ids evaluated as one batch, then 16 greedy tokens one at a time (EOS does not stop), token for
-/// token. Each file and prompt runs twice: prompt as a batch (the matrix-matrix path) and one token at a time (the
-/// matrix-vector path), so both executors of the layer recipe are checked for every family.
+/// token. Each file and prompt runs three times: prompt as a batch (the matrix-matrix path), one token at a time (the
+/// matrix-vector path), and in a [BatchExecutor] (the small-batch products and per-token positions of continuous
+/// batching, prompt in chunks of 5 tokens), so every way of running the layer recipe is checked for every family.
 ///
 /// Where a reference step's top-1 margin is tiny (the `*-emb02` files have margins down to 0.013), rounding
 /// differences between engines may legitimately flip the choice: the test then accepts a different id only if
@@ -43,9 +44,9 @@ class ArchitectureReferenceTest {
         }
         List<Arguments> cases = new ArrayList<>();
         for (Map<String, Object> r : unique.values()) {
-            for (boolean batch : new boolean[] {true, false}) {
+            for (String mode : new String[] {"batch", "token", "executor"}) {
                 cases.add(Arguments.of(r.get("file"), ((String) r.get("prompt")).length() > 20 ? "long" : "short",
-                        batch ? "batch" : "token", r));
+                        mode, r));
             }
         }
         return cases.stream();
@@ -62,7 +63,8 @@ class ArchitectureReferenceTest {
         LoadOptions options = LoadOptions.defaults().withThreads(2).withWarmUp(false)
                 .withMinBatch(mode.equals("batch") ? 1 : 10_000);
         try (LlamaModel model = LlamaModel.load(SharedData.require("archs/" + file), options);
-             Session session = model.newSession(256)) {
+             BatchExecutor executor = model.newBatchExecutor(5, 5);
+             Session session = mode.equals("executor") ? executor.newSession(256) : model.newSession(256)) {
             assertThat(model.config().architecture().ggufName).isEqualTo(ref.get("arch"));
             session.ingest(prompt);
             int[] got = new int[expected.length];
