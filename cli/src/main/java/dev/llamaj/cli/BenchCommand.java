@@ -88,6 +88,15 @@ final class BenchCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     int bandwidthMib = (int) (Bandwidth.DEFAULT_BYTES >> 20);
 
+    @Option(names = "--parallel", split = ",", paramLabel = "N[,N...]",
+            description = "concurrency sweep: for each N, N sequences each ingest -p prompt tokens and generate -n "
+                    + "tokens at once through one batch executor (continuous batching); reports aggregate and "
+                    + "per-stream tokens/s, like llama-batched-bench (replaces the prompt test)")
+    List<Integer> parallel;
+
+    /// Most sequences of a sweep level.
+    static final int MAX_PARALLEL = 256;
+
     /// Keeps logits live so no forward pass can be skipped.
     private static volatile float sink;
 
@@ -147,6 +156,20 @@ final class BenchCommand implements Callable<Integer> {
         if (bandwidthMib < 0) {
             throw new IllegalArgumentException("--bandwidth-mib must be 0 or more, got " + bandwidthMib);
         }
+        if (parallel != null) {
+            for (int n : parallel) {
+                if (n < 1 || n > MAX_PARALLEL) {
+                    throw new IllegalArgumentException("--parallel takes sequence counts from 1 to " + MAX_PARALLEL
+                            + ", got " + n);
+                }
+            }
+            if (generate == 0) {
+                throw new IllegalArgumentException("--parallel measures generation: -n must be 1 or more");
+            }
+            if (depth > 0) {
+                throw new IllegalArgumentException("--parallel does not support --n-depth");
+            }
+        }
         if (!Files.isRegularFile(path)) {
             throw new IOException(path + (Files.isDirectory(path) ? ": is a directory" : ": no such file"));
         }
@@ -174,9 +197,10 @@ final class BenchCommand implements Callable<Integer> {
             if (!json()) {
                 printHeader(out);
             }
+            List<ParallelSweep.Row> sweep = new ArrayList<>();
             try (Session session = model.newSession(contextLength)) {
                 SplittableRandom random = new SplittableRandom(1234);
-                if (prompt > 0) {
+                if (prompt > 0 && parallel == null) {
                     if (!noWarmup) {
                         warmUps.add(warmUp(() -> runPrompt(session, depth, prompt, random)));
                     }
@@ -210,13 +234,38 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
             }
+            if (parallel != null) {
+                SplittableRandom random = new SplittableRandom(5678);
+                for (int n : parallel) {
+                    ParallelSweep.Row row;
+                    try {
+                        row = ParallelSweep.run(model, n, prompt, generate, repetitions, noWarmup ? 0 : 1, random);
+                    } catch (Exception e) {
+                        throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
+                    }
+                    sweep.add(row);
+                    if (prompt > 0) {
+                        tests.add(new Test("pp" + prompt + "@" + n, n * prompt, 0, 0, row.promptNanos(),
+                                noWarmup ? 0 : 1));
+                        if (!json()) {
+                            printRow(out, info, threads, tests.getLast());
+                        }
+                    }
+                    tests.add(new Test("tg" + generate + "@" + n, 0, n * generate, 0, row.genNanos(),
+                            noWarmup ? 0 : 1));
+                    if (!json()) {
+                        printRow(out, info, threads, tests.getLast());
+                    }
+                }
+            }
             Report report = new Report(path, info, threads, repetitions, !noWarmup, bandwidth, tests,
                     model.bytesPerToken(), generate > 0 ? kvReadPerToken(model, depth, generate) : 0, rss, heap,
-                    model.kvCacheBytes(contextLength), contextLength);
+                    model.kvCacheBytes(contextLength), contextLength, sweep);
             if (json()) {
                 out.println(report.json());
             } else {
                 report.printSummary(out);
+                report.printSweep(out);
             }
         }
         return 0;
@@ -409,7 +458,8 @@ final class BenchCommand implements Callable<Integer> {
     /// Everything measured, printed as the summary under the table or as one JSON object.
     record Report(Path path, ModelInfo model, int threads, int repetitions, boolean warmup,
                   List<Bandwidth.Result> bandwidth, List<Test> tests, long weightBytesPerToken,
-                  long kvBytesPerToken, long rssBytes, long heapBytes, long kvCacheBytes, int contextLength) {
+                  long kvBytesPerToken, long rssBytes, long heapBytes, long kvCacheBytes, int contextLength,
+                  List<ParallelSweep.Row> sweep) {
 
         /// The bandwidth measured with the test's thread count, or null.
         Bandwidth.Result bandwidthAtThreads() {
@@ -481,6 +531,40 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
 
+        /// The concurrency sweep's table: aggregate and per-stream speeds, and the gain over one plain stream.
+        void printSweep(PrintStream out) {
+            if (sweep.isEmpty()) {
+                return;
+            }
+            Test single = generation();
+            out.println();
+            out.printf(Locale.ROOT, "concurrency sweep (continuous batching; per sequence %d prompt and %d generated "
+                    + "tokens; %d threads):%n", sweep.getFirst().prompt(), sweep.getFirst().generate(), threads);
+            out.println("| sequences | pp t/s, all | tg t/s, all | tg t/s, per stream | tg vs one plain stream "
+                    + "| tokens per step |");
+            out.println("| --------: | ----------: | ----------: | -----------------: | ---------------------: "
+                    + "| --------------: |");
+            for (ParallelSweep.Row r : sweep) {
+                double pp = r.prompt() == 0 ? Double.NaN : aggregate(r.promptNanos(), r.sequences() * r.prompt());
+                double tg = aggregate(r.genNanos(), r.sequences() * r.generate());
+                out.printf(Locale.ROOT, "| %9d | %11.2f | %11.2f | %18.2f | %21.2fx | %15.1f |%n", r.sequences(), pp,
+                        tg, r.perStreamTs(), single == null ? Double.NaN : tg / single.mean(), r.meanBatch());
+            }
+            if (single != null) {
+                out.printf(Locale.ROOT, "(one plain stream: %s %.2f t/s, a session outside any executor)%n",
+                        single.name(), single.mean());
+            }
+        }
+
+        /// Mean over runs of `tokens` per run's seconds.
+        static double aggregate(long[] nanos, int tokens) {
+            double sum = 0;
+            for (long n : nanos) {
+                sum += tokens * 1e9 / n;
+            }
+            return sum / nanos.length;
+        }
+
         /// `bytes` as a term of a sum: "+ 1.50 MiB" or "- 1.50 MiB".
         private static String signedBytes(long bytes) {
             return (bytes < 0 ? "- " : "+ ") + formatBytes(Math.abs(bytes));
@@ -527,7 +611,7 @@ final class BenchCommand implements Callable<Integer> {
                 j.key("samples_ts").array(t.samplesTokensPerSecond());
                 j.field("avg_ts", t.mean());
                 j.field("stddev_ts", t.standardDeviation());
-                if (t.generatedTokens() > 0) {
+                if (t.generatedTokens() > 0 && !t.name().matches(".*@\\d+")) { // not a sweep level's aggregate
                     long kv = kvBytesPerToken;
                     long perToken = weightBytesPerToken + kv;
                     j.field("weight_bytes_per_token", weightBytesPerToken);
@@ -542,6 +626,28 @@ final class BenchCommand implements Callable<Integer> {
                 j.end();
             }
             j.endArray();
+            if (!sweep.isEmpty()) {
+                Test single = generation();
+                j.key("parallel").beginArray();
+                for (ParallelSweep.Row r : sweep) {
+                    double tg = aggregate(r.genNanos(), r.sequences() * r.generate());
+                    j.begin();
+                    j.field("sequences", r.sequences());
+                    j.field("n_prompt", r.prompt());
+                    j.field("n_gen", r.generate());
+                    if (r.prompt() > 0) {
+                        j.field("pp_ts", aggregate(r.promptNanos(), r.sequences() * r.prompt()));
+                    }
+                    j.field("tg_ts", tg);
+                    j.field("tg_per_stream_ts", r.perStreamTs());
+                    if (single != null) {
+                        j.field("tg_vs_single_stream", tg / single.mean());
+                    }
+                    j.field("tokens_per_step", r.meanBatch());
+                    j.end();
+                }
+                j.endArray();
+            }
             j.key("memory").begin();
             j.field("rss_bytes", rssBytes);
             j.field("file_bytes", model.fileBytes());

@@ -203,6 +203,9 @@ public final class BatchExecutor implements AutoCloseable {
     ///
     /// @throws IllegalStateException if the executor is closed
     void process(Transformer.State state, int[] tokens, int pos0, int skip, Session.LogitsListener listener) {
+        if (tokens.length == 0) {
+            return;
+        }
         Request r = new Request(state, tokens, pos0, skip, listener);
         lock.lock();
         try {
@@ -285,7 +288,17 @@ public final class BatchExecutor implements AutoCloseable {
                         break;
                     }
                 }
-                n = compose();
+                try {
+                    n = compose();
+                } catch (RuntimeException e) { // a bug: fail what is queued rather than leave its sessions waiting
+                    for (Request r : queue) {
+                        r.failure = e;
+                        r.done = true;
+                    }
+                    queue.clear();
+                    completed.signalAll();
+                    continue;
+                }
             } finally {
                 lock.unlock();
             }

@@ -181,6 +181,23 @@ class BatchExecutorTest {
         }
     }
 
+    /// A continuation with no new prompt tokens (the context already holds them) has nothing to submit first.
+    @Test
+    void generatingWithoutNewPromptTokensContinuesTheContext() {
+        int[] prompt = model.tokenizer().encode("Once upon a time");
+        String plainGreedy;
+        try (BatchExecutor executor = model.newBatchExecutor()) {
+            try (Session s = executor.newSession(128)) {
+                plainGreedy = s.generate(prompt, 20, Sampler.greedy(), t -> { }).text();
+            }
+            try (Session s = executor.newSession(128)) {
+                s.ingest(prompt);
+                assertThat(s.generate(new int[0], 20, Sampler.greedy(), List.of(), t -> { }, null).text())
+                        .isEqualTo(plainGreedy);
+            }
+        }
+    }
+
     @Test
     void aClosedExecutorRefusesWork() {
         BatchExecutor executor = model.newBatchExecutor();
