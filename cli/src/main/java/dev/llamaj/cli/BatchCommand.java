@@ -1,6 +1,7 @@
 package dev.llamaj.cli;
 
 import dev.llamaj.engine.Completion;
+import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
@@ -41,8 +42,10 @@ import picocli.CommandLine.ParentCommand;
 ///
 /// The input is read twice: once up front to validate every line (a malformed line is reported with its number
 /// and skipped, or stops the run with `--strict`, before any generation) and count the work, then streamed to
-/// the workers. With `--parallel N`, N sessions share the one loaded model, each on its own thread with
-/// `--threads / N` compute threads; results are appended in the order they finish.
+/// the workers. With `--parallel N`, N sessions share the one loaded model, each on its own thread, and their
+/// forward passes run together in one [BatchExecutor] (continuous batching: each step reads the weights once for
+/// all N sequences) on all `--threads` threads; `--no-batching` gives each session `--threads / N` threads of its
+/// own instead. Results are appended in the order they finish.
 @Command(name = "batch", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generates for every line of a JSONL file, appending one JSON result per line as soon as it "
                 + "is done; a rerun skips the ids already in the output.")
@@ -65,8 +68,18 @@ final class BatchCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--parallel", paramLabel = "N",
-            description = "sessions generating at once, sharing the model and the threads (default: ${DEFAULT-VALUE})")
+            description = "sessions generating at once, their steps batched together (default: ${DEFAULT-VALUE})")
     int parallel = 1;
+
+    @Option(names = "--no-batching",
+            description = "with --parallel: run each session on its own share of the threads instead of batching "
+                    + "their steps together")
+    boolean noBatching;
+
+    /// Whether the sessions' forward passes run together in one executor.
+    private boolean batching() {
+        return parallel > 1 && !noBatching;
+    }
 
     @Option(names = "--strict", description = "stop at the first malformed or failing line instead of skipping it")
     boolean strict;
@@ -199,7 +212,7 @@ final class BatchCommand implements Callable<Integer> {
                     plan.todoCount());
         }
 
-        int threadsPerSession = Math.max(1, modelOptions.threads / parallel);
+        int threadsPerSession = batching() ? modelOptions.threads : Math.max(1, modelOptions.threads / parallel);
         try (LlamaModel model = modelOptions.load(threadsPerSession)) {
             sampling.checkVocabulary(model.config().vocabSize());
             int contextLength = context != null ? context : model.defaultContextLength();
@@ -207,7 +220,8 @@ final class BatchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
             }
             if (modelOptions.verbose) {
-                err.printf("llama: %s, %d session(s) of %d threads%n", model.config(), parallel, threadsPerSession);
+                err.printf("llama: %s, %d session(s) %s %d threads%n", model.config(), parallel,
+                        batching() ? "batched together on" : "of", threadsPerSession);
             }
             PromptLine.ChatTemplates chat = new PromptLine.ChatTemplates(model, chatTemplate);
             if (plan.messages()) {
@@ -524,6 +538,9 @@ final class BatchCommand implements Callable<Integer> {
             return parts.isEmpty() ? "" : " (" + String.join(", ", parts) + ")";
         }
 
+        /// The executor of the sessions' batched steps, with `--parallel` (null: each session computes alone).
+        private BatchExecutor executor;
+
         Run(LlamaModel model, int contextLength, PromptLine.ChatTemplates chat, Sampler.Settings defaults,
             FileChannel out, Source source, Progress progress, PrintStream err) {
             this.model = model;
@@ -537,8 +554,12 @@ final class BatchCommand implements Callable<Integer> {
         }
 
         void start() {
+            if (batching()) {
+                executor = model.newBatchExecutor();
+            }
             for (int i = 0; i < parallel; i++) {
-                Session session = model.newSession(contextLength);
+                Session session = executor != null ? executor.newSession(contextLength)
+                        : model.newSession(contextLength);
                 sessions.add(session);
                 Thread t = Thread.ofPlatform().name("llama-batch-" + i).unstarted(() -> work(session));
                 threads.add(t);
@@ -554,6 +575,9 @@ final class BatchCommand implements Callable<Integer> {
             } finally {
                 for (Session s : sessions) {
                     s.close();
+                }
+                if (executor != null) {
+                    executor.close();
                 }
             }
         }

@@ -51,8 +51,14 @@ final class ServeCommand implements Callable<Integer> {
     int port = 8080;
 
     @Option(names = {"-np", "--parallel"}, paramLabel = "N",
-            description = "requests generated at the same time, each in its own slot (default: ${DEFAULT-VALUE})")
+            description = "requests generated at the same time, each in its own slot, their steps batched together "
+                    + "(default: ${DEFAULT-VALUE})")
     int parallel = 1;
+
+    @Option(names = "--no-batching",
+            description = "with --parallel: run each slot on its own share of the threads instead of batching the "
+                    + "slots' steps together")
+    boolean noBatching;
 
     @Option(names = {"-c", "--context"}, paramLabel = "N",
             description = "context length of each slot in tokens (default: the model's, at most 4096)")
@@ -194,10 +200,11 @@ final class ServeCommand implements Callable<Integer> {
                 .idleTimeout(seconds("--idle-timeout", idleTimeout))
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
-                .requestMemory(requestMemory).corsOrigins(corsOrigins).pooling(poolingValue).build();
+                .requestMemory(requestMemory).corsOrigins(corsOrigins).pooling(poolingValue).batching(!noBatching)
+                .build();
         Fallback fallback = fallback();
-        // the threads are shared out between the slots
-        int perSlot = Math.max(1, threads / parallel);
+        // batched slots compute together on every thread; otherwise the threads are shared out between them
+        int perSlot = config.batched() ? threads : Math.max(1, threads / parallel);
         modelOptions.threads = perSlot;
         // SIGTERM and Ctrl-C are caught from here on: one that comes while the model loads ends the command
         // before the server starts, still with exit code 0
@@ -229,9 +236,10 @@ final class ServeCommand implements Callable<Integer> {
             running.set(server);
             String shown = server.address().getAddress().isAnyLocalAddress() ? "0.0.0.0"
                     : server.address().getAddress().getHostAddress();
-            parent.err.printf("llama: serving %s on http://%s:%d/v1 (%d slot%s x %d thread%s, context %d tokens)%n",
+            parent.err.printf("llama: serving %s on http://%s:%d/v1 (%d slot%s %s %d thread%s, context %d tokens)%n",
                     name, shown.contains(":") ? "[" + shown + "]" : shown, server.port(), parallel,
-                    parallel == 1 ? "" : "s", perSlot, perSlot == 1 ? "" : "s", server.contextLength());
+                    parallel == 1 ? "" : "s", config.batched() ? "batched together on" : "x", perSlot,
+                    perSlot == 1 ? "" : "s", server.contextLength());
             if (fallback != null) {
                 parent.err.printf("llama: escalating to %s on: %s%n", fallback.baseUrl(), fallbackOn);
                 if (fallback.key() != null && fallback.baseUrl().getScheme().equalsIgnoreCase("http")

@@ -244,15 +244,20 @@ class BatchCommandTest {
         Path serial = dir.resolve("serial.jsonl");
         Path parallel = dir.resolve("parallel.jsonl");
         assertThat(batch(in, serial, "--temperature", "0").code()).isZero();
-        LlamaCommandTest.Result r = batch(in, parallel, "--temperature", "0", "--parallel", "3", "--verbose");
+        // sessions of their own: the same kernels as one session
+        LlamaCommandTest.Result r = batch(in, parallel, "--temperature", "0", "--parallel", "3", "--no-batching",
+                "--verbose");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.err()).contains("3 session(s) of 1 threads");
-        Map<Object, Map<String, Object>> a = byId(serial);
-        Map<Object, Map<String, Object>> b = byId(parallel);
-        assertThat(b).hasSize(8);
-        for (Object id : a.keySet()) {
-            assertThat(b.get(id)).as("id %s", id).isEqualTo(a.get(id));
-        }
+        assertSameResults(serial, parallel);
+        // batched steps: a line's result does not depend on which lines share its steps
+        Path batched3 = dir.resolve("batched3.jsonl");
+        Path batched2 = dir.resolve("batched2.jsonl");
+        r = batch(in, batched3, "--temperature", "0", "--parallel", "3", "--verbose");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("3 session(s) batched together on 2 threads");
+        assertThat(batch(in, batched2, "--temperature", "0", "--parallel", "2").code()).isZero();
+        assertSameResults(batched3, batched2);
     }
 
     @Test
@@ -290,5 +295,16 @@ class BatchCommandTest {
         IntStream.range(from, to).forEach(i -> sb.append("{\"id\": \"line-").append(i).append("\", \"prompt\": \"")
                 .append(prompts[i % prompts.length]).append("\", \"max_tokens\": ").append(6 + i).append("}\n"));
         return sb.toString();
+    }
+
+    private static void assertSameResults(Path expected, Path actual) throws Exception {
+        Map<Object, Map<String, Object>> a = byId(expected);
+        Map<Object, Map<String, Object>> b = byId(actual);
+        assertThat(b).hasSize(a.size());
+        for (Object id : a.keySet()) {
+            Map<String, Object> x = new java.util.HashMap<>(a.get(id));
+            Map<String, Object> y = new java.util.HashMap<>(b.get(id));
+            assertThat(y).as("id %s", id).isEqualTo(x);
+        }
     }
 }

@@ -119,6 +119,40 @@ class BenchCommandTest {
         assertThat(Files.exists(model)).isTrue();
     }
 
+    /// `--parallel`: the sweep's rows in the table and the JSON, an aggregate per level, and its bad values.
+    @Test
+    void concurrencySweep() {
+        SynthCommandTest.Result r = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "4", "-n", "6", "-r",
+                "1", "-t", "2", "--bandwidth-mib", "0", "--parallel", "1,3", "-o", "json");
+        assertThat(r.code()).as(r.err()).isZero();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(r.out().strip());
+        List<?> tests = (List<?>) json.get("tests");
+        assertThat(tests.stream().map(t -> (String) ((Map<?, ?>) t).get("name")).toList())
+                .containsExactly("tg6", "pp4@1", "tg6@1", "pp4@3", "tg6@3");
+        Map<?, ?> tg3 = (Map<?, ?>) tests.get(4);
+        assertThat(tg3.get("n_gen")).isEqualTo(18.0);
+        List<?> levels = (List<?>) json.get("parallel");
+        assertThat(levels).hasSize(2);
+        Map<?, ?> three = (Map<?, ?>) levels.get(1);
+        assertThat(three.get("sequences")).isEqualTo(3.0);
+        assertThat(three.get("tg_ts")).isEqualTo(tg3.get("avg_ts"));
+        assertThat((Double) three.get("tg_per_stream_ts")).isPositive();
+        assertThat((Double) three.get("tokens_per_step")).isGreaterThan(1.0);
+
+        SynthCommandTest.Result text = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "0", "-n", "4",
+                "-r", "1", "--bandwidth-mib", "0", "--parallel", "2", "--no-warmup");
+        assertThat(text.code()).as(text.err()).isZero();
+        assertThat(text.out()).contains("concurrency sweep (continuous batching; per sequence 0 prompt and 4 "
+                + "generated tokens").containsPattern("\\|\\s+2 \\|\\s+NaN \\|");
+
+        SynthCommandTest.Result bad = SynthCommandTest.run("bench", "-m", model.toString(), "--parallel", "0");
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.err().strip()).isEqualTo("llama: --parallel takes sequence counts from 1 to 256, got 0");
+        bad = SynthCommandTest.run("bench", "-m", model.toString(), "--parallel", "2", "-n", "0");
+        assertThat(bad.err().strip()).isEqualTo("llama: --parallel measures generation: -n must be 1 or more");
+    }
+
     private static List<String> cells(String row) {
         String[] parts = row.split("\\|");
         return Arrays.stream(parts, 1, parts.length).map(String::strip).toList();

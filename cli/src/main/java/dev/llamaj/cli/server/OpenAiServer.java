@@ -97,6 +97,10 @@ public final class OpenAiServer implements AutoCloseable {
         }
         this.metrics = new ServerMetrics(pool.parallel(), pool::busy, pool::queued, pool::cachedTokens,
                 (long) pool.parallel() * pool.contextLength(), () -> ready() ? 1 : 0, reasons);
+        if (pool.batchStats().isPresent()) {
+            metrics.batchSteps(() -> pool.batchStats().map(dev.llamaj.engine.BatchExecutor.Stats::meanBatch)
+                    .orElse(0.0));
+        }
         this.pool = pool;
         this.parser = parser;
         this.logprobsJson = new LogprobsJson(pool.model().tokenizer());
@@ -135,7 +139,7 @@ public final class OpenAiServer implements AutoCloseable {
         int context = config.contextLength() > 0 ? config.contextLength() : model.defaultContextLength();
         HttpLimits.apply(config, log);
         SlotPool pool = new SlotPool(model, config.parallel(), context, config.queueLimit(), config.prefixCache(),
-                log);
+                config.batched(), log);
         ExecutorService executor = Executors.newThreadPerTaskExecutor(
                 Thread.ofVirtual().name("llamaj-http-", 0).factory());
         OpenAiServer server = new OpenAiServer(config, pool, new RequestParser(model.tokenizer(), chatFormat, context),

@@ -29,11 +29,13 @@ import java.util.Objects;
 ///                        0 for a quarter of the heap
 /// @param corsOrigins     origins whose web pages may call the server (`*` for any); empty for none (no CORS)
 /// @param pooling         how `/v1/embeddings` pools a text's hidden states; null for the model's own ([Pooling#of])
+/// @param batching        with several slots, run their forward passes together in one batch executor (continuous
+///                        batching) on all the threads, rather than each slot on its own share of them
 public record ServerConfig(String host, int port, int parallel, int contextLength, int queueLimit,
                            Duration queueTimeout, long maxBodyBytes, String apiKey, String modelId,
                            Duration headerTimeout, Duration idleTimeout, Duration responseTimeout,
                            int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory,
-                           java.util.List<String> corsOrigins, Pooling pooling) {
+                           java.util.List<String> corsOrigins, Pooling pooling, boolean batching) {
     public ServerConfig {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(modelId, "modelId");
@@ -87,6 +89,11 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
                 + contextLength + ", queue=" + queueLimit + ", apiKey=" + (apiKey == null ? "none" : "set") + "]";
     }
 
+    /// Whether the slots' forward passes run together in one batch executor.
+    public boolean batched() {
+        return batching && parallel > 1;
+    }
+
     public static Builder builder() {
         return new Builder();
     }
@@ -113,6 +120,7 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         private long requestMemory;
         private java.util.List<String> corsOrigins = java.util.List.of();
         private Pooling pooling;
+        private boolean batching = true;
 
         private Builder() {}
 
@@ -134,11 +142,12 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         public Builder requestMemory(long v) { requestMemory = v; return this; }
         public Builder corsOrigins(java.util.List<String> v) { corsOrigins = v; return this; }
         public Builder pooling(Pooling v) { pooling = v; return this; }
+        public Builder batching(boolean v) { batching = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(host, port, parallel, contextLength, queueLimit, queueTimeout, maxBodyBytes,
                     apiKey, modelId, headerTimeout, idleTimeout, responseTimeout, maxConnections, shutdownTimeout,
-                    prefixCache, requestMemory, corsOrigins, pooling);
+                    prefixCache, requestMemory, corsOrigins, pooling, batching);
         }
     }
 }

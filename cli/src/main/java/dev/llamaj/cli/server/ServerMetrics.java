@@ -79,6 +79,14 @@ final class ServerMetrics {
                 "Escalations the fallback API did not answer: unreachable, timeout.", "kind");
     }
 
+    /// With batched slots: the tokens per batched forward step since the start (how many slots share a step, plus
+    /// prompt chunks), from the batch executor.
+    void batchSteps(DoubleSupplier tokensPerStep) {
+        registry.gauge("llamaj_batch_tokens_per_step",
+                "Tokens per batched forward step since the start (slots sharing a step, plus prompt chunks).",
+                tokensPerStep);
+    }
+
     /// The `endpoint` label of a request path.
     static String endpoint(String path) {
         if (path.length() > 1 && path.endsWith("/")) {

@@ -1,5 +1,6 @@
 package dev.llamaj.cli.server;
 
+import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
@@ -26,6 +27,10 @@ import java.util.concurrent.locks.LockSupport;
 /// then the end) goes to the [Job]'s event queue, which the HTTP side drains at its own pace: a slow client never
 /// slows a slot down, and a client that goes away is [Job#cancel]led, which stops its generation after the
 /// current token.
+///
+/// With `batched`, the slots' sessions belong to one [BatchExecutor]: each slot thread still runs its own
+/// generation (sampling, stop strings, events), but the forward passes of all busy slots run as one batched step
+/// (continuous batching), so N busy slots read the weights once per step rather than N times.
 final class SlotPool implements AutoCloseable {
     private final LlamaModel model;
     private final int contextLength;
@@ -33,6 +38,8 @@ final class SlotPool implements AutoCloseable {
     private final boolean prefixCache;
     private final PrintStream log;
     private final Slot[] slots;
+    /// The executor of the slots' batched steps, or null.
+    private final BatchExecutor executor;
 
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
@@ -49,8 +56,10 @@ final class SlotPool implements AutoCloseable {
             new java.util.concurrent.atomic.AtomicInteger();
     private volatile String lastFailure;
 
-    SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, PrintStream log) {
+    SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, boolean batched,
+             PrintStream log) {
         this.model = model;
+        this.executor = batched ? model.newBatchExecutor() : null;
         this.contextLength = contextLength;
         this.queueLimit = queueLimit;
         this.prefixCache = prefixCache;
@@ -58,13 +67,17 @@ final class SlotPool implements AutoCloseable {
         this.slots = new Slot[parallel];
         try {
             for (int i = 0; i < parallel; i++) {
-                slots[i] = new Slot(i, model.newSession(contextLength));
+                slots[i] = new Slot(i, executor != null ? executor.newSession(contextLength)
+                        : model.newSession(contextLength));
             }
         } catch (RuntimeException e) {
             for (Slot s : slots) {
                 if (s != null) {
                     s.session.close();
                 }
+            }
+            if (executor != null) {
+                executor.close();
             }
             throw e;
         }
@@ -264,11 +277,22 @@ final class SlotPool implements AutoCloseable {
                 break;
             }
         }
+        boolean allStopped = true;
         for (Slot s : slots) {
             if (!s.thread.isAlive()) {
                 s.session.close();
+            } else {
+                allStopped = false;
             }
         }
+        if (executor != null && allStopped) {
+            executor.close();
+        }
+    }
+
+    /// Counters of the batched steps, if the slots are batched.
+    java.util.Optional<BatchExecutor.Stats> batchStats() {
+        return executor == null ? java.util.Optional.empty() : java.util.Optional.of(executor.stats());
     }
 
     static int commonPrefix(int[] a, int[] b) {
