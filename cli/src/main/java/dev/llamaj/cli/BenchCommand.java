@@ -94,6 +94,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "per-stream tokens/s, like llama-batched-bench (replaces the prompt test)")
     List<Integer> parallel;
 
+    @Option(names = "--long-prompt", paramLabel = "N",
+            description = "with --parallel: a second generation phase per level, during which one more session "
+                    + "ingests N prompt tokens; reports how much longer the generating sequences' steps get")
+    int longPrompt;
+
     /// Most sequences of a sweep level.
     static final int MAX_PARALLEL = 256;
 
@@ -170,6 +175,12 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--parallel does not support --n-depth");
             }
         }
+        if (longPrompt < 0) {
+            throw new IllegalArgumentException("--long-prompt must be 0 or more, got " + longPrompt);
+        }
+        if (longPrompt > 0 && parallel == null) {
+            throw new IllegalArgumentException("--long-prompt needs --parallel");
+        }
         if (!Files.isRegularFile(path)) {
             throw new IOException(path + (Files.isDirectory(path) ? ": is a directory" : ": no such file"));
         }
@@ -239,7 +250,8 @@ final class BenchCommand implements Callable<Integer> {
                 for (int n : parallel) {
                     ParallelSweep.Row row;
                     try {
-                        row = ParallelSweep.run(model, n, prompt, generate, repetitions, noWarmup ? 0 : 1, random);
+                        row = ParallelSweep.run(model, n, prompt, generate, repetitions, noWarmup ? 0 : 1, longPrompt,
+                                random);
                     } catch (Exception e) {
                         throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
                     }
@@ -540,15 +552,27 @@ final class BenchCommand implements Callable<Integer> {
             out.println();
             out.printf(Locale.ROOT, "concurrency sweep (continuous batching; per sequence %d prompt and %d generated "
                     + "tokens; %d threads):%n", sweep.getFirst().prompt(), sweep.getFirst().generate(), threads);
+            boolean interfered = sweep.getFirst().longPrompt() > 0;
             out.println("| sequences | pp t/s, all | tg t/s, all | tg t/s, per stream | tg vs one plain stream "
-                    + "| tokens per step |");
+                    + "| tokens per step | ms per token" + (interfered ? " | with a long prompt | slowdown |" : " |"));
             out.println("| --------: | ----------: | ----------: | -----------------: | ---------------------: "
-                    + "| --------------: |");
+                    + "| --------------: | -----------:" + (interfered ? " | -----------------: | -------: |" : " |"));
             for (ParallelSweep.Row r : sweep) {
                 double pp = r.prompt() == 0 ? Double.NaN : aggregate(r.promptNanos(), r.sequences() * r.prompt());
                 double tg = aggregate(r.genNanos(), r.sequences() * r.generate());
-                out.printf(Locale.ROOT, "| %9d | %11.2f | %11.2f | %18.2f | %21.2fx | %15.1f |%n", r.sequences(), pp,
-                        tg, r.perStreamTs(), single == null ? Double.NaN : tg / single.mean(), r.meanBatch());
+                out.printf(Locale.ROOT, "| %9d | %11.2f | %11.2f | %18.2f | %21.2fx | %15.1f | %12.2f |", r.sequences(),
+                        pp, tg, r.perStreamTs(), single == null ? Double.NaN : tg / single.mean(), r.meanBatch(),
+                        r.tokenGapNanos() / 1e6);
+                if (interfered) {
+                    out.printf(Locale.ROOT, " %18.2f | %7.2fx |", r.tokenGapWithPromptNanos() / 1e6, r.slowdown());
+                }
+                out.println();
+            }
+            if (interfered) {
+                ParallelSweep.Row last = sweep.getLast();
+                out.printf(Locale.ROOT, "(a long prompt: %d tokens ingested alongside the generations, in %.2f s at "
+                                + "%d sequences)%n", last.longPrompt(), last.longPromptNanos() / 1e9,
+                        last.sequences());
             }
             if (single != null) {
                 out.printf(Locale.ROOT, "(one plain stream: %s %.2f t/s, a session outside any executor)%n",
@@ -644,6 +668,13 @@ final class BenchCommand implements Callable<Integer> {
                         j.field("tg_vs_single_stream", tg / single.mean());
                     }
                     j.field("tokens_per_step", r.meanBatch());
+                    j.field("token_gap_ms", r.tokenGapNanos() / 1e6);
+                    if (r.longPrompt() > 0) {
+                        j.field("long_prompt", r.longPrompt());
+                        j.field("long_prompt_s", r.longPromptNanos() / 1e9);
+                        j.field("token_gap_with_long_prompt_ms", r.tokenGapWithPromptNanos() / 1e6);
+                        j.field("long_prompt_slowdown", r.slowdown());
+                    }
                     j.end();
                 }
                 j.endArray();

@@ -24,6 +24,11 @@ import java.util.concurrent.Future;
 /// all N generate `-n` tokens at the same instant (greedy, end-of-generation tokens banned so that every sequence
 /// generates exactly `-n`). The aggregate generation speed is `N · n` over the time until the last sequence
 /// finishes; the per-stream speed is the mean of each sequence's own `n / time`, what one user of a server sees.
+///
+/// With a long prompt (`--long-prompt L`), each timed run has a second generation phase during which one more
+/// session ingests `L` random tokens, starting with the generations: the mean time between two tokens of a
+/// generating sequence in that phase, over the same without the prompt, is what a long prompt arriving costs the
+/// users already generating (the executor ingests it in chunks between their tokens).
 final class ParallelSweep {
     private ParallelSweep() {
     }
@@ -34,14 +39,23 @@ final class ParallelSweep {
     /// @param genNanos      per run: wall time of the N generations, together
     /// @param perStreamTs   mean over runs and sequences of a sequence's own generation tokens/s
     /// @param meanBatch     tokens per batched step during the runs, on average
+    /// @param tokenGapNanos mean time between two tokens of a sequence, without a long prompt alongside
+    /// @param longPrompt    tokens of the long prompt ingested alongside the second phase (0: none)
+    /// @param tokenGapWithPromptNanos the same with the long prompt being ingested (0 without one)
+    /// @param longPromptNanos mean time the long prompt took (0 without one)
     record Row(int sequences, int prompt, int generate, long[] promptNanos, long[] genNanos, double perStreamTs,
-               double meanBatch) {
+               double meanBatch, double tokenGapNanos, int longPrompt, double tokenGapWithPromptNanos,
+               double longPromptNanos) {
+        /// How much longer a step takes while the long prompt is ingested.
+        double slowdown() {
+            return tokenGapWithPromptNanos / tokenGapNanos;
+        }
     }
 
     /// Measures `sequences` concurrent sequences: `warmUp` untimed runs, then `repetitions` timed ones.
     static Row run(LlamaModel model, int sequences, int prompt, int generate, int repetitions, int warmUp,
-                   SplittableRandom random) throws Exception {
-        int context = prompt + generate + 1;
+                   int longPrompt, SplittableRandom random) throws Exception {
+        int context = 2 * (prompt + generate) + 1;
         List<Session> sessions = new ArrayList<>();
         ExecutorService threads = Executors.newFixedThreadPool(sequences, r -> {
             Thread t = new Thread(r, "bench-sequence");
@@ -52,10 +66,17 @@ final class ParallelSweep {
             for (int i = 0; i < sequences; i++) {
                 sessions.add(executor.newSession(context));
             }
+            Session longSession = longPrompt > 0 ? executor.newSession(longPrompt) : null;
+            if (longSession != null) {
+                sessions.add(longSession);
+            }
             Sampler.Settings settings = Sampler.Settings.greedy().withLogitBias(noEnd(model));
             long[] promptNanos = new long[repetitions];
             long[] genNanos = new long[repetitions];
             double perStream = 0;
+            double gap = 0;
+            double gapWithPrompt = 0;
+            double longNanos = 0;
             BatchExecutor.Stats before = null;
             for (int run = -warmUp; run < repetitions; run++) {
                 if (run == 0) {
@@ -67,18 +88,24 @@ final class ParallelSweep {
                 }
                 CyclicBarrier barrier = new CyclicBarrier(sequences + 1);
                 List<Future<Completion>> futures = new ArrayList<>();
+                long[][] gaps = new long[sequences][2];
                 for (int i = 0; i < sequences; i++) {
                     Session s = sessions.get(i);
                     int[] p = prompts[i];
+                    long[] g = gaps[i];
                     futures.add(threads.submit(() -> {
                         s.reset();
                         barrier.await();
                         s.ingest(p);
                         barrier.await();
                         barrier.await();
-                        Completion c = s.generate(new int[0], generate, Sampler.create(settings), List.of(),
-                                text -> { }, null);
+                        Completion c = generate(s, settings, generate, g, 0);
                         barrier.await();
+                        if (longSession != null) {
+                            barrier.await();
+                            generate(s, settings, generate, g, 1);
+                            barrier.await();
+                        }
                         return c;
                     }));
                 }
@@ -90,6 +117,16 @@ final class ParallelSweep {
                 long t2 = System.nanoTime();
                 barrier.await(); // all generated
                 long t3 = System.nanoTime();
+                long longTook = 0;
+                if (longSession != null) { // the same again, with a long prompt arriving as they start
+                    int[] tokens = randomTokens(model, longPrompt, random);
+                    longSession.reset();
+                    barrier.await();
+                    long l0 = System.nanoTime();
+                    longSession.ingest(tokens);
+                    longTook = System.nanoTime() - l0;
+                    barrier.await();
+                }
                 double streams = 0;
                 for (Future<Completion> f : futures) {
                     Completion c = f.get();
@@ -103,17 +140,41 @@ final class ParallelSweep {
                     promptNanos[run] = t1 - t0;
                     genNanos[run] = t3 - t2;
                     perStream += streams / sequences / repetitions;
+                    longNanos += (double) longTook / repetitions;
+                    for (long[] g : gaps) {
+                        gap += (double) g[0] / Math.max(1, generate - 1) / sequences / repetitions;
+                        gapWithPrompt += (double) g[1] / Math.max(1, generate - 1) / sequences / repetitions;
+                    }
                 }
             }
             BatchExecutor.Stats after = executor.stats();
             double meanBatch = (double) (after.tokens() - before.tokens()) / Math.max(1, after.steps() - before.steps());
-            return new Row(sequences, prompt, generate, promptNanos, genNanos, perStream, meanBatch);
+            return new Row(sequences, prompt, generate, promptNanos, genNanos, perStream, meanBatch, gap,
+                    longPrompt, gapWithPrompt, longNanos);
         } finally {
             for (Session s : sessions) {
                 s.close();
             }
             threads.shutdownNow();
         }
+    }
+
+    /// Generates `n` tokens after what `s` holds (then forgets them), recording in `gaps[phase]` the time from its
+    /// first token to its last.
+    private static Completion generate(Session s, Sampler.Settings settings, int n, long[] gaps, int phase) {
+        int start = s.position();
+        long[] first = {0};
+        long[] last = {0};
+        Completion c = s.generate(new int[0], n, Sampler.create(settings), List.of(), text -> { }, token -> {
+            long now = System.nanoTime();
+            if (first[0] == 0) {
+                first[0] = now;
+            }
+            last[0] = now;
+        });
+        gaps[phase] = last[0] - first[0];
+        s.rewind(start);
+        return c;
     }
 
     /// A bias that bans every end-of-generation token.

@@ -146,11 +146,24 @@ class BenchCommandTest {
         assertThat(text.out()).contains("concurrency sweep (continuous batching; per sequence 0 prompt and 4 "
                 + "generated tokens").containsPattern("\\|\\s+2 \\|\\s+NaN \\|");
 
+        SynthCommandTest.Result interfered = SynthCommandTest.run("bench", "-m", model.toString(), "-p", "2", "-n",
+                "5", "-r", "1", "--bandwidth-mib", "0", "--parallel", "2", "--long-prompt", "40", "--no-warmup", "-o",
+                "json");
+        assertThat(interfered.code()).as(interfered.err()).isZero();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> level = (Map<String, Object>) ((List<?>) ((Map<?, ?>) Json.parse(interfered.out().strip()))
+                .get("parallel")).getFirst();
+        assertThat(level).containsEntry("long_prompt", 40.0).containsKeys("long_prompt_slowdown",
+                "token_gap_with_long_prompt_ms", "token_gap_ms");
+        assertThat((Double) level.get("long_prompt_s")).isPositive();
+
         SynthCommandTest.Result bad = SynthCommandTest.run("bench", "-m", model.toString(), "--parallel", "0");
         assertThat(bad.code()).isEqualTo(1);
         assertThat(bad.err().strip()).isEqualTo("llama: --parallel takes sequence counts from 1 to 256, got 0");
         bad = SynthCommandTest.run("bench", "-m", model.toString(), "--parallel", "2", "-n", "0");
         assertThat(bad.err().strip()).isEqualTo("llama: --parallel measures generation: -n must be 1 or more");
+        bad = SynthCommandTest.run("bench", "-m", model.toString(), "--long-prompt", "100");
+        assertThat(bad.err().strip()).isEqualTo("llama: --long-prompt needs --parallel");
     }
 
     private static List<String> cells(String row) {
