@@ -4,7 +4,7 @@
 // can be put side by side, in particular with a quantized key/value cache:
 //
 //   node perplexity.mjs MODEL.gguf TEXT [-c 128] [--chunks N] [-ctk f16|q8_0|q4_0] [-ctv f16|q8_0|q4_0]
-//                       [-fa on|off|auto] [-t 2] [--json]
+//                       [-fa on|off|auto] [--rotation auto|off] [-t 2] [--json]
 //
 // The method (see Perplexity.java's description):
 //   tokens   = [BOS] + tokenize(text)        the file as it is, control-token text left as plain text
@@ -19,17 +19,23 @@
 // the logits (computed by the addon in float, after subtracting the maximum). Its log loses nothing that matters
 // here (float's relative precision is 1e-7); a probability that underflows to 0 is reported, not hidden.
 //
-// A chunk is evaluated as one batch of n_ctx tokens (batch size = n_ctx), as llama-perplexity does when n_ctx fits
-// its batch: every position reads the keys and values of the whole chunk back from the (possibly quantized) cache.
+// A chunk is evaluated as one batch of n_ctx tokens, as llama-perplexity does when n_ctx fits its batch: every
+// position reads the keys and values of the whole chunk back from the (possibly quantized) cache. The context has
+// room for one token more than a chunk: this build of llama.cpp crashes (segmentation fault) when a batch fills
+// the whole context while the key cache is quantized and not rotated (see --rotation), with or without flash
+// attention. The spare cell is masked out and changes no number.
 //
-// llama.cpp refuses a quantized key (value) cache when the head size is not a multiple of the block size (32),
-// and a quantized value cache without flash attention; the script then stops with llama.cpp's own message.
+// Since April 2026 (llama.cpp PR 21038, in node-llama-cpp 3.21.1's build) llama.cpp multiplies queries, keys and
+// values by a Hadamard matrix before a quantized cache stores them, when the head size allows it (a multiple of
+// 64), which spreads outlier channels over the block and lowers the quantization error; llamaj quantizes the
+// plain vectors. `--rotation off` sets LLAMA_ATTN_ROT_DISABLE=1 (llama.cpp's own switch) for the plain
+// llama.cpp method; the result reports whether keys and values were rotated (llama.cpp's attn_rot_k/v log lines).
 
 process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 process.env.NODE_LLAMA_CPP_GPU = "false";
 
 const usage = "usage: node perplexity.mjs MODEL.gguf TEXT [-c 128] [--chunks N] [-ctk f16|q8_0|q4_0] "
-    + "[-ctv f16|q8_0|q4_0] [-fa on|off|auto] [-t 2] [--json]";
+    + "[-ctv f16|q8_0|q4_0] [-fa on|off|auto] [--rotation auto|off] [-t 2] [--json]";
 const cacheTypes = {f16: "F16", q8_0: "Q8_0", q4_0: "Q4_0"};
 
 function fail(message) {
@@ -38,8 +44,8 @@ function fail(message) {
 }
 
 function parseArgs(args) {
-    const opt = {model: null, text: null, ctx: 128, chunks: -1, ctk: "f16", ctv: "f16", fa: "on", threads: 2,
-        json: false};
+    const opt = {model: null, text: null, ctx: 128, chunks: -1, ctk: "f16", ctv: "f16", fa: "on", rotation: "auto",
+        threads: 2, json: false};
     const value = (i, name) => {
         if (i >= args.length) fail(`${name} needs a value\n${usage}`);
         return args[i];
@@ -55,6 +61,7 @@ function parseArgs(args) {
         else if (a === "-ctk" || a === "--cache-type-k") opt.ctk = value(++i, a);
         else if (a === "-ctv" || a === "--cache-type-v") opt.ctv = value(++i, a);
         else if (a === "-fa" || a === "--flash-attn") opt.fa = value(++i, a);
+        else if (a === "--rotation") opt.rotation = value(++i, a);
         else if (a === "-t" || a === "--threads") opt.threads = integer(value(++i, a), a, 1);
         else if (a === "--json") opt.json = true;
         else if (a === "-h" || a === "--help") { console.log(usage); process.exit(0); }
@@ -67,6 +74,7 @@ function parseArgs(args) {
     for (const [name, t] of [["-ctk", opt.ctk], ["-ctv", opt.ctv]])
         if (!(t in cacheTypes)) fail(`${name} must be one of ${Object.keys(cacheTypes).join(", ")}, got '${t}'`);
     if (!["on", "off", "auto"].includes(opt.fa)) fail(`-fa must be on, off or auto, got '${opt.fa}'`);
+    if (!["auto", "off"].includes(opt.rotation)) fail(`--rotation must be auto or off, got '${opt.rotation}'`);
     return opt;
 }
 
@@ -79,15 +87,20 @@ try {
     fail(`cannot read ${opt.text}: ${e.code ?? e.message}`);
 }
 
+if (opt.rotation === "off") process.env.LLAMA_ATTN_ROT_DISABLE = "1"; // read by llama.cpp when a cache is made
 const {getLlama, LlamaLogLevel} = await import("node-llama-cpp");
 const llamaErrors = [];
+const rotated = {k: false, v: false};
 const llama = await getLlama({
     gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true, progressLogs: false,
-    maxThreads: opt.threads, logLevel: LlamaLogLevel.warn,
-    // keep llama.cpp's refusals (e.g. "K cache type q8_0 ... does not divide n_embd_head_k=8") for the error line
+    maxThreads: opt.threads, logLevel: LlamaLogLevel.info,
+    // keep llama.cpp's refusals (e.g. "K cache type q8_0 ... does not divide n_embd_head_k=8") for the error line,
+    // and whether it rotates the cache ("attn_rot_k = 1")
     logger: (level, message) => {
         const m = String(message).trim();
-        if (/llama_init_from_model|does not divide|requires/.test(m)) llamaErrors.push(m);
+        const rot = m.match(/attn_rot_([kv]) = (\d+)/);
+        if (rot) rotated[rot[1]] = rot[2] !== "0";
+        else if (level === LlamaLogLevel.error || /does not divide|requires/.test(m)) llamaErrors.push(m);
     }
 });
 const model = await llama.loadModel({modelPath: opt.model, gpuLayers: 0});
@@ -105,7 +118,7 @@ const first = Math.floor(n / 2);
 let context;
 try {
     context = await model.createContext({
-        contextSize: n, batchSize: n, sequences: 1, threads: opt.threads,
+        contextSize: n + 1, batchSize: n, sequences: 1, threads: opt.threads,
         flashAttention: opt.fa === "on" ? true : opt.fa === "off" ? false : "auto",
         experimentalKvCacheKeyType: cacheTypes[opt.ctk], experimentalKvCacheValueType: cacheTypes[opt.ctv],
         failedCreationRemedy: false, ignoreMemorySafetyChecks: true
@@ -131,7 +144,8 @@ const start = process.hrtime.bigint();
 if (!opt.json)
     console.error(`perplexity over ${chunks} chunks of ${n} tokens (${tokens.length} tokens in the text, `
         + `${n - first - 1} scored per chunk); llama.cpp ${llama.llamaCppRelease.release}, K ${opt.ctk}, V ${opt.ctv}, `
-        + `flash attention ${context.flashAttention ? "on" : "off"}`);
+        + `flash attention ${context.flashAttention ? "on" : "off"}, rotated: K ${rotated.k ? "yes" : "no"}, `
+        + `V ${rotated.v ? "yes" : "no"}`);
 for (let c = 0; c < chunks; c++) {
     const chunk = tokens.slice(c * n, (c + 1) * n);
     if (addBos && bos != null) chunk[0] = bos;
@@ -160,6 +174,7 @@ const result = {
     llamaCppRelease: llama.llamaCppRelease.release,
     model: opt.model, text: opt.text, tokens: tokens.length, n_ctx: n, chunks, scored: count,
     cache_type_k: opt.ctk, cache_type_v: opt.ctv, flash_attn: context.flashAttention,
+    rotated_k: rotated.k, rotated_v: rotated.v,
     ppl: perplexity(), ppl_error: uncertainty(), per_chunk: perChunk, seconds
 };
 if (opt.json) {
