@@ -70,7 +70,12 @@ const llama = await getLlama({
     gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true, progressLogs: false,
     maxThreads: opt.threads, logLevel: LlamaLogLevel.error
 });
-const model = await llama.loadModel({modelPath: opt.model, gpuLayers: 0});
+let model;
+try {
+    model = await llama.loadModel({modelPath: opt.model, gpuLayers: 0});
+} catch (e) {
+    fail(`cannot load ${opt.model}: ${e.message}`);
+}
 const nVocab = model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 32000;
 const bos = model.tokens.bos;
 

@@ -103,7 +103,12 @@ const llama = await getLlama({
         else if (level === LlamaLogLevel.error || /does not divide|requires/.test(m)) llamaErrors.push(m);
     }
 });
-const model = await llama.loadModel({modelPath: opt.model, gpuLayers: 0});
+let model;
+try {
+    model = await llama.loadModel({modelPath: opt.model, gpuLayers: 0});
+} catch (e) {
+    fail(`cannot load ${opt.model}: ${e.message}`);
+}
 
 // Tokenize as llama.cpp's common_tokenize(ctx, text, add_special = true, parse_special = false).
 const bos = model.tokens.bos;
