@@ -4,10 +4,11 @@
 # simultaneous streams N the aggregate generation speed (tokens/s over all streams), the speed of one stream, and
 # llamaj/llama.cpp ratios, with the load average before and after.
 #   scripts/compare-batched.sh path/to/llama.jar model.gguf      (env: THREADS=2 PARALLEL=1,2,4,8 TG=64 PP=32 REPS=2)
-# llamaj's side reads the tests named tg<TG>@<N> of `bench -o json` (avg_ts: the aggregate over the N streams);
-# llama.cpp's side is `batched-bench.mjs --json` (results[N].aggregate / per_stream), whose N prompts of PP tokens
-# are decoded first, untimed for TG. The first run installs node-llama-cpp (the version pinned in
-# scripts/llamacpp/package.json) with npm. Run it on a quiet machine: llama.cpp's waiting threads collapse under load.
+# Both sides first decode N prompts of PP tokens, then time TG greedy tokens on every stream. llamaj's figures are
+# the `parallel` rows of `bench -o json` (tg_ts, tg_per_stream_ts, tokens_per_step; without them, the avg_ts of
+# its tg<TG>@<N> tests); llama.cpp's are `batched-bench.mjs --json` (results[N]). The first run installs
+# node-llama-cpp (the version pinned in scripts/llamacpp/package.json) with npm. Run it on a quiet machine:
+# llama.cpp's waiting threads collapse under load.
 set -euo pipefail
 if [ $# -ne 2 ]; then
   echo "usage: $0 path/to/llama.jar model.gguf   (env: THREADS=2 PARALLEL=1,2,4,8 TG=64 PP=32 REPS=2)" >&2
@@ -27,7 +28,7 @@ fi
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 lj_err=$(mktemp); lc_err=$(mktemp); trap 'rm -f "$lj_err" "$lc_err"' EXIT
-lj=$("$java" -jar "$jar" bench -m "$model" -p 0 -n "$TG" --parallel "$P" -t "$T" -r "$R" -o json 2>"$lj_err" \
+lj=$("$java" -jar "$jar" bench -m "$model" -p "$PP" -n "$TG" --parallel "$P" -t "$T" -r "$R" -o json 2>"$lj_err" \
   | grep '^{' | tail -1 || true)
 lc=$(node "$here/llamacpp/batched-bench.mjs" "$model" --parallel "$P" --threads "$T" --pp "$PP" --tg "$TG" --reps "$R" \
   --json 2>"$lc_err" | grep '^{' | tail -1 || true)
@@ -37,21 +38,25 @@ python3 - "$model" "$P" "$TG" "$lj" "$lc" <<'PY'
 import json, os, sys
 model, parallel, tg, lj, lc = sys.argv[1:6]
 nan = float('nan')
-def ours(n):
-    try: return next(t['avg_ts'] for t in json.loads(lj)['tests'] if t['name'] == f'tg{tg}@{n}')
-    except Exception: return nan
-def theirs(n, key):
-    try: return json.loads(lc)['results'][str(n)][key]
-    except Exception: return nan
+def load(text):
+    try: return json.loads(text)
+    except Exception: return {}
+lj, lc = load(lj), load(lc)
+def ours(n):  # aggregate, per stream, tokens per batched step
+    row = next((r for r in lj.get('parallel', []) if r.get('sequences') == n), None)
+    if row: return row['tg_ts'], row['tg_per_stream_ts'], row.get('tokens_per_step', nan)
+    agg = next((t['avg_ts'] for t in lj.get('tests', []) if t['name'] == f'tg{tg}@{n}'), nan)
+    return agg, agg / n, nan
+def theirs(n):
+    r = lc.get('results', {}).get(str(n), {})
+    tpd = r.get('tokens_per_decode')
+    return r.get('aggregate', nan), r.get('per_stream', nan), nan if tpd is None else tpd
 def ratio(a, b): return a / b if b == b and b != 0 else nan
 print(f'{os.path.basename(model)}, tg{tg}, tokens/s')
-print('| streams | aggregate llamaj | aggregate llama.cpp | ratio | per stream llamaj | per stream llama.cpp | ratio | llama.cpp tokens per decode |')
+print('| streams | aggregate llamaj | aggregate llama.cpp | ratio | per stream llamaj | per stream llama.cpp | ratio | tokens per step: llamaj (prompts included) / llama.cpp (generation) |')
 print('|---:|---:|---:|---:|---:|---:|---:|---:|')
 for n in map(int, parallel.split(',')):
-    a, b = ours(n), theirs(n, 'aggregate')
-    c, d = a / n, theirs(n, 'per_stream')
-    tpd = theirs(n, 'tokens_per_decode')
-    tpd = 'n/a' if tpd is None or tpd != tpd else f'{tpd:.2f}'
-    print(f'| {n} | {a:.2f} | {b:.2f} | {ratio(a, b):.2f} | {c:.2f} | {d:.2f} | {ratio(c, d):.2f} | {tpd} |')
+    (a, c, s), (b, d, t) = ours(n), theirs(n)
+    print(f'| {n} | {a:.2f} | {b:.2f} | {ratio(a, b):.2f} | {c:.2f} | {d:.2f} | {ratio(c, d):.2f} | {s:.2f} / {t:.2f} |')
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
