@@ -32,8 +32,8 @@ public final class GenerateJob {
     static final String USAGE = """
             usage: GenerateJob --model FILE --input PATH --output DIR [--id-column NAME] [--seed N]
                                [--max-tokens N] [--temperature T] [--presence-penalty P] [--frequency-penalty F]
-                               [--logit-bias TOKEN=BIAS]... [--sequences N] [--threads N] [--context N]
-                               [--chat-template NAME|JINJA]
+                               [--logit-bias TOKEN=BIAS]... [--sequences N] [--no-batching] [--threads N]
+                               [--context N] [--chat-template NAME|JINJA]
                                [--stop TEXT]... [--partitions N] [--grammar FILE | --json-schema FILE|JSON | --json]""";
 
     public static void main(String[] args) throws Exception {
@@ -104,6 +104,7 @@ public final class GenerateJob {
         float frequency = 0;
         Map<Integer, Float> bias = new HashMap<>();
         int sequences = 1;
+        boolean batching = true;
         int threads = 0;
         int context = 0;
         int partitions = 0;
@@ -112,8 +113,12 @@ public final class GenerateJob {
             if (!name.startsWith("--")) {
                 throw new IllegalArgumentException("unexpected argument '" + name + "'");
             }
-            if (name.equals("--json")) { // the one flag without a value: any JSON object, as the CLI's --json
+            if (name.equals("--json")) { // a flag without a value: any JSON object, as the CLI's --json
                 jsonSchema = ANY_OBJECT;
+                continue;
+            }
+            if (name.equals("--no-batching")) { // a flag without a value, as the CLI's
+                batching = false;
                 continue;
             }
             if (i + 1 >= args.length) {
@@ -150,8 +155,8 @@ public final class GenerateJob {
         }
         GenerationOptions options;
         try {
-            options = GenerationOptions.of(model).withSequences(sequences).withThreads(threads)
-                    .withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
+            options = GenerationOptions.of(model).withSequences(sequences).withBatching(batching)
+                    .withThreads(threads).withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
                     .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema)
                     .withPenalties(presence, frequency).withLogitBias(bias);
             if (seed != null) {

@@ -36,8 +36,10 @@ import org.apache.spark.util.TaskCompletionListener;
 /// The task takes the JVM's shared model ([ExecutorModels]) and borrows `sequences` sessions from it. With one
 /// sequence the rows are generated on the task's own thread, one after the other; with more, a small pool of
 /// threads generates up to `sequences` rows at once while the task's thread hands back the finished rows in input
-/// order (a window of twice that many rows is read ahead). Whatever way the task ends (done, failed, killed), the
-/// sessions go back to the model for the next task.
+/// order (a window of twice that many rows is read ahead). Those sessions are, with batching, the model's batch
+/// executor's, whose steps compute them together with the other tasks' on the JVM's cores (the pool's threads only
+/// sample); without, plain sessions each on its share of the task's cores. Whatever way the task ends (done,
+/// failed, killed), the sessions go back to the model for the next task.
 final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
     @Serial
     private static final long serialVersionUID = 1L;
@@ -60,7 +62,8 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
         }
         TaskContext task = TaskContext.get();
         int cpus = task != null ? task.cpus() : 1;
-        ExecutorModels.Loaded loaded = ExecutorModels.get(options.model(), options.loadOptions(cpus));
+        ExecutorModels.Loaded loaded = ExecutorModels.get(options.model(),
+                options.loadOptions(cpus, options.batched() ? ExecutorModels.jvmCores(cpus) : cpus));
         Rows rows = new Rows(input, loaded, modelSha256 != null ? modelSha256 : loaded.sha256());
         if (task != null) {
             task.addTaskCompletionListener((TaskCompletionListener) _ -> rows.close());
@@ -87,7 +90,7 @@ final class GeneratePartition implements MapPartitionsFunction<Row, Row> {
             this.sessions = new ArrayBlockingQueue<>(n);
             try {
                 for (int i = 0; i < n; i++) {
-                    sessions.add(loaded.borrow(context));
+                    sessions.add(loaded.borrow(context, options.batched()));
                 }
             } catch (RuntimeException e) { // no heap for one more key/value cache: keep none
                 for (Session s; (s = sessions.poll()) != null; ) {

@@ -23,9 +23,13 @@ import java.util.Locale;
 /// ```
 ///
 /// @param model          the GGUF file, a path that every executor can read (a shared or replicated disk)
-/// @param threads        engine threads per sequence; 0 takes the task's cores (`spark.task.cpus`) divided by
-///                       `sequences`
+/// @param threads        engine threads: with batching, those of the JVM's batch executor (0: the executor JVM's
+///                       cores, which all its tasks share); without, per sequence (0: the task's cores,
+///                       `spark.task.cpus`, divided by `sequences`)
 /// @param sequences      sequences generated at once by one task, each in its own session (1 or more)
+/// @param batching       with more than one sequence, run the sessions of every task in the JVM in one shared
+///                       `BatchExecutor` per model (continuous batching: one read of the weights per step for all
+///                       of them); false: each session computes alone on its share of the task's cores
 /// @param contextLength  key/value cache of each session in tokens; 0 takes the model's default (at most 4096)
 /// @param batchSize      most prompt tokens processed in one batch
 /// @param repack         repack the weights into the kernels' layouts at load (see `LoadOptions`)
@@ -51,7 +55,8 @@ import java.util.Locale;
 /// @param grammar        GBNF that every row's output must match (a row's `grammar` or `json_schema` column
 ///                       replaces it); null: none
 /// @param jsonSchema     a JSON Schema (as JSON text) that every row's output must be a document of, likewise
-public record GenerationOptions(String model, int threads, int sequences, int contextLength, int batchSize,
+public record GenerationOptions(String model, int threads, int sequences, boolean batching, int contextLength,
+                                int batchSize,
                                 boolean repack, int maxTokens, float temperature, int topK, float topP, float minP,
                                 float repeatPenalty, int repeatLastN, float presencePenalty, float frequencyPenalty,
                                 Map<Integer, Float> logitBias, long seed, String idColumn, List<String> stop,
@@ -124,109 +129,118 @@ public record GenerationOptions(String model, int threads, int sequences, int co
         }
     }
 
-    /// `model` with the defaults: one engine thread per task core, one sequence per task, the model's context,
-    /// 256 tokens, llama.cpp's sampling defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05), seed 0, no
-    /// id column.
+    /// `model` with the defaults: one engine thread per task core, one sequence per task (batched when raised), the
+    /// model's context, 256 tokens, llama.cpp's sampling defaults (temperature 0.8, top-k 40, top-p 0.95, min-p
+    /// 0.05), seed 0, no id column.
     public static GenerationOptions of(String model) {
-        return new GenerationOptions(model, 0, 1, 0, 512, true, 256, 0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f,
+        return new GenerationOptions(model, 0, 1, true, 0, 512, true, 256, 0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f,
                 Map.of(), 0L, null, List.of(), null, null, null, null);
     }
 
     public GenerationOptions withThreads(int threads) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSequences(int sequences) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
+                temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
+                logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
+    }
+
+    /// Continuous batching of the sequences (on by default; it only applies with more than one sequence). A row's
+    /// output is the same whichever rows share its steps, but differs in rounding from a run without batching,
+    /// as an executor's sessions differ from plain ones.
+    public GenerationOptions withBatching(boolean batching) {
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withContextLength(int contextLength) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withBatchSize(int batchSize) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepack(boolean repack) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withMaxTokens(int maxTokens) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withTemperature(float temperature) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// Top-k, top-p and min-p at once.
     public GenerationOptions withTruncation(int topK, float topP, float minP) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withRepeatPenalty(float repeatPenalty, int repeatLastN) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// OpenAI's presence and frequency penalties (each -2 to 2; 0 disables).
     public GenerationOptions withPenalties(float presencePenalty, float frequencyPenalty) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     /// Token id to a bias added to its logit before sampling (-100 or less bans it), as OpenAI's `logit_bias`.
     public GenerationOptions withLogitBias(Map<Integer, Float> logitBias) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withSeed(long seed) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withIdColumn(String idColumn) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withStop(List<String> stop) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withChatTemplate(String chatTemplate) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
     public GenerationOptions withModelSha256(String modelSha256) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
@@ -234,7 +248,7 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     /// Constrains every row's output to GBNF (the README's "Constrained output", `Grammar.parse`); checked by
     /// [LlamaSpark#generate]. Null removes it.
     public GenerationOptions withGrammar(String grammar) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
@@ -242,15 +256,23 @@ public record GenerationOptions(String model, int threads, int sequences, int co
     /// Constrains every row's output to JSON documents of `schema` (JSON text); checked by [LlamaSpark#generate].
     /// Null removes it.
     public GenerationOptions withJsonSchema(String jsonSchema) {
-        return new GenerationOptions(model, threads, sequences, contextLength, batchSize, repack, maxTokens,
+        return new GenerationOptions(model, threads, sequences, batching, contextLength, batchSize, repack, maxTokens,
                 temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
                 logitBias, seed, idColumn, stop, chatTemplate, modelSha256, grammar, jsonSchema);
     }
 
-    /// How an executor loads the model when a task has `taskCpus` cores: the cache of loaded models is keyed by
-    /// the path and these options.
-    LoadOptions loadOptions(int taskCpus) {
-        int t = threads > 0 ? threads : Math.max(1, taskCpus / sequences);
+    /// Whether the task's sessions come from the JVM's shared batch executor: batching on and more than one
+    /// sequence (one sequence per task keeps the plain path, which needs no executor thread).
+    boolean batched() {
+        return batching && sequences > 1;
+    }
+
+    /// How an executor JVM loads the model when a task has `taskCpus` cores and the JVM `jvmCores` for all its
+    /// tasks: the cache of loaded models is keyed by the path and these options. Batched, the threads are those of
+    /// the one executor that computes every task's sequences, so the JVM's cores; otherwise each session computes
+    /// alone on its share of its task's cores.
+    LoadOptions loadOptions(int taskCpus, int jvmCores) {
+        int t = threads > 0 ? threads : batched() ? Math.max(1, jvmCores) : Math.max(1, taskCpus / sequences);
         return LoadOptions.defaults().withThreads(t).withBatchSize(batchSize).withRepack(repack);
     }
 

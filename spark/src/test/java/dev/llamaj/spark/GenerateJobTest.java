@@ -26,7 +26,7 @@ class GenerateJobTest {
     void parsesEveryOption() {
         GenerateJob.Job job = GenerateJob.parse(with("--id-column", "key", "--seed", "-9", "--max-tokens", "32",
                 "--temperature", "0", "--presence-penalty", "0.5", "--frequency-penalty", "-1",
-                "--logit-bias", "13=-100", "--logit-bias", "7=-inf", "--sequences", "2",
+                "--logit-bias", "13=-100", "--logit-bias", "7=-inf", "--sequences", "2", "--no-batching",
                 "--threads", "3", "--context", "512",
                 "--chat-template", "chatml", "--stop", "\n", "--stop", "END", "--partitions", "8"));
         GenerationOptions o = job.options();
@@ -42,6 +42,8 @@ class GenerateJobTest {
         assertThat(o.frequencyPenalty()).isEqualTo(-1f);
         assertThat(o.logitBias()).isEqualTo(Map.of(13, -100f, 7, Float.NEGATIVE_INFINITY));
         assertThat(o.sequences()).isEqualTo(2);
+        assertThat(o.batching()).isFalse();
+        assertThat(GenerateJob.parse(with("--sequences", "2")).options().batching()).isTrue();
         assertThat(o.threads()).isEqualTo(3);
         assertThat(o.contextLength()).isEqualTo(512);
         assertThat(o.chatTemplate()).isEqualTo("chatml");
@@ -98,6 +100,8 @@ class GenerateJobTest {
                 .hasMessage("bad option: logit bias: token id must be 0 or more, got -3");
         assertThatThrownBy(() -> GenerateJob.parse(with("--sequences", "0")))
                 .hasMessage("bad option: sequences must be 1 or more, got 0");
+        assertThatThrownBy(() -> GenerateJob.parse(with("--no-batching", "true")))
+                .as("a flag without a value").hasMessage("unexpected argument 'true'");
         assertThatThrownBy(() -> GenerateJob.parse(with("--partitions", "-1")))
                 .hasMessage("--partitions must be 0 (as read) or more, got -1");
     }

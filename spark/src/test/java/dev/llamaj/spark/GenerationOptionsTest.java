@@ -15,6 +15,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.SparkConf;
 import org.junit.jupiter.api.Test;
 
 class GenerationOptionsTest {
@@ -70,13 +71,43 @@ class GenerationOptionsTest {
 
     @Test
     void threadsDefaultToTheTaskCoresSharedBySequences() {
-        assertThat(BASE.loadOptions(4).threads()).isEqualTo(4);
-        assertThat(BASE.withSequences(2).loadOptions(4).threads()).isEqualTo(2);
-        assertThat(BASE.withSequences(4).loadOptions(2).threads()).isEqualTo(1);
-        assertThat(BASE.withThreads(3).loadOptions(8).threads()).isEqualTo(3);
-        assertThat(BASE.withBatchSize(64).withRepack(false).loadOptions(1))
+        GenerationOptions plain = BASE.withBatching(false);
+        assertThat(plain.loadOptions(4, 16).threads()).isEqualTo(4);
+        assertThat(plain.withSequences(2).loadOptions(4, 16).threads()).isEqualTo(2);
+        assertThat(plain.withSequences(4).loadOptions(2, 16).threads()).isEqualTo(1);
+        assertThat(plain.withThreads(3).loadOptions(8, 16).threads()).isEqualTo(3);
+        assertThat(BASE.withBatchSize(64).withRepack(false).loadOptions(1, 1))
                 .satisfies(o -> assertThat(o.batchSize()).isEqualTo(64))
                 .satisfies(o -> assertThat(o.repack()).isFalse());
+    }
+
+    @Test
+    void batchingIsOnByDefaultAndComputesOnTheJvmsCores() {
+        assertThat(BASE.batching()).isTrue();
+        assertThat(BASE.batched()).as("one sequence stays plain").isFalse();
+        assertThat(BASE.loadOptions(4, 16).threads()).isEqualTo(4);
+        GenerationOptions two = BASE.withSequences(2);
+        assertThat(two.batched()).isTrue();
+        assertThat(two.loadOptions(4, 16).threads()).as("the executor serves every task of the JVM").isEqualTo(16);
+        assertThat(two.withThreads(3).loadOptions(4, 16).threads()).isEqualTo(3);
+        assertThat(two.withBatching(false).batched()).isFalse();
+        assertThat(two.withBatching(false).withBatching(true)).isEqualTo(two);
+    }
+
+    @Test
+    void theJvmsCoresComeFromTheMasterOrTheExecutorCores() {
+        SparkConf conf = new SparkConf(false);
+        assertThat(ExecutorModels.cores(conf, 6)).as("nothing set: the machine's").isEqualTo(6);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local"), 6)).isEqualTo(1);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local[3]"), 6)).isEqualTo(3);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local[2,3]"), 6)).isEqualTo(2);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local[*]"), 6)).isEqualTo(6);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local[*,4]"), 6)).isEqualTo(6);
+        SparkConf yarn = conf.clone().set("spark.master", "yarn");
+        assertThat(ExecutorModels.cores(yarn, 6)).isEqualTo(6);
+        assertThat(ExecutorModels.cores(yarn.set("spark.executor.cores", "4"), 6)).isEqualTo(4);
+        assertThat(ExecutorModels.cores(conf.clone().set("spark.master", "local-cluster[2,3,1024]")
+                .set("spark.executor.cores", "3"), 6)).isEqualTo(3);
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
@@ -37,6 +38,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 /// Spark's local mode on stories260K: two worker threads (`local[2,3]`: a task may fail twice before the job
 /// does), one session for the whole class since Spark takes seconds to start.
+///
+/// Rows generated with batching (more than one sequence, the default) are compared with sessions of a batch
+/// executor, and rows generated without (one sequence, or `withBatching(false)`) with plain sessions: the two
+/// kinds of session differ in rounding (other kernels), and each row must equal what the plain Java API gives it
+/// through the same kind of session.
 class LlamaSparkTest {
     private static final String[] STARTS = {
         "Once upon a time", "The little dog", "Lily wanted to", "One day, a big", "Tom and his mom",
@@ -47,11 +53,14 @@ class LlamaSparkTest {
     private static Path modelPath;
     private static SparkSession spark;
     private static LlamaModel model;
+    /// The test's own executor: the reference for batched rows (its sessions run here one row at a time).
+    private static BatchExecutor batch;
 
     @BeforeAll
     static void start() throws Exception {
         modelPath = SharedData.require("models/stories260K.gguf");
         model = LlamaModel.load(modelPath, 1);
+        batch = model.newBatchExecutor();
         spark = SparkSession.builder().master("local[2,3]").appName("LlamaSparkTest")
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.shuffle.partitions", "4")
@@ -62,6 +71,9 @@ class LlamaSparkTest {
     static void stop() {
         if (spark != null) {
             spark.stop();
+        }
+        if (batch != null) {
+            batch.close();
         }
         if (model != null) {
             model.close();
@@ -104,44 +116,67 @@ class LlamaSparkTest {
 
     @Test
     void everyRowEqualsThePlainApiWithTheRowsSeed() {
-        Map<Long, Row> results = byId(LlamaSpark.generate(prompts(), options().withSequences(2)));
+        // two sequences per task without batching: plain sessions, each on its own thread
+        Map<Long, Row> results = byId(LlamaSpark.generate(prompts(), options().withSequences(2).withBatching(false)));
         assertThat(results).hasSize(300);
-        Set<String> continuationsOfOneStart = new HashSet<>();
         try (Session session = model.newSession()) {
-            for (Map.Entry<Long, Row> e : results.entrySet()) {
-                long id = e.getKey();
-                Row r = e.getValue();
-                String prompt = STARTS[(int) (id % STARTS.length)];
-                int maxTokens = 6 + (int) (id % 11);
-                List<String> stops = id % 5 == 0 ? List.of(".") : List.of();
-                session.reset();
-                Sampler.Settings settings = Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED));
-                if (greedy(id)) {
-                    settings = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, settings.seed());
-                }
-                Sampler sampler = Sampler.create(settings);
-                Completion c = session.generate(session.encode(prompt), maxTokens, sampler, stops, _ -> {});
-                assertThat(r.<String>getAs("error")).as("row %d", id).isNull();
-                assertThat(r.<String>getAs("text")).as("row %d", id).isEqualTo(c.text());
-                assertThat(r.<Integer>getAs("prompt_tokens")).isEqualTo(c.promptTokens());
-                assertThat(r.<Integer>getAs("completion_tokens")).as("row %d", id).isEqualTo(c.generatedTokens());
-                assertThat(r.<String>getAs("finish_reason")).as("row %d", id).isEqualTo(
-                        switch (c.stopReason()) {
-                            case END_OF_GENERATION, STOP_STRING -> "stop";
-                            default -> "length";
-                        });
-                assertThat(r.<String>getAs("model")).isEqualTo("stories260K.gguf");
-                assertThat(r.<String>getAs("model_sha256")).isEqualTo(model.file().sha256());
-                if (id % STARTS.length == 1) { // 30 rows with the same prompt and no stop string
-                    continuationsOfOneStart.add(c.text());
-                }
-                if (greedy(id)) { // greedy log-probabilities are the model's own: rescoring the tokens agrees
-                    checkLogprobs(session.tokens(), c.promptTokens(), c.generatedTokens(), r);
-                } else {
-                    assertThat(r.<Double>getAs("mean_logprob")).as("row %d", id)
-                            .isCloseTo(c.meanLogprob(), within(1e-9))
-                            .isBetween(r.<Double>getAs("min_logprob"), 0.0);
-                }
+            checkAgainstTheApi(results, session);
+        }
+    }
+
+    @Test
+    void batchedRowsEqualRowsRunOneAtATimeThroughAnExecutor() {
+        BatchExecutor.Stats before = ExecutorModels.batchStats();
+        // four sequences per task, two tasks at once: their sessions share the JVM's one executor
+        Map<Long, Row> results = byId(LlamaSpark.generate(prompts(), options().withSequences(4)));
+        BatchExecutor.Stats after = ExecutorModels.batchStats();
+        assertThat(results).hasSize(300);
+        long steps = after.steps() - before.steps();
+        long decodeTokens = after.decodeTokens() - before.decodeTokens();
+        assertThat(steps).as("the rows ran through the shared executor").isPositive();
+        assertThat((double) decodeTokens / steps).as("generated tokens per step: rows shared steps")
+                .isGreaterThan(1.5);
+        try (Session session = batch.newSession()) { // alone in its executor: every step holds this row only
+            checkAgainstTheApi(results, session);
+        }
+    }
+
+    /// Checks every row of [#prompts] against `session` generating that row alone, with the row's seed.
+    private static void checkAgainstTheApi(Map<Long, Row> results, Session session) {
+        Set<String> continuationsOfOneStart = new HashSet<>();
+        for (Map.Entry<Long, Row> e : results.entrySet()) {
+            long id = e.getKey();
+            Row r = e.getValue();
+            String prompt = STARTS[(int) (id % STARTS.length)];
+            int maxTokens = 6 + (int) (id % 11);
+            List<String> stops = id % 5 == 0 ? List.of(".") : List.of();
+            session.reset();
+            Sampler.Settings settings = Sampler.Settings.defaults(LlamaSpark.rowSeed(id, SEED));
+            if (greedy(id)) {
+                settings = new Sampler.Settings(0f, 40, 0.95f, 0.05f, 1f, 64, settings.seed());
+            }
+            Sampler sampler = Sampler.create(settings);
+            Completion c = session.generate(session.encode(prompt), maxTokens, sampler, stops, _ -> {});
+            assertThat(r.<String>getAs("error")).as("row %d", id).isNull();
+            assertThat(r.<String>getAs("text")).as("row %d", id).isEqualTo(c.text());
+            assertThat(r.<Integer>getAs("prompt_tokens")).isEqualTo(c.promptTokens());
+            assertThat(r.<Integer>getAs("completion_tokens")).as("row %d", id).isEqualTo(c.generatedTokens());
+            assertThat(r.<String>getAs("finish_reason")).as("row %d", id).isEqualTo(
+                    switch (c.stopReason()) {
+                        case END_OF_GENERATION, STOP_STRING -> "stop";
+                        default -> "length";
+                    });
+            assertThat(r.<String>getAs("model")).isEqualTo("stories260K.gguf");
+            assertThat(r.<String>getAs("model_sha256")).isEqualTo(model.file().sha256());
+            if (id % STARTS.length == 1) { // 30 rows with the same prompt and no stop string
+                continuationsOfOneStart.add(c.text());
+            }
+            if (greedy(id)) { // greedy log-probabilities are the model's own: rescoring the tokens agrees
+                checkLogprobs(session.tokens(), c.promptTokens(), c.generatedTokens(), r);
+            } else {
+                assertThat(r.<Double>getAs("mean_logprob")).as("row %d", id)
+                        .isCloseTo(c.meanLogprob(), within(1e-9))
+                        .isBetween(r.<Double>getAs("min_logprob"), 0.0);
             }
         }
         // the id seeds the row: the same prompt gives different stories
@@ -184,14 +219,14 @@ class LlamaSparkTest {
 
     @Test
     void aTaskThatFailsIsRetriedWithIdenticalRows() {
-        GenerationOptions options = options().withMaxTokens(12);
+        GenerationOptions options = options().withMaxTokens(12).withSequences(2); // batched
         Dataset<Row> input = prompts().drop("max_tokens");
         Map<Long, Row> clean = byId(LlamaSpark.generate(input, options));
 
         INJECTED.set(0);
         StructType schema = LlamaSpark.resultSchema(input.schema());
         // the failure comes after generation, in the same stage: the whole task (its generated rows too) runs again
-        Dataset<Row> failing = LlamaSpark.generate(input, options.withSequences(2)).map((MapFunction<Row, Row>) row -> {
+        Dataset<Row> failing = LlamaSpark.generate(input, options).map((MapFunction<Row, Row>) row -> {
             if (row.getLong(0) == 123 && TaskContext.get().attemptNumber() == 0) {
                 INJECTED.incrementAndGet();
                 throw new IllegalStateException("injected failure on the first attempt");
@@ -212,10 +247,12 @@ class LlamaSparkTest {
     void aTaskStoppedEarlyGivesItsSessionsBack() {
         // limit stops reading the partition while rows are still in flight: the task's end cancels them
         Dataset<Row> one = prompts().repartition(1);
-        List<Row> first = LlamaSpark.generate(one, options().withSequences(2).withMaxTokens(64)).limit(3)
-                .collectAsList();
-        assertThat(first).hasSize(3);
-        assertThat(ExecutorModels.borrowedSessions()).as("sessions not given back").isZero();
+        for (boolean batching : new boolean[] {true, false}) {
+            GenerationOptions options = options().withSequences(2).withBatching(batching).withMaxTokens(64);
+            List<Row> first = LlamaSpark.generate(one, options).limit(3).collectAsList();
+            assertThat(first).hasSize(3);
+            assertThat(ExecutorModels.borrowedSessions()).as("sessions not given back").isZero();
+        }
     }
 
     @Test
@@ -238,13 +275,13 @@ class LlamaSparkTest {
         rows.add(RowFactory.create(101, "Once", null, "root ::= missing"));
         rows.add(RowFactory.create(102, "Once", "true", "root ::= \"x\""));
         GenerationOptions options = options().withJsonSchema(animals).withMaxTokens(32).withTemperature(1.2f)
-                .withSequences(2); // two constrained rows at once on one grammar
+                .withSequences(2); // two constrained rows at once on one grammar, batched
         Map<Integer, Row> out = new TreeMap<>();
         for (Row r : LlamaSpark.generate(spark.createDataFrame(rows, schema), options).collectAsList()) {
             out.put(r.getInt(0), r);
         }
 
-        try (Session session = model.newSession()) {
+        try (Session session = batch.newSession()) {
             for (int id = 0; id < 24; id++) {
                 Row r = out.get(id);
                 String text = r.getAs("text");
