@@ -156,8 +156,8 @@ public final class GenerateJob {
         GenerationOptions options;
         try {
             options = GenerationOptions.of(model).withSequences(sequences).withBatching(batching)
-                    .withThreads(threads).withContextLength(context).withIdColumn(idColumn).withChatTemplate(chatTemplate)
-                    .withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema)
+                    .withThreads(threads).withContextLength(context).withIdColumn(idColumn)
+                    .withChatTemplate(chatTemplate).withStop(stop).withGrammar(grammar).withJsonSchema(jsonSchema)
                     .withPenalties(presence, frequency).withLogitBias(bias);
             if (seed != null) {
                 options = options.withSeed(seed);

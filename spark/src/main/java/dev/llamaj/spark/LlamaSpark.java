@@ -29,9 +29,11 @@ import org.apache.spark.sql.types.StructType;
 /// ```
 ///
 /// Each executor JVM loads the model once (memory-mapped from `options.model()`, a path every executor can read) and
-/// shares it between its tasks; each task generates `options.sequences()` rows at a time, in order. The result is
-/// deterministic: a row's seed comes from its own `seed` column, else from its id ([#rowSeed]), so a task that Spark
-/// runs again (a lost executor, speculation) writes the same rows.
+/// shares it between its tasks; each task generates `options.sequences()` rows at a time, in order (more than one:
+/// batched with the other tasks' rows in the JVM's one batch executor of the model, unless
+/// [GenerationOptions#withBatching] turns it off). The result is deterministic: a row's seed comes from its own `seed`
+/// column, else from its id ([#rowSeed]), and its tokens do not depend on the rows sharing its batched steps, so a
+/// task that Spark runs again (a lost executor, speculation) writes the same rows.
 ///
 /// Rows whose own data is unusable (no prompt, a bad setting, a prompt longer than the context, a role the chat
 /// template refuses) do not fail the job: their `error` column says why and the other results are null. Anything
