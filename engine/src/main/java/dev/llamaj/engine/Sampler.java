@@ -270,6 +270,169 @@ public final class Sampler {
         return token;
     }
 
+    // ---- speculative decoding ([Speculation]) ----
+    //
+    // A draft proposes a token x drawn from its distribution q; the target's distribution p (this chain's, the one
+    // plain sampling draws from) accepts x with probability min(1, p(x) / q(x)) and otherwise draws from
+    // normalize(max(0, p - q)). Whatever q is, the token that comes out follows p exactly (Leviathan et al. 2023,
+    // "Fast Inference from Transformers via Speculative Decoding", appendix A.1). Greedy decoding is the limit
+    // where p is one-hot on the argmax: the draft is accepted when it is the argmax.
+
+    /// The distribution this chain would draw from after `logits` (bias, penalties, constraint, truncation,
+    /// temperature), into `p` (every token of the vocabulary; 0 for the tokens cut), without drawing or
+    /// recording anything; greedy settings give the one-hot distribution of the argmax. For a draft's proposal
+    /// distribution. Returns the most likely token, or -1 when no token is possible (then `p` is all 0).
+    /// `logits` is modified.
+    int distribution(float[] logits, float[] p) {
+        int vocab = logits.length;
+        prepare(vocab);
+        applyBias(logits);
+        applyRepeatPenalty(logits);
+        applyPresenceAndFrequency(logits);
+        if (constraint != null) {
+            constraint.mask(logits);
+        }
+        return finalDistribution(logits, p);
+    }
+
+    /// Draws a token from `p` (as [#distribution] filled it) with this sampler's generator and records it as
+    /// generated; -1 if `p` is all 0.
+    int draw(float[] p, int vocab) {
+        int token = drawFrom(p, vocab, random.nextDouble());
+        if (token >= 0) {
+            generated(token);
+        }
+        return token;
+    }
+
+    /// The verifier's choice at one position: `draft` is the token proposed there, `q` the distribution it was
+    /// drawn from (null: the proposal was deterministic, q one-hot on `draft`). Runs the chain on `logits` as
+    /// [#sample] does; returns `draft` if accepted, otherwise a token drawn from the residual distribution (never
+    /// `draft`), or -1 when no token is possible. Records the token, its log-probability and alternatives as
+    /// [#sample] does, in the target distribution p. `p` is scratch of the vocabulary's size; `logits` is
+    /// modified.
+    int verify(float[] logits, int draft, float[] q, float[] p) {
+        int vocab = logits.length;
+        prepare(vocab);
+        applyBias(logits);
+        applyRepeatPenalty(logits);
+        applyPresenceAndFrequency(logits);
+        if (constraint != null) {
+            constraint.mask(logits);
+        }
+        if (settings.temperature() == 0) { // p one-hot on the argmax: accepted if and only if it is the draft
+            int token = greedy(logits);
+            if (token >= 0) {
+                generated(token);
+            }
+            return token;
+        }
+        if (finalDistribution(logits, p) < 0) {
+            return -1;
+        }
+        float px = p[draft];
+        float qx = q == null ? 1f : q[draft];
+        int token;
+        if (px > 0 && (px >= qx || random.nextDouble() * qx < px)) {
+            token = draft;
+        } else {
+            // residual max(0, p - q): q is one-hot or a distribution; p(draft) < q(draft), so draft drops out
+            double sum = 0;
+            for (int t = 0; t < vocab; t++) {
+                float r = p[t] - (q == null ? (t == draft ? 1f : 0f) : q[t]);
+                r = r > 0 ? r : 0f;
+                sum += r;
+            }
+            token = -1;
+            if (sum > 0) {
+                double target = random.nextDouble() * sum;
+                double cumulative = 0;
+                for (int t = 0; t < vocab; t++) {
+                    float r = p[t] - (q == null ? (t == draft ? 1f : 0f) : q[t]);
+                    if (r > 0 && t != draft) {
+                        token = t; // the last possible token, should rounding leave the sum below the target
+                        cumulative += r;
+                        if (target < cumulative) {
+                            break;
+                        }
+                    }
+                }
+            }
+            if (token < 0) { // p equals q up to rounding: any draw from p is a draw from the residual's limit
+                token = drawFrom(p, vocab, random.nextDouble());
+            }
+        }
+        lastLogprob = log(p[token]);
+        generated(token);
+        return token;
+    }
+
+    /// The distribution drawn from, over the whole vocabulary into `p`, after the chain up to the mask has run on
+    /// `logits`; also keeps the alternatives asked for. Returns the most likely token or -1 if none is possible.
+    private int finalDistribution(float[] logits, float[] p) {
+        int vocab = logits.length;
+        Arrays.fill(p, 0, vocab, 0f);
+        if (settings.temperature() == 0) {
+            int best = greedy(logits);
+            if (best >= 0) {
+                p[best] = 1f;
+            }
+            return best;
+        }
+        if ((settings.topK() == 0 || settings.topK() >= vocab) && settings.topP() >= 1f && settings.minP() == 0f) {
+            float inverse = 1f / settings.temperature();
+            boolean any = false;
+            for (int t = 0; t < vocab; t++) {
+                p[t] = logits[t] * inverse;
+                any |= logits[t] != Float.NEGATIVE_INFINITY;
+            }
+            if (!any) {
+                Arrays.fill(p, 0, vocab, 0f);
+                return -1;
+            }
+            Kernels.softmax(p, 0, vocab);
+            int top = topByInsertion(logits, Math.max(1, Math.min(topLogprobs, vocab)));
+            for (int i = 0; i < Math.min(top, topLogprobs); i++) {
+                lastTopTokens[i] = order[i];
+                lastTopLogprobs[i] = log(p[order[i]]);
+            }
+            lastTopCount = Math.min(top, topLogprobs);
+            return order[0];
+        }
+        int n = candidates(logits);
+        if (n == 0) {
+            return -1;
+        }
+        n = nucleus(n);
+        softmax(logits, n, settings.temperature());
+        for (int i = 0; i < n; i++) {
+            p[order[i]] = probs[i];
+        }
+        int top = Math.min(topLogprobs, n);
+        for (int i = 0; i < top; i++) {
+            lastTopTokens[i] = order[i];
+            lastTopLogprobs[i] = log(probs[i]);
+        }
+        lastTopCount = top;
+        return order[0];
+    }
+
+    /// The token at which the cumulative sum of `p` in token order passes `r` (in [0, 1)); -1 if `p` is all 0.
+    private static int drawFrom(float[] p, int vocab, double r) {
+        double cumulative = 0;
+        int chosen = -1;
+        for (int t = 0; t < vocab; t++) {
+            if (p[t] > 0) {
+                chosen = t; // the last possible token, should rounding leave the sum below r
+                cumulative += p[t];
+                if (r < cumulative) {
+                    break;
+                }
+            }
+        }
+        return chosen;
+    }
+
     /// The log-probability (natural logarithm) of the last token chosen, in the distribution drawn from (see the
     /// class comment); NaN before the first choice.
     public float lastLogprob() {

@@ -245,33 +245,40 @@ public final class Session implements AutoCloseable {
             System.arraycopy(tokens, 0, all, 1, tokens.length);
             pendingToken = -1;
         }
-        System.arraycopy(all, 0, history, position, all.length);
+        process(all, all.length, pending, listener, false);
+    }
+
+    /// Runs `all[0, n)` after the cache, passing the logits after `all[j]` to `listener` as index `j - skip` for
+    /// every `j >= skip`; `perToken` forces the token-at-a-time path (the rounding of plain generation). A session
+    /// of an executor submits them to it (its steps have their own, chunking-independent rounding).
+    private void process(int[] all, int n, int skip, LogitsListener listener, boolean perToken) {
+        System.arraycopy(all, 0, history, position, n);
         if (executor != null) {
+            int[] tokens = n == all.length ? all : Arrays.copyOf(all, n);
             boolean enter = !entered;
             if (enter) {
                 executor.enter();
                 entered = true;
             }
             try {
-                executor.process(state, all, position, pending, listener);
+                executor.process(state, tokens, position, skip, listener);
             } finally {
                 if (enter) {
                     entered = false;
                     executor.leave();
                 }
             }
-            position += all.length;
+            position += n;
             return;
         }
         // Batches of up to the load options' batch size through matrix-matrix products; a handful of tokens (a chat
         // turn's pending token, a short continuation) one at a time.
-        int n = all.length;
         for (int i = 0; i < n; ) {
             int chunk = Math.min(n - i, transformer.maxBatch);
             boolean lastChunk = i + chunk == n;
-            if (chunk < transformer.minBatch()) {
+            if (chunk < transformer.minBatch() || perToken) {
                 for (int j = i; j < i + chunk; j++) {
-                    int index = j - pending;
+                    int index = j - skip;
                     boolean wanted = (lastChunk && j == n - 1) || (listener != null && index >= 0);
                     transformer.forward(state, all[j], position++, wanted);
                     if (listener != null && index >= 0) {
@@ -279,7 +286,7 @@ public final class Session implements AutoCloseable {
                     }
                 }
             } else {
-                int first = i - pending;
+                int first = i - skip;
                 Transformer.TokenLogits each = listener == null ? null : k -> {
                     if (first + k >= 0) {
                         listener.accept(first + k, state.logits);
@@ -290,6 +297,56 @@ public final class Session implements AutoCloseable {
             }
             i += chunk;
         }
+    }
+
+    // ---- hooks of speculative decoding ([Speculation]), which sets the pending token itself ----
+
+    /// Verification pass: `tokens[0]` is the pending token, `tokens[1, n)` guesses after it; processes all of them
+    /// and passes the logits after each (index `0 .. n-1`) to `listener`.
+    void verify(int[] tokens, int n, boolean perToken, LogitsListener listener) {
+        checkOpen();
+        if (pendingToken != tokens[0]) {
+            throw new IllegalStateException("speculation out of step: pending token " + pendingToken + ", not "
+                    + tokens[0]);
+        }
+        if (position + n > contextLength) {
+            throw new IllegalStateException("speculation past the context: " + position + " + " + n);
+        }
+        pendingToken = -1;
+        process(tokens, n, 0, listener, perToken);
+    }
+
+    /// After a verification pass: the context is `context[0, length)`, the last token pending; the cache holds a
+    /// prefix of it and guesses after that prefix, which are forgotten.
+    void keepSpeculated(int[] context, int length) {
+        int processed = length - 1;
+        pendingToken = -1;
+        if (position > processed) {
+            position = state.cache.rewindTarget(position, processed);
+        }
+        if (position < processed) { // a sliding window forgot more than the guesses: process the rest again
+            process(Arrays.copyOfRange(context, position, processed), processed - position, 0, null, false);
+        }
+        pendingToken = context[processed];
+    }
+
+    boolean isCancelled() {
+        return cancelled;
+    }
+
+    void clearCancel() {
+        cancelled = false;
+    }
+
+    /// As [#generate(int[], int, Sampler, List, Consumer, Completion.TokenListener)], with the guesses of
+    /// `speculation` checked in batches ([Speculation]); null speculation is plain generation.
+    public Completion generate(int[] prompt, int maxTokens, Sampler sampler, List<String> stopStrings,
+                               Consumer<String> onText, Completion.TokenListener onToken, Speculation speculation) {
+        if (speculation == null) {
+            return generate(prompt, maxTokens, sampler, stopStrings, onText, onToken);
+        }
+        checkOpen();
+        return speculation.generate(this, prompt, maxTokens, sampler, stopStrings, onText, onToken);
     }
 
     /// The tokens in the context, in order (a pending generated token included). A caller that renders a whole
