@@ -1,7 +1,10 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import dev.llamaj.engine.Speculation;
 import dev.llamaj.engine.kernel.Bandwidth;
 import dev.llamaj.gguf.GGMLType;
 import dev.llamaj.gguf.GGUFFile;
@@ -12,6 +15,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -102,6 +106,18 @@ final class BenchCommand implements Callable<Integer> {
     /// Most sequences of a sweep level.
     static final int MAX_PARALLEL = 256;
 
+    @Mixin
+    SpeculationOptions speculation = new SpeculationOptions();
+
+    @Option(names = "--spec-prompt", paramLabel = "TEXT",
+            description = "with --draft-model or --lookup: the prompt the speculation test continues (default: '"
+                    + "${DEFAULT-VALUE}')")
+    String specPrompt = "Once upon a time";
+
+    @Option(names = "--spec-prompt-file", paramLabel = "FILE",
+            description = "with --draft-model or --lookup: read that prompt from FILE")
+    String specPromptFile;
+
     /// Keeps logits live so no forward pass can be skipped.
     private static volatile float sink;
 
@@ -183,6 +199,16 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (!Files.isRegularFile(path)) {
             throw new IOException(path + (Files.isDirectory(path) ? ": is a directory" : ": no such file"));
+        }
+        boolean speculating = speculation.enabled();
+        if (!speculating && specPromptFile != null) {
+            throw new IllegalArgumentException("--spec-prompt-file needs --draft-model FILE or --lookup");
+        }
+        String speculationPrompt = !speculating ? null : specPromptFile == null ? specPrompt
+                : LlamaCommand.decodeUtf8(CliFiles.readBounded(Path.of(specPromptFile),
+                        LlamaCommand.MAX_PROMPT_FILE_BYTES, "prompt file"), specPromptFile);
+        if (speculating && generate == 0) {
+            throw new IllegalArgumentException("the speculation test generates -n tokens: -n must be 1 or more");
         }
         PrintStream out = parent.out;
         int threads = modelOptions.threads;
@@ -270,18 +296,114 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
             }
+            SpeculationResult spec = null;
+            if (speculating) {
+                spec = runSpeculation(model, speculationPrompt);
+                if (!json()) {
+                    printRow(out, info, threads, spec.plain());
+                    printRow(out, info, threads, spec.speculative());
+                }
+            }
             Report report = new Report(path, info, threads, repetitions, !noWarmup, bandwidth, tests,
                     model.bytesPerToken(), generate > 0 ? kvReadPerToken(model, depth, generate) : 0, rss, heap,
-                    model.kvCacheBytes(contextLength), contextLength, sweep);
+                    model.kvCacheBytes(contextLength), contextLength, sweep, spec);
             if (json()) {
                 out.println(report.json());
             } else {
                 report.printSummary(out);
                 report.printSweep(out);
+                report.printSpeculation(out);
             }
         }
         return 0;
     }
+
+    /// The speculation test: greedy generation of `-n` tokens after the prompt, without and with speculation.
+    ///
+    /// @param plain       generation without speculation (`sgN`)
+    /// @param speculative the same with it (`sgN +lookup`, `sgN +draft`)
+    /// @param proposed    draft tokens proposed over the timed speculative runs
+    /// @param accepted    of which accepted
+    /// @param passes      verification passes
+    /// @param identical   whether every speculative run generated the plain run's tokens
+    record SpeculationResult(String description, Test plain, Test speculative, long proposed, long accepted,
+                             long passes, boolean identical) {
+        double acceptanceRate() {
+            return proposed == 0 ? 0 : (double) accepted / proposed;
+        }
+
+        double speedUp() {
+            return speculative.mean() / plain.mean();
+        }
+
+        /// Tokens generated per verification pass (the first token, from the prompt's pass, not counted).
+        double tokensPerPass() {
+            return passes == 0 ? 0 : (double) (accepted + passes) / passes;
+        }
+    }
+
+    /// Greedy generation of `-n` tokens after `promptText`, plain and speculative runs alternating (so that a
+    /// change in the machine's load falls on both alike), each warmed up first. End-of-generation tokens are banned
+    /// so that every run generates exactly `-n` tokens.
+    private SpeculationResult runSpeculation(LlamaModel model, String promptText) throws IOException {
+        Vocabulary v = model.tokenizer().vocabulary();
+        java.util.Map<Integer, Float> ban = new java.util.HashMap<>();
+        for (int t = 0; t < v.size(); t++) {
+            if (v.isEndOfGeneration(t)) {
+                ban.put(t, Float.NEGATIVE_INFINITY);
+            }
+        }
+        Sampler.Settings greedy = Sampler.Settings.greedy().withLogitBias(ban);
+        int[] prompt;
+        try (Session probe = model.newSession(1)) {
+            prompt = probe.encode(promptText);
+        }
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the speculation test's prompt is empty");
+        }
+        int contextLength = prompt.length + generate;
+        try (Session session = model.newSession(contextLength);
+             SpeculationOptions.Speculator speculator = speculation.open(model, contextLength, modelOptions)) {
+            Speculation spec = speculator.speculation();
+            int[][] reference = new int[1][];
+            java.util.function.Function<Speculation, int[]> run = s -> {
+                session.reset();
+                int[] ids = new int[generate];
+                int[] n = {0};
+                Completion c = session.generate(prompt, generate, Sampler.create(greedy), List.of(), _ -> {},
+                        t -> ids[n[0]++] = t.id(), s);
+                lastNanos = c.generationNanos();
+                return ids;
+            };
+            int plainWarm = noWarmup ? 0 : warmUp(() -> {
+                run.apply(null);
+                return lastNanos;
+            });
+            int specWarm = noWarmup ? 0 : warmUp(() -> {
+                run.apply(spec);
+                return lastNanos;
+            });
+            spec.resetCounts();
+            long[] plainNs = new long[repetitions];
+            long[] specNs = new long[repetitions];
+            boolean identical = true;
+            for (int r = 0; r < repetitions; r++) {
+                reference[0] = run.apply(null);
+                plainNs[r] = lastNanos;
+                identical &= Arrays.equals(run.apply(spec), reference[0]);
+                specNs[r] = lastNanos;
+            }
+            String name = "sg" + generate;
+            return new SpeculationResult(speculation.describe(),
+                    new Test(name, 0, generate, prompt.length, plainNs, plainWarm),
+                    new Test(name + (speculation.draftModel != null ? " +draft" : " +lookup"), 0, generate,
+                            prompt.length, specNs, specWarm),
+                    spec.drafted(), spec.accepted(), spec.rounds(), identical);
+        }
+    }
+
+    /// The generation time of the last run of [#runSpeculation]'s generator.
+    private long lastNanos;
 
     /// Runs a test untimed until it stops getting faster: the JIT compiles the kernels while they run, and a Java
     /// engine can take several runs to reach its steady speed (llama-bench's single warm-up run is not enough).
@@ -471,7 +593,7 @@ final class BenchCommand implements Callable<Integer> {
     record Report(Path path, ModelInfo model, int threads, int repetitions, boolean warmup,
                   List<Bandwidth.Result> bandwidth, List<Test> tests, long weightBytesPerToken,
                   long kvBytesPerToken, long rssBytes, long heapBytes, long kvCacheBytes, int contextLength,
-                  List<ParallelSweep.Row> sweep) {
+                  List<ParallelSweep.Row> sweep, SpeculationResult speculation) {
 
         /// The bandwidth measured with the test's thread count, or null.
         Bandwidth.Result bandwidthAtThreads() {
@@ -589,6 +711,21 @@ final class BenchCommand implements Callable<Integer> {
             return sum / nanos.length;
         }
 
+        /// The speculation test's lines (nothing without one).
+        void printSpeculation(PrintStream out) {
+            SpeculationResult s = speculation;
+            if (s == null) {
+                return;
+            }
+            out.printf(Locale.ROOT, "speculation %s (%s; greedy, after a %d-token prompt): %,d of %,d proposed "
+                            + "tokens accepted (%.1f%%), %.2f tokens per verification pass; %.2f -> %.2f t/s, "
+                            + "speed-up %.2fx; output %s%n", s.speculative().name(), s.description(),
+                    s.plain().depth(), s.accepted(), s.proposed(), 100 * s.acceptanceRate(), s.tokensPerPass(),
+                    s.plain().mean(), s.speculative().mean(), s.speedUp(), s.identical()
+                            ? "identical to plain generation" : "DIFFERS from plain generation (batch rounding: "
+                            + "--draft-exact verifies token at a time)");
+        }
+
         /// `bytes` as a term of a sum: "+ 1.50 MiB" or "- 1.50 MiB".
         private static String signedBytes(long bytes) {
             return (bytes < 0 ? "- " : "+ ") + formatBytes(Math.abs(bytes));
@@ -678,6 +815,25 @@ final class BenchCommand implements Callable<Integer> {
                     j.end();
                 }
                 j.endArray();
+            }
+            if (speculation != null) {
+                SpeculationResult s = speculation;
+                j.key("speculation").begin();
+                j.field("method", s.description());
+                j.field("n_prompt", s.plain().depth());
+                j.field("n_gen", s.plain().generatedTokens());
+                j.field("proposed", s.proposed());
+                j.field("accepted", s.accepted());
+                j.field("acceptance_rate", s.acceptanceRate());
+                j.field("passes", s.passes());
+                j.field("tokens_per_pass", s.tokensPerPass());
+                j.key("plain_samples_ns").array(s.plain().samplesNanos());
+                j.key("speculative_samples_ns").array(s.speculative().samplesNanos());
+                j.field("plain_avg_ts", s.plain().mean());
+                j.field("speculative_avg_ts", s.speculative().mean());
+                j.field("speedup", s.speedUp());
+                j.field("identical_output", s.identical());
+                j.end();
             }
             j.key("memory").begin();
             j.field("rss_bytes", rssBytes);

@@ -62,6 +62,9 @@ final class LlamaCommand implements Callable<Integer> {
     @Mixin
     ConstraintOptions constraint = new ConstraintOptions();
 
+    @Mixin
+    SpeculationOptions speculation = new SpeculationOptions();
+
     @Option(names = "--stop", paramLabel = "TEXT", description = "stop when the text contains TEXT (repeatable)")
     List<String> stops = new ArrayList<>();
 
@@ -95,6 +98,10 @@ final class LlamaCommand implements Callable<Integer> {
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
+        if (chat && speculation.enabled()) {
+            throw new IllegalArgumentException("--draft-model and --lookup do not apply to --chat yet");
+        }
+        speculation.check();
         long seedValue = seed != null ? seed : System.nanoTime();
         Sampler.Settings settings = sampling.settings(seedValue);
         long loadStart = System.nanoTime();
@@ -104,7 +111,8 @@ final class LlamaCommand implements Callable<Integer> {
             if (contextLength < 1) {
                 throw new IllegalArgumentException("--context must be 1 or more, got " + contextLength);
             }
-            try (Session session = model.newSession(contextLength)) {
+            try (Session session = model.newSession(contextLength);
+                 SpeculationOptions.Speculator speculator = speculation.open(model, contextLength, modelOptions)) {
                 long loadNanos = System.nanoTime() - loadStart;
                 if (modelOptions.verbose) {
                     err.println("llama: " + model.config() + ", seed " + seedValue);
@@ -135,12 +143,16 @@ final class LlamaCommand implements Callable<Integer> {
                             out.print(piece);
                             out.flush();
                         }
-                    });
+                    }, null, speculator == null ? null : speculator.speculation());
                 }
                 if (json) {
                     int[] all = session.tokens();
-                    out.println(Json.write(jsonResult(text, tokens, Arrays.copyOfRange(all, tokens.length, all.length),
-                            c, loadNanos, seedValue)));
+                    Map<String, Object> result = jsonResult(text, tokens,
+                            Arrays.copyOfRange(all, tokens.length, all.length), c, loadNanos, seedValue);
+                    if (speculator != null) {
+                        result.put("speculation", speculator.json());
+                    }
+                    out.println(Json.write(result));
                 } else {
                     out.println();
                 }
@@ -149,6 +161,9 @@ final class LlamaCommand implements Callable<Integer> {
                     err.println("llama: stopped: the context of " + contextLength + " tokens is full (raise --context)");
                 }
                 err.println(stats(loadNanos, c));
+                if (speculator != null) {
+                    err.println("llama: " + speculator.summary());
+                }
             }
         }
         return 0;
