@@ -43,6 +43,9 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
+    @Mixin
+    SpeculationOptions speculation = new SpeculationOptions();
+
     @Option(names = "--host", paramLabel = "ADDRESS",
             description = "address to listen on (default: ${DEFAULT-VALUE}, this machine only)")
     String host = "127.0.0.1";
@@ -222,7 +225,9 @@ final class ServeCommand implements Callable<Integer> {
         SignalHandler previousInt = handle("INT", handler);
         PrintStream access = accessLog();
         Operations ops = new Operations(access, logContent, !noWarmup, fallback);
-        try (LlamaModel model = modelOptions.load(); PrintStream _ = access == parent.err ? null : access) {
+        speculation.check();
+        try (LlamaModel model = modelOptions.load(); PrintStream _ = access == parent.err ? null : access;
+             SpeculationOptions.Speculator speculator = speculation.open(model, 0, modelOptions)) {
             ChatFormat chat = chatFormat(model);
             if (stop.getCount() == 0) {
                 return 0;
@@ -234,6 +239,10 @@ final class ServeCommand implements Callable<Integer> {
                 throw new IOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
             }
             running.set(server);
+            if (speculator != null) {
+                server.speculate(session -> speculator.newSpeculation(session.contextLength()));
+                parent.err.println("llama: speculative decoding: " + speculation.describe());
+            }
             String shown = server.address().getAddress().isAnyLocalAddress() ? "0.0.0.0"
                     : server.address().getAddress().getHostAddress();
             parent.err.printf("llama: serving %s on http://%s:%d/v1 (%d slot%s %s %d thread%s, context %d tokens)%n",

@@ -77,7 +77,7 @@ final class SpeculationOptions {
     }
 
     /// Opens the speculation for `target` (null if none was asked for): for a draft model, loads it with
-    /// `modelOptions`' load settings and gives it a session of `contextLength` tokens.
+    /// `modelOptions`' load settings; [Speculator#speculation()] gets a draft session of `contextLength` tokens.
     ///
     /// @throws IOException              if the draft model file is missing or unreadable
     /// @throws IllegalArgumentException if its vocabulary differs from the model's
@@ -86,8 +86,7 @@ final class SpeculationOptions {
             return null;
         }
         if (draftModel == null) {
-            Speculation s = Speculation.promptLookup(ngram(), maxDraft());
-            return new Speculator(exact ? s.exact() : s, null, null);
+            return new Speculator(this, null, contextLength);
         }
         // `builtin:stories260K` drafts for itself: the upper bound of acceptance, for trying the options out
         Path file = BuiltinModel.isBuiltin(draftModel) ? BuiltinModel.resolve(draftModel) : Path.of(draftModel);
@@ -107,16 +106,49 @@ final class SpeculationOptions {
             model.close();
             throw new IllegalArgumentException("--draft-model " + draftModel + ": " + e.getMessage());
         }
-        Session session = model.newSession(contextLength);
-        Speculation s = Speculation.draftModel(session, maxDraft());
-        return new Speculator(exact ? s.exact() : s, model, session);
+        return new Speculator(this, model, contextLength);
     }
 
-    /// An open speculation and the draft model it owns.
-    record Speculator(Speculation speculation, LlamaModel draftModel, Session draftSession) implements AutoCloseable {
+    /// The draft model (if any) and the speculations made over it: one per session generating at the same time
+    /// (a speculation, like its draft session, serves one generation at a time).
+    static final class Speculator implements AutoCloseable {
+        private final SpeculationOptions options;
+        private final LlamaModel draftModel;
+        private final java.util.List<Session> draftSessions = new java.util.ArrayList<>();
+        private final int contextLength;
+        private Speculation first;
+
+        private Speculator(SpeculationOptions options, LlamaModel draftModel, int contextLength) {
+            this.options = options;
+            this.draftModel = draftModel;
+            this.contextLength = contextLength;
+        }
+
+        /// The speculation of a command generating one text at a time (made on first use, with a draft session of
+        /// the context length given to [SpeculationOptions#open]).
+        synchronized Speculation speculation() {
+            if (first == null) {
+                first = newSpeculation(contextLength);
+            }
+            return first;
+        }
+
+        /// Another speculation, with its own draft session of `contextLength` tokens for a draft model.
+        synchronized Speculation newSpeculation(int contextLength) {
+            Speculation s;
+            if (draftModel == null) {
+                s = Speculation.promptLookup(options.ngram(), options.maxDraft());
+            } else {
+                Session session = draftModel.newSession(contextLength);
+                draftSessions.add(session);
+                s = Speculation.draftModel(session, options.maxDraft());
+            }
+            return options.exact ? s.exact() : s;
+        }
+
         /// `speculation: 412 of 1,024 proposed tokens accepted (40.2%), 2.6 tokens per pass`.
         String summary() {
-            Speculation s = speculation;
+            Speculation s = speculation();
             double perPass = s.rounds() == 0 ? 0 : (double) (s.accepted() + s.rounds()) / s.rounds();
             return String.format(Locale.ROOT, "speculation: %,d of %,d proposed tokens accepted (%.1f%%), "
                     + "%.2f tokens per pass", s.accepted(), s.drafted(), 100 * s.acceptanceRate(), perPass);
@@ -124,7 +156,7 @@ final class SpeculationOptions {
 
         /// The counters for `--output-format json`.
         java.util.Map<String, Object> json() {
-            Speculation s = speculation;
+            Speculation s = speculation();
             java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
             m.put("proposed", s.drafted());
             m.put("accepted", s.accepted());
@@ -134,9 +166,9 @@ final class SpeculationOptions {
         }
 
         @Override
-        public void close() {
-            if (draftSession != null) {
-                draftSession.close();
+        public synchronized void close() {
+            for (Session s : draftSessions) {
+                s.close();
             }
             if (draftModel != null) {
                 draftModel.close();

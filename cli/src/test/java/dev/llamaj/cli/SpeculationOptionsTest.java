@@ -87,6 +87,13 @@ class SpeculationOptionsTest {
                     .as(String.join(" ", options)).hasSize(1).first().asString()
                     .startsWith("llama: " + c[1]);
         }
+        // serve refuses them before it listens
+        LlamaCommandTest.Result serve = run("serve", "--port", "0", "--draft-model", missing);
+        assertThat(serve.code()).isEqualTo(1);
+        assertThat(serve.err()).contains("llama: --draft-model " + missing + ": no such file")
+                .doesNotContain("serving");
+        assertThat(run("serve", "--port", "0", "--lookup", "--draft-max", "0").err())
+                .contains("llama: --draft-max must be 1 or more, got 0");
         LlamaCommandTest.Result r = run(greedy("--draft-max", "x", "--lookup"));
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--draft-max").doesNotContain("\tat ");

@@ -132,6 +132,13 @@ public final class OpenAiServer implements AutoCloseable {
         return start(model, chatFormat, config, log, Operations.NONE);
     }
 
+    /// Generates with speculative decoding from now on: each slot gets the speculation `perSlot` makes for its
+    /// session.
+    public void speculate(java.util.function.Function<dev.llamaj.engine.Session, dev.llamaj.engine.Speculation>
+                                  perSlot) {
+        pool.speculate(perSlot);
+    }
+
     /// [#start(LlamaModel, ChatFormat, ServerConfig, PrintStream)] with access logs, warm-up and hybrid routing
     /// as `ops` says.
     public static OpenAiServer start(LlamaModel model, ChatFormat chatFormat, ServerConfig config, PrintStream log,

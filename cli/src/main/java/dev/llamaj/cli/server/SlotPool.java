@@ -5,6 +5,7 @@ import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
 import dev.llamaj.engine.Session;
+import dev.llamaj.engine.Speculation;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -301,6 +302,14 @@ final class SlotPool implements AutoCloseable {
         return mismatch < 0 ? n : mismatch;
     }
 
+    /// Gives each slot the speculation `perSlot` makes for its session (a speculation serves one generation at a
+    /// time, so each slot needs its own).
+    void speculate(java.util.function.Function<Session, Speculation> perSlot) {
+        for (Slot s : slots) {
+            s.speculation = perSlot.apply(s.session);
+        }
+    }
+
     /// One slot: a session and the thread that runs its jobs.
     final class Slot {
         final int index;
@@ -311,6 +320,8 @@ final class SlotPool implements AutoCloseable {
         int[] cached = new int[0];
         Job next;              // assigned, not started (guarded by the lock)
         volatile Job current;  // running
+        /// Speculative decoding of this slot's generations, or null ([#speculate]).
+        volatile Speculation speculation;
 
         Slot(int index, Session session) {
             this.index = index;
@@ -418,7 +429,7 @@ final class SlotPool implements AutoCloseable {
                     } else if (pause > 0) {
                         LockSupport.parkNanos(pause);
                     }
-                }, r.logprobs() < 0 ? null : job.events::add);
+                }, r.logprobs() < 0 ? null : job.events::add, speculation);
                 choices.add(c);
                 if (i == r.n() - 1 || c.stopReason() == Completion.StopReason.CANCELLED) {
                     break;
