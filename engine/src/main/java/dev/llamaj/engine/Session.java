@@ -301,9 +301,18 @@ public final class Session implements AutoCloseable {
 
     // ---- hooks of speculative decoding ([Speculation]), which sets the pending token itself ----
 
-    /// Verification pass: `tokens[0]` is the pending token, `tokens[1, n)` guesses after it; processes all of them
-    /// and passes the logits after each (index `0 .. n-1`) to `listener`.
-    void verify(int[] tokens, int n, boolean perToken, LogitsListener listener) {
+    /// Receives the logits after each token of a verification pass, in order; returns whether the next are wanted.
+    @FunctionalInterface
+    interface Verifier {
+        boolean accept(int index, float[] logits);
+    }
+
+    /// Verification pass: `tokens[0]` is the pending token, `tokens[1, n)` guesses after it. Runs them and passes
+    /// the logits after each (index `0 .. n-1`) to `verifier` until it declines. A batch of at least the minimum
+    /// batch goes through the batched pass, whole (the cache then holds all `n`); a smaller one, or any with
+    /// `perToken`, one token at a time as plain generation does, stopping where the verifier declines, so a
+    /// rejected guess costs no forward pass.
+    void verify(int[] tokens, int n, boolean perToken, Verifier verifier) {
         checkOpen();
         if (pendingToken != tokens[0]) {
             throw new IllegalStateException("speculation out of step: pending token " + pendingToken + ", not "
@@ -313,7 +322,18 @@ public final class Session implements AutoCloseable {
             throw new IllegalStateException("speculation past the context: " + position + " + " + n);
         }
         pendingToken = -1;
-        process(tokens, n, 0, listener, perToken);
+        if (perToken || n < transformer.minBatch()) {
+            for (int j = 0; j < n; j++) {
+                history[position] = tokens[j];
+                transformer.forward(state, tokens[j], position++, true);
+                if (!verifier.accept(j, state.logits)) {
+                    return;
+                }
+            }
+        } else {
+            boolean[] open = {true};
+            process(tokens, n, 0, (j, logits) -> open[0] = open[0] && verifier.accept(j, logits), false);
+        }
     }
 
     /// After a verification pass: the context is `context[0, length)`, the last token pending; the cache holds a

@@ -17,22 +17,26 @@ import java.util.function.Consumer;
 ///   context (prompt and output so far), and the tokens that followed them there are the guess. It costs nothing
 ///   and pays off when the output copies from the input (extraction, quoting, editing code).
 ///
-/// Each round runs the last chosen token and the `k` guesses through the model in one [Session#ingest] call and
-/// reads the logits after each. Greedy decoding keeps the guesses up to the first one that is not the argmax,
-/// then the argmax there; sampling accepts guess `x` with probability `min(1, p(x) / q(x))` (`p` the sampler's
-/// distribution, `q` the draft's; one-hot for prompt lookup) and on rejection draws from `normalize(max(0, p - q))`,
-/// which makes every token follow `p` exactly ([Sampler]). A round always yields at least one token (the
-/// correction, or a bonus token after `k` accepted guesses); the cache positions of rejected guesses are
-/// forgotten with [Session#rewind]. Constraints, penalties, logit bias, stop strings, log-probabilities, the token
-/// limit and [Session#cancel] behave as in [Session#generate]: the sampler sees the same calls in the same order,
-/// a guess the constraint forbids is simply rejected.
+/// Each round runs the last chosen token and the `k` guesses through the model and decides the position after
+/// each in order. Greedy decoding keeps the guesses up to the first one that is not the argmax, then the argmax
+/// there; sampling accepts guess `x` with probability `min(1, p(x) / q(x))` (`p` the sampler's distribution, `q`
+/// the draft's; one-hot for prompt lookup) and on rejection draws from `normalize(max(0, p - q))`, which makes
+/// every token follow `p` exactly ([Sampler]). A round always yields at least one token (the correction, or a
+/// bonus token after `k` accepted guesses); the cache positions of rejected guesses are forgotten with
+/// [Session#rewind]. Constraints, penalties, logit bias, stop strings, log-probabilities, the token limit and
+/// [Session#cancel] behave as in [Session#generate]: the sampler sees the same calls in the same order, a guess
+/// the constraint forbids is simply rejected.
 ///
-/// **Rounding.** A round of `k + 1` tokens goes through the session's batched forward pass when the batch is
-/// at least the model's minimum batch ([LoadOptions#minBatch]), and that rounds differently from the
-/// token-at-a-time pass of plain generation (another summation order), so greedy output can differ from plain
-/// greedy output where two tokens are within rounding of each other. With [#exact()] every round runs token at a
-/// time instead: the output is then plain generation's token for token, and the speed-up is gone unless the draft
-/// source is free and rejects nothing (a verification pass per token is what plain generation does).
+/// **Where it pays, and rounding.** A round of `k + 1` tokens goes through the batched forward pass when that is
+/// at least the model's minimum batch ([LoadOptions#minBatch]: where a batch is cheaper than as many single
+/// tokens), otherwise one token at a time, stopping at the first rejected guess. Token at a time, nothing is
+/// gained (each token still costs a pass) and nothing lost but the draft model's work; only the batched pass can
+/// make a round cheaper than its tokens, and only if it is cheaper per token than single passes at that size
+/// (the batched kernels compute whole tiles of 32 tokens: a round of 9 costs what 32 prompt tokens cost). The
+/// batched pass also rounds differently from the token-at-a-time pass of plain generation (another summation
+/// order), so greedy output can differ from plain greedy output where two tokens are within rounding of each
+/// other. With [#exact()] every round runs token at a time: the output is then plain generation's token for
+/// token.
 ///
 /// Counters ([#drafted()], [#accepted()], [#rounds()]) accumulate over generations until [#resetCounts()].
 /// One generation at a time: an instance, like a [Session], is not thread-safe.
@@ -82,7 +86,7 @@ public final class Speculation {
     }
 
     /// This speculation verifying token at a time, so that greedy output is plain greedy output token for token
-    /// (see the class comment: it then saves nothing).
+    /// (see the class comment: it then saves nothing, and costs nothing for prompt lookup).
     public Speculation exact() {
         return new Speculation(draft, ngram, maxDraft, true);
     }
@@ -192,7 +196,8 @@ public final class Speculation {
         private final Sampler draftSampler;
 
         private final int[] batch;
-        private final float[][] logits;
+        /// The logits being decided (the sampler's chain works in place).
+        private final float[] scratch;
         /// The draft's proposal distribution at each guess (sampling with a draft model only).
         private final float[][] q;
         private final float[] p;
@@ -215,7 +220,7 @@ public final class Speculation {
             this.vocab = target.model().config().vocabSize();
             this.context = new int[target.contextLength()];
             this.batch = new int[maxDraft + 1];
-            this.logits = new float[maxDraft + 1][vocab];
+            this.scratch = new float[vocab];
             this.p = new float[vocab];
             this.draftLogits = draft == null ? null : new float[vocab];
             boolean sampling = sampler.settings().temperature() > 0;
@@ -240,6 +245,7 @@ public final class Speculation {
                         + " fit in the context", ContextLengthException.Remedy.LONGER);
             }
             sampler.checkVocabulary(vocab);
+            limit = maxTokens;
             target.clearCancel();
             long start = System.nanoTime();
             for (int t : prompt) {
@@ -262,9 +268,8 @@ public final class Speculation {
                 if (target.position() >= target.contextLength()) {
                     reason = Completion.StopReason.CONTEXT_FULL;
                 } else {
-                    float[] first = logits[0];
-                    System.arraycopy(target.logits(), 0, first, 0, vocab);
-                    emit(sampler.sample(first));
+                    System.arraycopy(target.logits(), 0, scratch, 0, vocab);
+                    emit(sampler.sample(scratch));
                     if (generated > 0) {
                         target.keepSpeculated(context, length);
                     }
@@ -310,26 +315,42 @@ public final class Speculation {
             drafted += k;
             rounds++;
 
-            target.verify(batch, batchCount, exact, (index, l) -> System.arraycopy(l, 0, logits[index], 0, vocab));
-            // the cache now holds context[0, length) and the k guesses; decide them in order
-            int kept = 0; // guesses accepted
-            for (int i = 0; i <= k; i++) {
-                int token = i < k ? sampler.verify(logits[i], batch[i + 1], q == null ? null : q[i], p)
-                        : sampler.sample(logits[i]);
-                boolean guessed = i < k && token == batch[i + 1];
-                if (guessed) {
-                    kept++;
-                }
-                if (!emit(token) || !guessed || generated >= maxTokens || stopped()) {
-                    break;
-                }
-            }
+            // the position after each token is decided as its logits arrive, in order; once a guess is rejected
+            // (or generation ends) the rest are not wanted, and token at a time they are not even computed
+            kept = 0;
+            open = true;
+            target.verify(batch, batchCount, exact, decider);
             accepted += kept;
             // forget the cache positions past what was emitted: the last emitted token stays pending
             target.keepSpeculated(context, length);
             if (draft != null && draftValid > length - 1) { // the draft's guesses past the last accepted one
                 draftValid = length - 1;
             }
+        }
+
+        /// Guesses accepted in this round, and whether it still takes decisions.
+        private int kept;
+        private boolean open;
+        /// The generation's token limit.
+        private int limit;
+        private final Session.Verifier decider = this::decide;
+
+        /// Decides the position after `batch[index]` from `modelLogits`: the guess `batch[index + 1]` is kept or
+        /// replaced, or after the last guess a token is sampled; returns whether the next position is wanted.
+        private boolean decide(int index, float[] modelLogits) {
+            if (!open) {
+                return false;
+            }
+            int k = batchCount - 1;
+            System.arraycopy(modelLogits, 0, scratch, 0, vocab); // the chain works in place
+            int token = index < k ? sampler.verify(scratch, batch[index + 1], q == null ? null : q[index], p)
+                    : sampler.sample(scratch);
+            boolean guessed = index < k && token == batch[index + 1];
+            if (guessed) {
+                kept++;
+            }
+            open = emit(token) && guessed && generated < limit && !stopped();
+            return open;
         }
 
         /// Records a chosen token as plain generation does; false when generation ends here (the reason set).
