@@ -322,7 +322,24 @@ public final class Session implements AutoCloseable {
             throw new IllegalStateException("speculation past the context: " + position + " + " + n);
         }
         pendingToken = -1;
-        if (perToken || n < transformer.minBatch()) {
+        if (executor != null) {
+            // the executor's small-batch steps: the logits of each token are bit for bit those of plain generation
+            // in this executor, however the tokens are grouped, and cost little more than one token's. They arrive
+            // on the executor's thread: kept, and decided here, on the generating thread.
+            if (verifyRows == null || verifyRows.length < n) {
+                verifyRows = new float[n][];
+            }
+            for (int j = 0; j < n; j++) {
+                if (verifyRows[j] == null) {
+                    verifyRows[j] = new float[state.logits.length];
+                }
+            }
+            float[][] rows = verifyRows;
+            process(tokens, n, 0, (j, logits) -> System.arraycopy(logits, 0, rows[j], 0, logits.length), false);
+            for (int j = 0; j < n && verifier.accept(j, rows[j]); j++) {
+                // each accepted position asks for the next
+            }
+        } else if (perToken || n < transformer.minBatch()) {
             for (int j = 0; j < n; j++) {
                 history[position] = tokens[j];
                 transformer.forward(state, tokens[j], position++, true);
@@ -335,6 +352,9 @@ public final class Session implements AutoCloseable {
             process(tokens, n, 0, (j, logits) -> open[0] = open[0] && verifier.accept(j, logits), false);
         }
     }
+
+    /// The logits of a verification pass through an executor, one row per token (allocated on first use).
+    private float[][] verifyRows;
 
     /// After a verification pass: the context is `context[0, length)`, the last token pending; the cache holds a
     /// prefix of it and guesses after that prefix, which are forgotten.
@@ -366,7 +386,19 @@ public final class Session implements AutoCloseable {
             return generate(prompt, maxTokens, sampler, stopStrings, onText, onToken);
         }
         checkOpen();
-        return speculation.generate(this, prompt, maxTokens, sampler, stopStrings, onText, onToken);
+        boolean enter = executor != null && !entered;
+        if (enter) { // as plain generation: the executor's steps wait for this session until it leaves
+            executor.enter();
+            entered = true;
+        }
+        try {
+            return speculation.generate(this, prompt, maxTokens, sampler, stopStrings, onText, onToken);
+        } finally {
+            if (enter) {
+                entered = false;
+                executor.leave();
+            }
+        }
     }
 
     /// The tokens in the context, in order (a pending generated token included). A caller that renders a whole

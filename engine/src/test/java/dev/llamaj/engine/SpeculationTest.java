@@ -137,6 +137,35 @@ class SpeculationTest {
         }
     }
 
+    /// Through a batch executor a sequence's logits do not depend on how its tokens are grouped into steps, so
+    /// speculative greedy output is the executor's plain greedy output exactly, log-probabilities included, even
+    /// on OLMo 2's near tie.
+    @Test
+    void throughABatchExecutorGreedyOutputIsExactlyThePlainOutput() throws Exception {
+        try (LlamaModel olmo = LlamaModel.load(SharedData.require("archs/models/olmo2-f32.gguf"), 1)) {
+            for (LlamaModel m : new LlamaModel[] {model, olmo}) {
+                try (BatchExecutor executor = m.newBatchExecutor();
+                     Session s = executor.newSession(256); Session draft = selfDraft.newSession(256)) {
+                    for (String prompt : PROMPTS) {
+                        s.reset();
+                        Run plain = generate(s, s.encode(prompt), 150, Sampler.greedy(), List.of(), null);
+                        List<Speculation> sources = new ArrayList<>(List.of(Speculation.promptLookup(3, 8)));
+                        if (m == model) {
+                            sources.add(Speculation.draftModel(draft, 6));
+                        }
+                        for (Speculation speculation : sources) {
+                            s.reset();
+                            Run fast = generate(s, s.encode(prompt), 150, Sampler.greedy(), List.of(), speculation);
+                            assertThat(fast.ids()).isEqualTo(plain.ids());
+                            assertThat(fast.completion().logprobSum()).isEqualTo(plain.completion().logprobSum());
+                            assertThat(speculation.accepted()).isPositive();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void continuingAConversationEqualsPlainContinuation() {
         Supplier<Session> session = () -> model.newSession(512);
