@@ -1,5 +1,6 @@
 package dev.llamaj.cli;
 
+import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
@@ -118,6 +119,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "with --draft-model or --lookup: read that prompt from FILE")
     String specPromptFile;
 
+    @Option(names = "--spec-executor", description = "with --draft-model or --lookup: run the speculation test's "
+            + "session in a batch executor (continuous batching's small-batch steps), with and without speculation")
+    boolean specExecutor;
+
     /// Keeps logits live so no forward pass can be skipped.
     private static volatile float sink;
 
@@ -201,8 +206,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IOException(path + (Files.isDirectory(path) ? ": is a directory" : ": no such file"));
         }
         boolean speculating = speculation.enabled();
-        if (!speculating && specPromptFile != null) {
-            throw new IllegalArgumentException("--spec-prompt-file needs --draft-model FILE or --lookup");
+        if (!speculating && (specPromptFile != null || specExecutor)) {
+            throw new IllegalArgumentException((specExecutor ? "--spec-executor" : "--spec-prompt-file")
+                    + " needs --draft-model FILE or --lookup");
         }
         String speculationPrompt = !speculating ? null : specPromptFile == null ? specPrompt
                 : LlamaCommand.decodeUtf8(CliFiles.readBounded(Path.of(specPromptFile),
@@ -362,7 +368,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("the speculation test's prompt is empty");
         }
         int contextLength = prompt.length + generate;
-        try (Session session = model.newSession(contextLength);
+        // in an executor, the session computes through continuous batching's small-batch steps
+        try (BatchExecutor executor = specExecutor ? model.newBatchExecutor() : null;
+             Session session = executor != null ? executor.newSession(contextLength) : model.newSession(contextLength);
              SpeculationOptions.Speculator speculator = speculation.open(model, contextLength, modelOptions)) {
             Speculation spec = speculator.speculation();
             int[][] reference = new int[1][];
@@ -394,7 +402,7 @@ final class BenchCommand implements Callable<Integer> {
                 specNs[r] = lastNanos;
             }
             String name = "sg" + generate;
-            return new SpeculationResult(speculation.describe(),
+            return new SpeculationResult(speculation.describe() + (specExecutor ? ", in a batch executor" : ""),
                     new Test(name, 0, generate, prompt.length, plainNs, plainWarm),
                     new Test(name + (speculation.draftModel != null ? " +draft" : " +lookup"), 0, generate,
                             prompt.length, specNs, specWarm),

@@ -127,6 +127,15 @@ class SpeculationOptionsTest {
         // 15 tokens after the first, at most 4 a pass
         assertThat((Double) s.get("passes")).isBetween(4.0, 5.0);
 
+        // in a batch executor the speculative output is the executor's plain output exactly
+        SynthCommandTest.Result e = SynthCommandTest.run("bench", "-p", "0", "-n", "40", "-r", "1", "-t", "1",
+                "--bandwidth-mib", "0", "--no-warmup", "--lookup", "--spec-executor", "--spec-prompt", PROMPT);
+        assertThat(e.code()).as(e.err()).isZero();
+        assertThat(e.out()).contains("up to 8 tokens a pass, in a batch executor; greedy",
+                "output identical to plain generation");
+
+        assertThat(SynthCommandTest.run("bench", "--spec-executor").err())
+                .contains("--spec-executor needs --draft-model FILE or --lookup");
         assertThat(SynthCommandTest.run("bench", "-n", "0", "-p", "8", "--lookup").err())
                 .contains("the speculation test generates -n tokens: -n must be 1 or more");
         assertThat(SynthCommandTest.run("bench", "--spec-prompt-file", "x.txt").err())
