@@ -36,7 +36,9 @@ import java.util.function.Consumer;
 /// batched pass also rounds differently from the token-at-a-time pass of plain generation (another summation
 /// order), so greedy output can differ from plain greedy output where two tokens are within rounding of each
 /// other. With [#exact()] every round runs token at a time: the output is then plain generation's token for
-/// token.
+/// token. A session of a [BatchExecutor] runs the round through the executor's small-batch steps instead, whose
+/// logits for a token do not depend on how tokens are grouped: the output is then the executor's plain output
+/// exactly, and the round costs about one step.
 ///
 /// Counters ([#drafted()], [#accepted()], [#rounds()]) accumulate over generations until [#resetCounts()].
 /// One generation at a time: an instance, like a [Session], is not thread-safe.
