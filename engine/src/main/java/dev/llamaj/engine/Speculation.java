@@ -308,8 +308,9 @@ public final class Speculation {
                 reason = Completion.StopReason.CONTEXT_FULL;
                 return;
             }
-            // a round yields up to k + 1 tokens and needs k + 1 free positions
-            int room = Math.min(maxTokens - generated - 1, target.contextLength() - processed - 1);
+            // a round yields up to k + 1 tokens: k + 1 positions of the cache, and the last token pending after
+            // them, which plain generation would only choose with a free position left for it
+            int room = Math.min(maxTokens - generated - 1, target.contextLength() - processed - 2);
             int k = Math.min(maxDraft, Math.max(0, room));
             batch[0] = context[length - 1];
             k = k == 0 ? 0 : draft != null ? draftFromModel(k) : draftByLookup(k);

@@ -213,12 +213,20 @@ class SpeculationTest {
                 }
             }
         }
-        try (Session p = model.newSession(40); Session s = model.newSession(40)) {
-            Run a = generate(p, p.encode(prompt), 100, Sampler.greedy(), List.of(), null);
-            Run b = generate(s, s.encode(prompt), 100, Sampler.greedy(), List.of(), Speculation.promptLookup(3, 8));
-            assertThat(a.completion().stopReason()).isEqualTo(Completion.StopReason.CONTEXT_FULL);
-            assertSameGreedy(a, b);
-            assertThat(s.position()).isEqualTo(p.position());
+        // the context fills up mid-round: every guess right (the model drafting for itself) or a few
+        for (int context : new int[] {40, 41, 45}) {
+            try (Session p = model.newSession(context); Session s = model.newSession(context);
+                 Session draft = selfDraft.newSession(context)) {
+                Run a = generate(p, p.encode(prompt), 100, Sampler.greedy(), List.of(), null);
+                assertThat(a.completion().stopReason()).isEqualTo(Completion.StopReason.CONTEXT_FULL);
+                for (Speculation speculation : new Speculation[] {Speculation.promptLookup(3, 8),
+                        Speculation.draftModel(draft, 8)}) {
+                    s.reset();
+                    Run b = generate(s, s.encode(prompt), 100, Sampler.greedy(), List.of(), speculation);
+                    assertSameGreedy(a, b);
+                    assertThat(s.position()).isEqualTo(p.position());
+                }
+            }
         }
     }
 
