@@ -59,6 +59,15 @@ final class ChatRepl {
         this.err = err;
     }
 
+    /// Speculative decoding of every answer (null: none).
+    private dev.llamaj.engine.Speculation speculation;
+
+    /// Answers with `speculation` (null: none); returns this.
+    ChatRepl speculate(dev.llamaj.engine.Speculation speculation) {
+        this.speculation = speculation;
+        return this;
+    }
+
     /// Called from the Ctrl-C handler: stops an answer in progress; returns false when idle.
     boolean interrupt() {
         if (answering) {
@@ -159,7 +168,7 @@ final class ChatRepl {
             c = session.generate(fresh, maxTokens, turn, stops, piece -> {
                 out.print(piece);
                 out.flush();
-            });
+            }, null, speculation);
         } finally {
             answering = false;
         }

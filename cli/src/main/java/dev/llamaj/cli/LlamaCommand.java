@@ -98,9 +98,6 @@ final class LlamaCommand implements Callable<Integer> {
         if (maxTokens < -1) {
             throw new IllegalArgumentException("--max-tokens must be -1 or more, got " + maxTokens);
         }
-        if (chat && speculation.enabled()) {
-            throw new IllegalArgumentException("--draft-model and --lookup do not apply to --chat yet");
-        }
         speculation.check();
         long seedValue = seed != null ? seed : System.nanoTime();
         Sampler.Settings settings = sampling.settings(seedValue);
@@ -123,7 +120,7 @@ final class LlamaCommand implements Callable<Integer> {
                             : chatTemplate;
                     ChatRepl repl = new ChatRepl(session, chatFormat(model, template), Sampler.create(settings),
                             grammar == null ? null : () -> grammar.newConstraint(model.tokenizer()), limit, stops,
-                            system, out, err);
+                            system, out, err).speculate(speculator == null ? null : speculator.speculation());
                     try (Interrupts _ = Interrupts.onCtrlC(repl::interrupt)) {
                         repl.run(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)));
                     }

@@ -2,7 +2,18 @@ package dev.llamaj.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.llamaj.engine.ChatFormat;
+import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.Session;
+import dev.llamaj.engine.Speculation;
 import dev.llamaj.engine.synth.SyntheticModel;
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
 import dev.llamaj.gguf.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,6 +59,32 @@ class SpeculationOptionsTest {
     }
 
     @Test
+    void chatAnswersAreThePlainAnswers() throws Exception {
+        String turns = "Tell me about Lily.\nAnd Tom?\n/exit\n";
+        try (LlamaModel model = LlamaModel.load(BuiltinModel.resolve("builtin:stories260K"), 1);
+             LlamaModel draftModel = LlamaModel.load(BuiltinModel.resolve("builtin:stories260K"), 1);
+             Session draft = draftModel.newSession(512)) {
+            List<String> transcripts = new java.util.ArrayList<>();
+            for (Speculation speculation : new Speculation[] {null, Speculation.promptLookup(3, 8),
+                    Speculation.draftModel(draft, 4)}) {
+                try (Session session = model.newSession(512)) {
+                    ByteArrayOutputStream out = new ByteArrayOutputStream();
+                    new ChatRepl(session, ChatFormat.of(model, ChatFormat.builtin("chatml").orElseThrow()),
+                            Sampler.greedy(), 40, List.of(), null, new PrintStream(out, true, StandardCharsets.UTF_8),
+                            new PrintStream(OutputStream.nullOutputStream())).speculate(speculation)
+                            .run(new BufferedReader(new StringReader(turns)));
+                    transcripts.add(out.toString(StandardCharsets.UTF_8));
+                    if (speculation != null) {
+                        assertThat(speculation.drafted()).isPositive();
+                    }
+                }
+            }
+            assertThat(transcripts.getFirst()).isNotBlank();
+            assertThat(transcripts).containsOnly(transcripts.getFirst());
+        }
+    }
+
+    @Test
     void jsonOutputCarriesTheCounters() {
         LlamaCommandTest.Result r = run(greedy("--lookup", "--output-format", "json"));
         assertThat(r.code()).as(r.err()).isZero();
@@ -77,7 +114,6 @@ class SpeculationOptionsTest {
             {new String[] {"--draft-model", dir.toString()}, "--draft-model " + dir + ": is a directory"},
             {new String[] {"--draft-model", notGguf.toString()}, "--draft-model: " + notGguf + ": not a GGUF file"},
             {new String[] {"--draft-model", other.toString()}, "--draft-model " + other + ": the draft model's token "},
-            {new String[] {"--lookup", "--chat"}, "--draft-model and --lookup do not apply to --chat yet"},
         };
         for (Object[] c : cases) {
             String[] options = (String[]) c[0];
