@@ -7,8 +7,9 @@ import java.util.Locale;
 /// `--cache-budget SIZE` of `batch` and `serve`: the bytes the shared [PrefixCache] may hold.
 ///
 /// Sizes are bytes, or a number with `K`, `M`, `G` (binary: 1024, 1024², 1024³; a trailing `B` or `iB` is
-/// allowed); `0` turns the cache off. The default, [#DEFAULT], is modest next to a model (128 blocks of 64 positions
-/// of a 1B model with a half-precision cache), lowered to a quarter of the free heap when the heap is small.
+/// allowed); `0` turns the cache off. The default, [#DEFAULT] ([PrefixCache#defaultBudget]), is modest next to a
+/// model (128 blocks of 64 positions of a 1B model with a half-precision cache), lowered to a quarter of the free
+/// heap when the heap is small.
 final class CacheBudget {
     /// The option's default text.
     static final String DEFAULT = "256M";
@@ -45,22 +46,27 @@ final class CacheBudget {
 
     /// The cache for `model` with `text` as the budget (null: the default), or null when it is 0 (off).
     ///
-    /// @throws IllegalArgumentException if the size is malformed, or larger than the free heap (where the blocks
-    ///         live)
+    /// @throws IllegalArgumentException as [#budget]
     static PrefixCache create(LlamaModel model, String option, String text) {
+        long budget = budget(option, text);
+        return budget == 0 ? null : new PrefixCache(model, budget);
+    }
+
+    /// The bytes `text` gives (null: [PrefixCache#defaultBudget]), at most the free heap, where the blocks live.
+    ///
+    /// @throws IllegalArgumentException if the size is malformed, or larger than the free heap
+    static long budget(String option, String text) {
+        if (text == null) {
+            return PrefixCache.defaultBudget();
+        }
+        long budget = parse(option, text);
         Runtime rt = Runtime.getRuntime();
         long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-        long budget;
-        if (text == null) {
-            budget = Math.min(parse(option, DEFAULT), free / 4);
-        } else {
-            budget = parse(option, text);
-            if (budget > free) {
-                throw new IllegalArgumentException(option + " " + text + " is more than the " + (free >> 20)
-                        + " MiB of heap free (lower it, or raise the heap limit, -Xmx)");
-            }
+        if (budget > free) {
+            throw new IllegalArgumentException(option + " " + text + " is more than the " + (free >> 20)
+                    + " MiB of heap free (lower it, or raise the heap limit, -Xmx)");
         }
-        return budget == 0 ? null : new PrefixCache(model, budget);
+        return budget;
     }
 
     /// `1.5 MiB`: a size for a summary line.

@@ -101,6 +101,13 @@ public final class PrefixCache {
         return h ^ (h >>> 33);
     }
 
+    /// A budget for a cache next to a loaded model: 256 MiB, or a quarter of the free heap when that is less.
+    public static long defaultBudget() {
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        return Math.min(256L << 20, Math.max(0, free / 4));
+    }
+
     public LlamaModel model() {
         return model;
     }

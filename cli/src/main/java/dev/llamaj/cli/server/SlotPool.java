@@ -4,6 +4,7 @@ import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.PrefixCache;
 import dev.llamaj.engine.Session;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -36,6 +37,9 @@ final class SlotPool implements AutoCloseable {
     private final int contextLength;
     private final int queueLimit;
     private final boolean prefixCache;
+    /// Prompt blocks shared by the slots' sessions (null: none): a prompt that starts like one computed in another
+    /// slot copies that part instead of computing it.
+    private final PrefixCache shared;
     private final PrintStream log;
     private final Slot[] slots;
     /// The executor of the slots' batched steps, or null.
@@ -57,9 +61,10 @@ final class SlotPool implements AutoCloseable {
     private volatile String lastFailure;
 
     SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, boolean batched,
-             PrintStream log) {
+             PrefixCache shared, PrintStream log) {
         this.model = model;
         this.executor = batched ? model.newBatchExecutor() : null;
+        this.shared = shared;
         this.contextLength = contextLength;
         this.queueLimit = queueLimit;
         this.prefixCache = prefixCache;
@@ -69,6 +74,7 @@ final class SlotPool implements AutoCloseable {
             for (int i = 0; i < parallel; i++) {
                 slots[i] = new Slot(i, executor != null ? executor.newSession(contextLength)
                         : model.newSession(contextLength));
+                slots[i].session.usePrefixCache(shared);
             }
         } catch (RuntimeException e) {
             for (Slot s : slots) {
@@ -93,6 +99,11 @@ final class SlotPool implements AutoCloseable {
 
     LlamaModel model() {
         return model;
+    }
+
+    /// The prefix cache the slots share, or null.
+    PrefixCache shared() {
+        return shared;
     }
 
     /// Admits a request, or returns null when every slot is busy and the queue is full.
@@ -393,11 +404,16 @@ final class SlotPool implements AutoCloseable {
                 reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
                 session.rewind(reused);
                 reused = session.position(); // less if a sliding-window cache could not go back that far
+                if (shared != null && shared.cachedLength(prompt) > reused) {
+                    session.reset(); // the shared blocks beat this slot's own prefix: start from them
+                    reused = 0;
+                }
             } else {
                 session.reset();
             }
             long pause = pauseNanosPerPiece;
             List<Completion> choices = new ArrayList<>(r.n());
+            int restored = 0;
             for (int i = 0; i < r.n(); i++) {
                 int from = session.position();
                 if (i > 0) {
@@ -420,12 +436,15 @@ final class SlotPool implements AutoCloseable {
                     }
                 }, r.logprobs() < 0 ? null : job.events::add);
                 choices.add(c);
+                if (i == 0) {
+                    restored = session.restoredTokens();
+                }
                 if (i == r.n() - 1 || c.stopReason() == Completion.StopReason.CANCELLED) {
                     break;
                 }
                 job.events.add(new Job.ChoiceDone(i, c));
             }
-            job.events.add(new Job.Finished(choices.getLast(), prompt.length, reused, choices));
+            job.events.add(new Job.Finished(choices.getLast(), prompt.length, reused + restored, choices));
         }
     }
 
