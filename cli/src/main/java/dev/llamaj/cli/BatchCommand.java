@@ -588,8 +588,8 @@ final class BatchCommand implements Callable<Integer> {
             threads.forEach(Thread::start);
         }
 
-        /// `prompt tokens: 80400 submitted, 1200 computed, 79200 (98.5%) from the prefix cache (12.0 MiB held of
-        /// 256.0 MiB, 0 blocks evicted)`.
+        /// `prompt tokens: 80400 submitted, 1200 computed, 79200 (98.5%) copied from the prefix cache in 35.2 ms
+        /// (12.0 MiB of 256.0 MiB held, 0 blocks evicted)`.
         String promptSummary() {
             long submitted = promptTokens.get();
             long restored = restoredTokens.get();
@@ -599,9 +599,10 @@ final class BatchCommand implements Callable<Integer> {
                 return s + " (no prefix cache)";
             }
             PrefixCache.Stats st = prefixCache.stats();
-            return s + String.format(Locale.ROOT, ", %d (%.1f%%) from the prefix cache (%s held of %s, %d blocks "
-                    + "evicted)", restored, submitted == 0 ? 0.0 : 100.0 * restored / submitted,
-                    CacheBudget.mib(st.bytes()), CacheBudget.mib(prefixCache.budget()), st.evictedBlocks());
+            return s + String.format(Locale.ROOT, ", %d (%.1f%%) copied from the prefix cache in %.1f ms (%s of %s "
+                    + "held, %d blocks evicted)", restored, submitted == 0 ? 0.0 : 100.0 * restored / submitted,
+                    st.copyNanos() / 1e6, CacheBudget.mib(st.bytes()), CacheBudget.mib(prefixCache.budget()),
+                    st.evictedBlocks());
         }
 
         void await() throws InterruptedException {

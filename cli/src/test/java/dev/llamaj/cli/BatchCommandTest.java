@@ -333,7 +333,8 @@ class BatchCommandTest {
         int lent = common / 64 * 64;
         assertThat(lent).as("the instruction spans several blocks").isGreaterThanOrEqualTo(3 * 64);
         java.util.regex.Matcher m = java.util.regex.Pattern
-                .compile("prompt tokens: (\\d+) submitted, (\\d+) computed, (\\d+) \\([\\d.]+%\\) from the prefix cache")
+                .compile("prompt tokens: (\\d+) submitted, (\\d+) computed, (\\d+) \\([\\d.]+%\\) copied from the "
+                        + "prefix cache")
                 .matcher(r.err());
         assertThat(m.find()).as(r.err()).isTrue();
         assertThat(Long.parseLong(m.group(1))).isEqualTo(submitted);

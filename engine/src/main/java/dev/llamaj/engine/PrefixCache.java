@@ -49,6 +49,7 @@ public final class PrefixCache {
     private long restoredTokens;
     private long storedBlocks;
     private long evictedBlocks;
+    private long copyNanos;
 
     /// One cached block.
     private static final class Entry {
@@ -129,10 +130,12 @@ public final class PrefixCache {
     /// @param restoredTokens prompt tokens copied into sessions instead of computed
     /// @param storedBlocks   blocks published
     /// @param evictedBlocks  blocks evicted to stay within the budget
-    public record Stats(int blocks, long bytes, long restoredTokens, long storedBlocks, long evictedBlocks) {}
+    /// @param copyNanos      time sessions spent copying blocks in (summed over sessions)
+    public record Stats(int blocks, long bytes, long restoredTokens, long storedBlocks, long evictedBlocks,
+                        long copyNanos) {}
 
     public synchronized Stats stats() {
-        return new Stats(entries.size(), bytes, restoredTokens, storedBlocks, evictedBlocks);
+        return new Stats(entries.size(), bytes, restoredTokens, storedBlocks, evictedBlocks, copyNanos);
     }
 
     /// Tokens at the start of `tokens` held in whole cached blocks (a look: it does not hold them, though it counts
@@ -194,13 +197,15 @@ public final class PrefixCache {
         return lease;
     }
 
-    /// Lets go of the entries [#acquire] or [#publish] held; counts `restored` tokens as copied into a session.
-    synchronized void release(Lease lease, int restored) {
+    /// Lets go of the entries [#acquire] or [#publish] held; counts `restored` tokens as copied into a session in
+    /// `nanos`.
+    synchronized void release(Lease lease, int restored, long nanos) {
         for (Entry e : lease.held) {
             e.refs--;
         }
         lease.held.clear();
         restoredTokens += restored;
+        copyNanos += nanos;
     }
 
     /// Stores the first `blocks` blocks of `tokens`, whose entries are in `source` at the same positions, unless
@@ -250,7 +255,7 @@ public final class PrefixCache {
                 }
             }
         } finally {
-            release(lease, 0);
+            release(lease, 0, 0);
         }
     }
 

@@ -349,12 +349,13 @@ public final class Session implements AutoCloseable {
         while (restored > 0 && restored + batchedPart(n - restored) != batched) {
             restored -= block; // the rest would split differently from the fresh ingest
         }
+        long start = System.nanoTime();
         try {
             for (int b = 0; b < restored / block; b++) {
                 state.cache.loadBlock(b * block, lease.block(b));
             }
         } finally {
-            prefixCache.release(lease, restored);
+            prefixCache.release(lease, restored, System.nanoTime() - start);
         }
         System.arraycopy(prompt, 0, history, 0, restored);
         position = restored;

@@ -58,7 +58,8 @@ class PrefixCacheServerTest {
             String second = INSTRUCTION + "Lily sang a song.";
             Map<String, Object> c = json(t.post("/v1/completions", completion(second, false)));
             Map<String, Object> usage = map(c.get("usage"));
-            assertThat(cachedTokens(usage)).isGreaterThanOrEqualTo(3 * 64).isLessThan(number(usage.get("prompt_tokens")));
+            assertThat(cachedTokens(usage)).isGreaterThanOrEqualTo(3 * 64)
+                    .isLessThan(number(usage.get("prompt_tokens")));
             assertThat(map(list(c.get("choices")).getFirst()).get("text")).isEqualTo(greedy(t, second));
 
             t.post("/v1/completions", completion("The dog barked at the cat.", false));
