@@ -27,13 +27,18 @@ import java.util.List;
 /// used block that no session is copying and that no cached block continues is evicted (a chain is shortened from
 /// its end, never cut in the middle). A budget smaller than one block caches nothing.
 ///
+/// **Two kinds of sessions.** A session of a [BatchExecutor] computes its tokens through another path than a
+/// session that computes them itself, and the two agree only to rounding; each kind is lent only blocks its own
+/// kind computed (each has its own root in the chain), so that results stay the bits a fresh session of that kind
+/// computes.
+///
 /// Thread-safe: one lock guards the index; block data is immutable once published and copied outside the lock,
 /// held by a reference count meanwhile so that eviction cannot drop it.
 public final class PrefixCache {
     /// Positions per block.
     public static final int BLOCK_TOKENS = Attention.BLOCK;
 
-    /// The hash of a block's prefix: of the parent's hash (0 for the first block) and the block's tokens.
+    /// The hash of a block's prefix: of the parent's hash (a root's for the first block) and the block's tokens.
     @FunctionalInterface
     interface Hash {
         long of(long parent, int[] tokens, int from, int to);
@@ -45,6 +50,9 @@ public final class PrefixCache {
     private final Hash hash;
     /// In order of use, the least recent first.
     private final LinkedHashMap<Long, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
+    /// The parents of first blocks, by kind of session (plain, of an executor): never stored nor evicted.
+    private final Entry plainRoot = new Entry(0, null, null, null);
+    private final Entry executorRoot = new Entry(0x5851f42d4c957f2dL, null, null, null);
     private long bytes;
     private long restoredTokens;
     private long storedBlocks;
@@ -138,10 +146,15 @@ public final class PrefixCache {
         return new Stats(entries.size(), bytes, restoredTokens, storedBlocks, evictedBlocks, copyNanos);
     }
 
-    /// Tokens at the start of `tokens` held in whole cached blocks (a look: it does not hold them, though it counts
-    /// as a use).
-    public synchronized int cachedLength(int[] tokens) {
-        Entry parent = null;
+    /// The root of the chains that sessions of this kind share.
+    private Entry root(boolean executor) {
+        return executor ? executorRoot : plainRoot;
+    }
+
+    /// Tokens at the start of `tokens` held in whole cached blocks for sessions of the kind `executor` says (a
+    /// look: it does not hold them, though it counts as a use).
+    synchronized int cachedLength(int[] tokens, boolean executor) {
+        Entry parent = root(executor);
         int blocks = 0;
         for (int b = 0; b < tokens.length / BLOCK_TOKENS; b++) {
             Entry e = find(parent, tokens, b);
@@ -154,10 +167,10 @@ public final class PrefixCache {
         return blocks * BLOCK_TOKENS;
     }
 
-    /// The cached entry of block `b` of `tokens` after `parent` (null for the first block), verified, or null.
+    /// The cached entry of block `b` of `tokens` after `parent` (a root for the first block), verified, or null.
     private Entry find(Entry parent, int[] tokens, int b) {
         int from = b * BLOCK_TOKENS;
-        long key = hash.of(parent == null ? 0 : parent.key, tokens, from, from + BLOCK_TOKENS);
+        long key = hash.of(parent.key, tokens, from, from + BLOCK_TOKENS);
         Entry e = entries.get(key); // marks it used
         if (e == null) {
             return null;
@@ -182,9 +195,9 @@ public final class PrefixCache {
 
     /// The longest cached chain of whole blocks at the start of `tokens`, at most `maxBlocks`, each held until
     /// [#release]. Touching them in order keeps a chain's end the most recently used.
-    synchronized Lease acquire(int[] tokens, int maxBlocks) {
+    synchronized Lease acquire(int[] tokens, int maxBlocks, boolean executor) {
         Lease lease = new Lease();
-        Entry parent = null;
+        Entry parent = root(executor);
         for (int b = 0; b < Math.min(maxBlocks, tokens.length / BLOCK_TOKENS); b++) {
             Entry e = find(parent, tokens, b);
             if (e == null) {
@@ -212,11 +225,11 @@ public final class PrefixCache {
     /// they are cached already: the entries are copied out of the lock, then linked in under it (a block another
     /// session published meanwhile is kept, not duplicated). Stops at the first block that does not fit in the
     /// budget.
-    void publish(int[] tokens, int blocks, KVCache source) {
+    void publish(int[] tokens, int blocks, KVCache source, boolean executor) {
         if (blocks <= 0 || blockBytes > budget || !source.plainLayout()) {
             return;
         }
-        Lease lease = acquire(tokens, blocks);
+        Lease lease = acquire(tokens, blocks, executor);
         try {
             int have = lease.blocks();
             if (have == blocks) {
@@ -227,10 +240,10 @@ public final class PrefixCache {
                 saved[b - have] = source.saveBlock(b * BLOCK_TOKENS);
             }
             synchronized (this) {
-                Entry parent = have == 0 ? null : lease.held.getLast();
+                Entry parent = have == 0 ? root(executor) : lease.held.getLast();
                 for (int b = have; b < blocks; b++) {
                     int from = b * BLOCK_TOKENS;
-                    long key = hash.of(parent == null ? 0 : parent.key, tokens, from, from + BLOCK_TOKENS);
+                    long key = hash.of(parent.key, tokens, from, from + BLOCK_TOKENS);
                     Entry e = entries.get(key);
                     if (e != null) { // published meanwhile, or another prefix with the same hash: not ours
                         if (find(parent, tokens, b) == null) {
@@ -245,9 +258,7 @@ public final class PrefixCache {
                         entries.put(key, e);
                         bytes += blockBytes;
                         storedBlocks++;
-                        if (parent != null) {
-                            parent.children++;
-                        }
+                        parent.children++;
                     }
                     e.refs++; // so that making room for the next block cannot evict its parent
                     lease.held.add(e);
@@ -276,9 +287,7 @@ public final class PrefixCache {
             }
             bytes -= blockBytes;
             evictedBlocks++;
-            if (victim.parent != null) {
-                victim.parent.children--;
-            }
+            victim.parent.children--;
         }
         return true;
     }

@@ -330,6 +330,13 @@ public final class Session implements AutoCloseable {
         return usable;
     }
 
+    /// Tokens at the start of `prompt` that this session's prefix cache holds for it in whole blocks (0 without
+    /// one): a caller holding part of a prompt in its own context can tell whether starting over from the cache
+    /// would compute less. [#generate] may copy a block less (see [#usePrefixCache]).
+    public int cachedPrefixLength(int[] prompt) {
+        return prefixCache == null ? 0 : prefixCache.cachedLength(prompt, executor != null);
+    }
+
     /// Prompt tokens that the last [#generate] copied from the prefix cache instead of computing (0 without one).
     public int restoredTokens() {
         return restoredTokens;
@@ -344,7 +351,8 @@ public final class Session implements AutoCloseable {
         int n = prompt.length;
         int batched = batchedPart(n);
         // at least the last token is computed (its logits are needed), and only batched positions are copied
-        PrefixCache.Lease lease = prefixCache.acquire(prompt, Math.min((n - 1) / block, batched / block));
+        PrefixCache.Lease lease = prefixCache.acquire(prompt, Math.min((n - 1) / block, batched / block),
+                executor != null);
         int restored = lease.blocks() * block;
         while (restored > 0 && restored + batchedPart(n - restored) != batched) {
             restored -= block; // the rest would split differently from the fresh ingest
@@ -366,7 +374,7 @@ public final class Session implements AutoCloseable {
             throw e;
         }
         restoredTokens = restored;
-        prefixCache.publish(prompt, batched / block, state.cache);
+        prefixCache.publish(prompt, batched / block, state.cache, executor != null);
     }
 
     /// The tokens in the context, in order (a pending generated token included). A caller that renders a whole

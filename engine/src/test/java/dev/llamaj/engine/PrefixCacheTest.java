@@ -127,7 +127,7 @@ class PrefixCacheTest {
             // b's second block needed a's second block (the least recent leaf) evicted; a's first stays
             assertThat(cache.stats().blocks()).isEqualTo(3);
             assertThat(cache.stats().evictedBlocks()).isEqualTo(1);
-            assertThat(cache.cachedLength(a)).isEqualTo(BLOCK);
+            assertThat(cache.cachedLength(a, false)).isEqualTo(BLOCK);
             Run a2 = run(cached, a, 4);
             assertThat(a2.restored()).isEqualTo(BLOCK);
             assertSame(a2, run(fresh, a, 4), "a again");
@@ -184,6 +184,32 @@ class PrefixCacheTest {
         }
     }
 
+    /// Sessions of a batch executor share blocks among themselves, with their own results to the bit, and are not
+    /// lent the blocks of sessions that compute for themselves (the two paths agree only to rounding), nor the
+    /// reverse.
+    @Test
+    void sessionsOfABatchExecutorShareOnlyTheirOwnBlocks() throws Exception {
+        Path path = SharedData.require("models/stories260K.gguf");
+        try (LlamaModel m = LlamaModel.load(path, options());
+             BatchExecutor executor = m.newBatchExecutor();
+             Session plain = m.newSession(CONTEXT);
+             Session fresh = executor.newSession(CONTEXT);
+             Session cached = executor.newSession(CONTEXT)) {
+            PrefixCache cache = new PrefixCache(m, 64L << 20);
+            plain.usePrefixCache(cache);
+            assertThat(cached.usePrefixCache(cache)).isTrue();
+            List<int[]> prompts = prompts(m.config().vocabSize(), 3 * BLOCK + 5, 9, 3, 10);
+            run(plain, prompts.getFirst(), 2); // blocks of a plain session
+            assertThat(cached.cachedPrefixLength(prompts.get(1))).isZero();
+            assertThat(plain.cachedPrefixLength(prompts.get(1))).isEqualTo(3 * BLOCK);
+            for (int i = 0; i < prompts.size(); i++) {
+                Run c = run(cached, prompts.get(i), 8);
+                assertThat(c.restored()).as("prompt %d", i).isEqualTo(i == 0 ? 0 : 3 * BLOCK);
+                assertSame(c, run(fresh, prompts.get(i), 8), "prompt " + i);
+            }
+        }
+    }
+
     /// With a hash that sends every block to the same key (or ignores the tokens), lookups still verify tokens and
     /// parents: a different prompt is never given another's blocks, and results are exact.
     @Test
@@ -203,8 +229,8 @@ class PrefixCacheTest {
                     assertSame(run(cached, p, 6), run(fresh, p, 6), p.length + " tokens");
                 }
                 // the first prompt's blocks own the keys; the second family of prompts found only mismatches
-                assertThat(cache.cachedLength(prompts.get(2))).isZero();
-                assertThat(cache.cachedLength(prompts.getFirst())).isPositive();
+                assertThat(cache.cachedLength(prompts.get(2), false)).isZero();
+                assertThat(cache.cachedLength(prompts.getFirst(), false)).isPositive();
             }
         }
     }

@@ -404,7 +404,7 @@ final class SlotPool implements AutoCloseable {
                 reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
                 session.rewind(reused);
                 reused = session.position(); // less if a sliding-window cache could not go back that far
-                if (shared != null && shared.cachedLength(prompt) > reused) {
+                if (session.cachedPrefixLength(prompt) > reused) {
                     session.reset(); // the shared blocks beat this slot's own prefix: start from them
                     reused = 0;
                 }
