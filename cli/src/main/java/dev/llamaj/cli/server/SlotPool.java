@@ -404,8 +404,13 @@ final class SlotPool implements AutoCloseable {
                 reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
                 session.rewind(reused);
                 reused = session.position(); // less if a sliding-window cache could not go back that far
-                if (session.cachedPrefixLength(prompt) > reused) {
-                    session.reset(); // the shared blocks beat this slot's own prefix: start from them
+                // Start over from the shared cache when it holds more of the prompt than this slot does, or when the
+                // slot holds less than a block of it (little to recompute): only a prompt computed from an empty
+                // context publishes its blocks (a continued context was split into batches differently, and its
+                // earlier answers were computed one token at a time, so its entries are not a fresh run's bits).
+                int block = PrefixCache.BLOCK_TOKENS;
+                if (session.cachedPrefixLength(prompt) > reused || (reused < block && prompt.length > block)) {
+                    session.reset();
                     reused = 0;
                 }
             } else {

@@ -69,6 +69,14 @@ class PrefixCacheServerTest {
             assertThat(cachedTokens(s.usage())).isGreaterThanOrEqualTo(3 * 64);
             assertThat(s.text()).isEqualTo(greedy(t, third));
 
+            // a new long prompt in a slot that held another one is computed from an empty context, so it is shared
+            String other = "Tom and Sue went to the park to play with a red ball and a kite. ".repeat(8);
+            t.post("/v1/completions", completion(other + "They ran.", false));
+            t.post("/v1/completions", completion("The dog barked at the cat.", false));
+            Map<String, Object> u = map(json(t.post("/v1/completions", completion(other + "It rained.", false)))
+                    .get("usage"));
+            assertThat(cachedTokens(u)).isGreaterThanOrEqualTo(2 * 64);
+
             String metrics = t.get("/metrics").body();
             assertThat(metrics).containsPattern("(?m)^llamaj_prefix_cache_bytes [1-9]")
                     .containsPattern("(?m)^llamaj_prefix_cache_blocks [1-9]")
