@@ -303,8 +303,11 @@ public final class Session implements AutoCloseable {
 
     /// Tokens of an `n`-token [#ingest] that go through [Transformer#forwardBatch]: all of them, except a last
     /// chunk too short to be worth a batch (then processed one at a time, with another rounding). Follows the loop
-    /// above.
+    /// above. A session of an executor: all of them (its tokens do not depend on how a prompt is split).
     private int batchedPart(int n) {
+        if (executor != null) {
+            return n;
+        }
         if (n == 0 || transformer.maxBatch < transformer.minBatch()) {
             return 0;
         }

@@ -202,11 +202,15 @@ class PrefixCacheTest {
             run(plain, prompts.getFirst(), 2); // blocks of a plain session
             assertThat(cached.cachedPrefixLength(prompts.get(1))).isZero();
             assertThat(plain.cachedPrefixLength(prompts.get(1))).isEqualTo(3 * BLOCK);
+            // one token after the blocks: an executor computes it alike however the prompt is split, so nothing is
+            // given up (a plain session gives up a block rather than compute it alone)
+            prompts.add(java.util.Arrays.copyOf(prompts.getFirst(), 3 * BLOCK + 1));
             for (int i = 0; i < prompts.size(); i++) {
                 Run c = run(cached, prompts.get(i), 8);
                 assertThat(c.restored()).as("prompt %d", i).isEqualTo(i == 0 ? 0 : 3 * BLOCK);
                 assertSame(c, run(fresh, prompts.get(i), 8), "prompt " + i);
             }
+            assertThat(run(plain, prompts.getLast(), 2).restored()).isEqualTo(2 * BLOCK);
         }
     }
 
