@@ -19,8 +19,8 @@ import java.util.List;
 /// before, so a found chain is the prompt's exact prefix whatever the hashes do.
 ///
 /// **Shared, then copied.** The cache holds each block once however many sessions use it; a session copies the
-/// blocks it needs into its own key/value cache (a memory copy per layer and head: microseconds per block where
-/// computing its 64 tokens costs milliseconds to seconds) and attends over its own copy. Attention and the cache
+/// blocks it needs into its own key/value cache (a memory copy per layer and head: 0.35 ms for a 2 MiB block of
+/// a 1B model, where computing its 64 tokens takes seconds) and attends over its own copy. Attention and the cache
 /// layout stay as they are, at the price of the copied blocks' memory in every active session.
 ///
 /// **Budget.** Blocks take [#blockBytes] each; when a new one would exceed the byte budget, the least recently
@@ -32,8 +32,9 @@ import java.util.List;
 /// kind computed (each has its own root in the chain), so that results stay the bits a fresh session of that kind
 /// computes.
 ///
-/// Thread-safe: one lock guards the index; block data is immutable once published and copied outside the lock,
-/// held by a reference count meanwhile so that eviction cannot drop it.
+/// Thread-safe: one lock guards the index; block data is immutable once published and copied outside the lock.
+/// Meanwhile a reference count keeps the block from eviction, so that the memory the budget counts is the memory
+/// the cache keeps alive (an evicted block still being copied would be held beyond the budget).
 public final class PrefixCache {
     /// Positions per block.
     public static final int BLOCK_TOKENS = Attention.BLOCK;
