@@ -345,6 +345,20 @@ class BatchCommandTest {
         assertThat(Long.parseLong(m.group(3))).isEqualTo(submitted - computed);
         assertThat(off.err()).contains("prompt tokens: " + submitted + " submitted, " + submitted
                 + " computed (no prefix cache)");
+
+        // parallel sessions batched in one executor share the cache too, with the results they give without it
+        Path parallelCached = dir.resolve("parallel-cached.jsonl");
+        LlamaCommandTest.Result p = batch(in, parallelCached, "--temperature", "0", "-c", "400", "--parallel", "2");
+        assertThat(p.code()).as(p.err()).isZero();
+        Path parallelPlain = dir.resolve("parallel-plain.jsonl");
+        assertThat(batch(in, parallelPlain, "--temperature", "0", "-c", "400", "--parallel", "2",
+                "--cache-budget", "0").code()).isZero();
+        assertThat(byId(parallelCached)).isEqualTo(byId(parallelPlain));
+        java.util.regex.Matcher pm = java.util.regex.Pattern.compile("prompt tokens: \\d+ submitted, (\\d+) computed")
+                .matcher(p.err());
+        assertThat(pm.find()).as(p.err()).isTrue();
+        // the first two lines start together and both compute the instruction; the others copy it
+        assertThat(Long.parseLong(pm.group(1))).isLessThanOrEqualTo(computed + tokens[1].length);
     }
 
     @Test

@@ -84,6 +84,33 @@ class PrefixCacheServerTest {
         }
     }
 
+    /// Two slots batched in one executor: a prompt whose start was computed in either slot is copied, and the
+    /// answers are those of the same server without the cache (an executor's sessions round alike however their
+    /// prompts are split).
+    @Test
+    void batchedSlotsShareTheCache() throws Exception {
+        List<String> prompts = List.of(INSTRUCTION + "Tom ran.", "The dog barked at the cat.",
+                INSTRUCTION + "Lily sang a song.", INSTRUCTION + "Sam hid the ball.");
+        List<Object> with = new java.util.ArrayList<>();
+        List<Object> without = new java.util.ArrayList<>();
+        List<Long> cached = new java.util.ArrayList<>();
+        for (long budget : new long[] {-1, 0}) {
+            try (TestServer t = TestServer.start(TestServer.config().parallel(2).contextLength(512)
+                    .cacheBudget(budget).build())) {
+                for (String p : prompts) {
+                    Map<String, Object> c = json(t.post("/v1/completions", completion(p, false)));
+                    (budget == 0 ? without : with).add(map(list(c.get("choices")).getFirst()).get("text"));
+                    if (budget != 0) {
+                        cached.add(cachedTokens(map(c.get("usage"))));
+                    }
+                }
+            }
+        }
+        assertThat(with).isEqualTo(without);
+        assertThat(cached.get(2)).isGreaterThanOrEqualTo(3 * 64);
+        assertThat(cached.get(3)).isGreaterThanOrEqualTo(3 * 64);
+    }
+
     @Test
     void aBudgetOfZeroTurnsItOff() throws Exception {
         try (TestServer t = TestServer.start(TestServer.config().contextLength(512).cacheBudget(0).build())) {
