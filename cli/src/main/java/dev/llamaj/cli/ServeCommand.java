@@ -123,6 +123,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--no-prefix-cache", description = "recompute every prompt from the start")
     boolean noPrefixCache;
 
+    @Option(names = "--cache-budget", paramLabel = "SIZE",
+            description = "memory for prompt prefixes shared between the slots (a system prompt computed in one is"
+                    + " copied by the others): bytes, or K, M, G; 0 turns it off (default: " + CacheBudget.DEFAULT
+                    + ", less on a small heap)")
+    String cacheBudget;
+
     @Option(names = "--cors-origin", paramLabel = "ORIGIN",
             description = "let web pages from ORIGIN (scheme://host[:port]) call the server; repeatable, * for any"
                     + " (default: none)")
@@ -204,7 +210,7 @@ final class ServeCommand implements Callable<Integer> {
                 .responseTimeout(seconds("--response-timeout", responseTimeout)).maxConnections(maxConnections)
                 .shutdownTimeout(seconds("--shutdown-timeout", shutdownTimeout)).prefixCache(!noPrefixCache)
                 .requestMemory(requestMemory).corsOrigins(corsOrigins).pooling(poolingValue).batching(!noBatching)
-                .build();
+                .cacheBudget(cacheBudget == null ? -1 : CacheBudget.budget("--cache-budget", cacheBudget)).build();
         Fallback fallback = fallback();
         // batched slots compute together on every thread; otherwise the threads are shared out between them
         int perSlot = config.batched() ? threads : Math.max(1, threads / parallel);

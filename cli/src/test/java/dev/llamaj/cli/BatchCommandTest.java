@@ -289,6 +289,97 @@ class BatchCommandTest {
         assertThat(out).doesNotExist();
     }
 
+    /// Rows that share a long instruction: with the prefix cache it is computed for the first row only (the
+    /// counters say so), and the results are those of a run without the cache.
+    @Test
+    void rowsSharingALongInstructionComputeItOnce() throws Exception {
+        String instruction = "Read the story and tell what happens next. ".repeat(3)
+                + "Once upon a time there was a little girl named Lily who loved to play in the park with her dog. "
+                .repeat(6);
+        int rows = 12;
+        StringBuilder sb = new StringBuilder();
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < rows; i++) {
+            String prompt = instruction + "Story " + i + ": Tom had a red ball number " + i + ".";
+            prompts.add(prompt);
+            sb.append("{\"id\": ").append(i).append(", \"prompt\": ").append(Json.write(prompt))
+                    .append(", \"max_tokens\": 3}\n");
+        }
+        Path in = Files.writeString(dir.resolve("in.jsonl"), sb.toString());
+        Path cached = dir.resolve("cached.jsonl");
+        LlamaCommandTest.Result r = batch(in, cached, "--temperature", "0", "-c", "400");
+        assertThat(r.code()).as(r.err()).isZero();
+        Path plain = dir.resolve("plain.jsonl");
+        LlamaCommandTest.Result off = batch(in, plain, "--temperature", "0", "-c", "400", "--cache-budget", "0");
+        assertThat(off.code()).as(off.err()).isZero();
+        assertThat(byId(cached)).isEqualTo(byId(plain));
+
+        // the prompts' common tokens, and what the cache can lend of them: whole blocks of 64
+        int[][] tokens;
+        try (dev.llamaj.engine.LlamaModel m = dev.llamaj.engine.LlamaModel.load(Path.of(model()));
+             dev.llamaj.engine.Session s = m.newSession(512)) {
+            tokens = prompts.stream().map(s::encode).toArray(int[][]::new);
+        }
+        int common = tokens[0].length;
+        long submitted = 0;
+        for (int[] t : tokens) {
+            submitted += t.length;
+            int k = 0;
+            while (k < common && t[k] == tokens[0][k]) {
+                k++;
+            }
+            common = k;
+        }
+        int lent = common / 64 * 64;
+        assertThat(lent).as("the instruction spans several blocks").isGreaterThanOrEqualTo(3 * 64);
+        java.util.regex.Matcher m = java.util.regex.Pattern
+                .compile("prompt tokens: (\\d+) submitted, (\\d+) computed, (\\d+) \\([\\d.]+%\\) copied from the "
+                        + "prefix cache")
+                .matcher(r.err());
+        assertThat(m.find()).as(r.err()).isTrue();
+        assertThat(Long.parseLong(m.group(1))).isEqualTo(submitted);
+        long computed = Long.parseLong(m.group(2));
+        // the first row computes everything; every other row at most its own tail and one block more
+        assertThat(computed).isLessThanOrEqualTo(tokens[0].length + (submitted - tokens[0].length)
+                - (long) (rows - 1) * (lent - 64));
+        assertThat(Long.parseLong(m.group(3))).isEqualTo(submitted - computed);
+        assertThat(off.err()).contains("prompt tokens: " + submitted + " submitted, " + submitted
+                + " computed (no prefix cache)");
+
+        // parallel sessions batched in one executor share the cache too, with the results they give without it
+        Path parallelCached = dir.resolve("parallel-cached.jsonl");
+        LlamaCommandTest.Result p = batch(in, parallelCached, "--temperature", "0", "-c", "400", "--parallel", "2");
+        assertThat(p.code()).as(p.err()).isZero();
+        Path parallelPlain = dir.resolve("parallel-plain.jsonl");
+        assertThat(batch(in, parallelPlain, "--temperature", "0", "-c", "400", "--parallel", "2",
+                "--cache-budget", "0").code()).isZero();
+        assertThat(byId(parallelCached)).isEqualTo(byId(parallelPlain));
+        java.util.regex.Matcher pm = java.util.regex.Pattern.compile("prompt tokens: \\d+ submitted, (\\d+) computed")
+                .matcher(p.err());
+        assertThat(pm.find()).as(p.err()).isTrue();
+        // the first two lines start together and both compute the instruction; the others copy it
+        assertThat(Long.parseLong(pm.group(1))).isLessThanOrEqualTo(computed + tokens[1].length);
+    }
+
+    @Test
+    void cacheBudgetErrors() throws Exception {
+        Path in = Files.writeString(dir.resolve("in.jsonl"), lines(0, 1));
+        Path out = dir.resolve("out.jsonl");
+        for (String bad : new String[] {"abc", "-5", "12X", "", "1.5G", "99999999999999G"}) {
+            LlamaCommandTest.Result r = batch(in, out, "--cache-budget", bad);
+            assertThat(r.code()).as(bad).isEqualTo(1);
+            assertThat(r.err()).as(bad).isEqualTo("llama: --cache-budget must be a size such as 512M, 2G or 0 (off), "
+                    + "got '" + bad + "'\n");
+        }
+        LlamaCommandTest.Result huge = batch(in, out, "--cache-budget", "900G");
+        assertThat(huge.err()).startsWith("llama: --cache-budget 900G is more than the ").endsWith("-Xmx)\n");
+        assertThat(out).doesNotExist();
+        assertThat(CacheBudget.parse("x", "512M")).isEqualTo(512L << 20);
+        assertThat(CacheBudget.parse("x", "2GiB")).isEqualTo(2L << 30);
+        assertThat(CacheBudget.parse("x", "64kb")).isEqualTo(64L << 10);
+        assertThat(CacheBudget.parse("x", "1000")).isEqualTo(1000L);
+    }
+
     private static String lines(int from, int to) {
         StringBuilder sb = new StringBuilder();
         String[] prompts = {"Once upon a time", "Lily", "The dog", "Tom was", "One day"};

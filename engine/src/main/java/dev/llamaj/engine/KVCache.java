@@ -247,6 +247,98 @@ final class KVCache {
         }
     }
 
+    /// Whether every layer keeps the plain layout (position `p` at row `p`), so that a run of positions can be
+    /// saved and loaded by [#saveBlock] and [#loadBlock]. A sliding-window ring stores position `p` at two slots
+    /// that later positions overwrite: its entries cannot be lent to a session at another point of its ring.
+    boolean plainLayout() {
+        for (int r : ring) {
+            if (r > 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// Bytes that [#saveBlock] copies: [Attention#BLOCK] positions of every layer.
+    static long blockBytes(ModelConfig c, KVCacheType typeK, KVCacheType typeV) {
+        return Attention.BLOCK * bytesPerPosition(c, typeK, typeV);
+    }
+
+    /// The entries of [Attention#BLOCK] positions of every layer, in the cache's own encoding (half-precision
+    /// keys in their transposed block, values and quantized keys as rows), so that saving and loading are plain
+    /// array copies and loaded entries are the very bytes that were saved. Immutable once filled.
+    static final class Block {
+        /// Per layer: half-precision keys (`kvHeads` runs of `headSize × BLOCK`) then values (`BLOCK` rows), when
+        /// that side is F16; quantized rows otherwise, in `quantized`.
+        final short[] half;
+        final byte[] quantized;
+
+        private Block(int halves, int bytes) {
+            half = new short[halves];
+            quantized = new byte[bytes];
+        }
+    }
+
+    /// Copies positions `[start, start + BLOCK)` (`start` a multiple of [Attention#BLOCK], the run within the
+    /// context) of every layer into a new [Block]. Needs [#plainLayout].
+    Block saveBlock(int start) {
+        return transferBlock(start, null);
+    }
+
+    /// Writes `block`, saved by a cache of the same model and types (any context length), at positions
+    /// `[start, start + BLOCK)`. Needs [#plainLayout].
+    void loadBlock(int start, Block block) {
+        transferBlock(start, block);
+    }
+
+    /// One walk for both directions, so that the saved layout and the loaded one cannot drift apart: with `into`
+    /// null, copies out of this cache into a new block; otherwise from `into` into this cache.
+    private Block transferBlock(int start, Block into) {
+        if (start % Attention.BLOCK != 0 || start + Attention.BLOCK > contextLength || !plainLayout()) {
+            throw new IllegalArgumentException("no whole block of positions at " + start);
+        }
+        int n = Attention.BLOCK;
+        int layers = ring.length;
+        int halfKeys = typeK == KVCacheType.F16 ? kvHeads * headSize * n : 0;
+        int halfValues = typeV == KVCacheType.F16 ? n * kvDim : 0;
+        int quantKeys = typeK == KVCacheType.F16 ? 0 : n * rowBytesK;
+        int quantValues = typeV == KVCacheType.F16 ? 0 : n * rowBytesV;
+        boolean save = into == null;
+        Block b = save ? new Block(layers * (halfKeys + halfValues), layers * (quantKeys + quantValues)) : into;
+        int h16 = 0;
+        int q8 = 0;
+        for (int l = 0; l < layers; l++) {
+            if (halfKeys > 0) { // a head's block of positions is one contiguous run: [d][position in block]
+                int run = headSize * n;
+                for (int h = 0; h < kvHeads; h++) {
+                    int at = Attention.keyOffset(h, start, headSize, padded[l]);
+                    copy(save, keys[l], at, b.half, h16, run);
+                    h16 += run;
+                }
+            } else {
+                copy(save, qKeys[l], start * rowBytesK, b.quantized, q8, quantKeys);
+                q8 += quantKeys;
+            }
+            if (halfValues > 0) {
+                copy(save, values[l], start * kvDim, b.half, h16, halfValues);
+                h16 += halfValues;
+            } else {
+                copy(save, qValues[l], start * rowBytesV, b.quantized, q8, quantValues);
+                q8 += quantValues;
+            }
+        }
+        return b;
+    }
+
+    /// Copies `length` elements between the cache array `cache` at `at` and the block array `block` at `off`.
+    private static void copy(boolean save, Object cache, int at, Object block, int off, int length) {
+        if (save) {
+            System.arraycopy(cache, at, block, off, length);
+        } else {
+            System.arraycopy(block, off, cache, at, length);
+        }
+    }
+
     /// The shortest context that a session at `position` can go back to, keeping `length` tokens: `length` itself,
     /// unless a ring has since overwritten positions the shorter context still needs (its window before
     /// `length`); then 0, and the caller computes the tokens again.

@@ -33,6 +33,10 @@ public final class Session implements AutoCloseable {
     private final BatchExecutor executor;
     /// Whether this session is inside a call counted by the executor ([BatchExecutor#enter]).
     private boolean entered;
+    /// Shared with other sessions of the model (null: none); see [#usePrefixCache].
+    private PrefixCache prefixCache;
+    /// Prompt tokens the last [#generate] copied from the prefix cache.
+    private int restoredTokens;
 
     Session(LlamaModel model, Transformer transformer, int contextLength, int threads, BatchExecutor executor) {
         this.model = model;
@@ -147,7 +151,12 @@ public final class Session implements AutoCloseable {
         for (int t : prompt) {
             sampler.accept(t);
         }
-        ingest(prompt);
+        restoredTokens = 0;
+        if (prefixCache != null && position() == 0) {
+            ingestSharing(prompt);
+        } else {
+            ingest(prompt);
+        }
         long promptNanos = System.nanoTime() - start;
 
         Detokenizer detokenizer = model.tokenizer().detokenizer();
@@ -399,6 +408,85 @@ public final class Session implements AutoCloseable {
                 executor.leave();
             }
         }
+    }
+
+    /// Tokens of an `n`-token [#ingest] that go through [Transformer#forwardBatch]: all of them, except a last
+    /// chunk too short to be worth a batch (then processed one at a time, with another rounding). Follows the loop
+    /// above. A session of an executor: all of them (its tokens do not depend on how a prompt is split).
+    private int batchedPart(int n) {
+        if (executor != null) {
+            return n;
+        }
+        if (n == 0 || transformer.maxBatch < transformer.minBatch()) {
+            return 0;
+        }
+        int last = n - (n - 1) / transformer.maxBatch * transformer.maxBatch;
+        return last < transformer.minBatch() ? n - last : n;
+    }
+
+    /// Lets this session share computed prompt prefixes with the other sessions of its model through `cache`
+    /// (null: stop sharing): a [#generate] on an empty context copies the longest cached block-aligned prefix of
+    /// its prompt instead of computing it, computes the rest, and publishes its own new whole blocks. The logits
+    /// and generated tokens are the same, bit for bit, as without the cache. Returns whether the cache will be
+    /// used: not when this session's cache keeps sliding-window layers in a ring (Gemma with a context over twice
+    /// the window plus the batch), whose entries cannot be lent.
+    ///
+    /// @throws IllegalArgumentException if `cache` belongs to another model
+    public boolean usePrefixCache(PrefixCache cache) {
+        checkOpen();
+        if (cache != null && cache.model() != model) {
+            throw new IllegalArgumentException("the prefix cache belongs to another model");
+        }
+        boolean usable = cache != null && cache.budget() >= cache.blockBytes() && state.cache.plainLayout();
+        prefixCache = usable ? cache : null;
+        return usable;
+    }
+
+    /// Tokens at the start of `prompt` that this session's prefix cache holds for it in whole blocks (0 without
+    /// one): a caller holding part of a prompt in its own context can tell whether starting over from the cache
+    /// would compute less. [#generate] may copy a block less (see [#usePrefixCache]).
+    public int cachedPrefixLength(int[] prompt) {
+        return prefixCache == null ? 0 : prefixCache.cachedLength(prompt, executor != null);
+    }
+
+    /// Prompt tokens that the last [#generate] copied from the prefix cache instead of computing (0 without one).
+    public int restoredTokens() {
+        return restoredTokens;
+    }
+
+    /// [#ingest] of a whole prompt on an empty context, first copying what the prefix cache holds of it. The copied
+    /// blocks were computed in batches, as a fresh ingest of this prompt computes them; the rest is computed here
+    /// with the same split between batched tokens and a last few taken one at a time, so every entry and the
+    /// logits are the bits a fresh ingest gives (a batch's rows do not depend on which other rows it holds).
+    private void ingestSharing(int[] prompt) {
+        int block = PrefixCache.BLOCK_TOKENS;
+        int n = prompt.length;
+        int batched = batchedPart(n);
+        // at least the last token is computed (its logits are needed), and only batched positions are copied
+        PrefixCache.Lease lease = prefixCache.acquire(prompt, Math.min((n - 1) / block, batched / block),
+                executor != null);
+        int restored = lease.blocks() * block;
+        while (restored > 0 && restored + batchedPart(n - restored) != batched) {
+            restored -= block; // the rest would split differently from the fresh ingest
+        }
+        long start = System.nanoTime();
+        try {
+            for (int b = 0; b < restored / block; b++) {
+                state.cache.loadBlock(b * block, lease.block(b));
+            }
+        } finally {
+            prefixCache.release(lease, restored, System.nanoTime() - start);
+        }
+        System.arraycopy(prompt, 0, history, 0, restored);
+        position = restored;
+        try {
+            ingest(Arrays.copyOfRange(prompt, restored, n));
+        } catch (RuntimeException e) {
+            reset();
+            throw e;
+        }
+        restoredTokens = restored;
+        prefixCache.publish(prompt, batched / block, state.cache, executor != null);
     }
 
     /// The tokens in the context, in order (a pending generated token included). A caller that renders a whole

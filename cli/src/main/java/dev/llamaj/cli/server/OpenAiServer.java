@@ -7,6 +7,7 @@ import dev.llamaj.cli.Json;
 import dev.llamaj.engine.ChatFormat;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
+import dev.llamaj.engine.PrefixCache;
 import dev.llamaj.engine.tools.ToolCalling;
 import java.io.IOException;
 import java.io.InputStream;
@@ -101,6 +102,13 @@ public final class OpenAiServer implements AutoCloseable {
             metrics.batchSteps(() -> pool.batchStats().map(dev.llamaj.engine.BatchExecutor.Stats::meanBatch)
                     .orElse(0.0));
         }
+        if (pool.shared() != null) {
+            PrefixCache shared = pool.shared();
+            metrics.registry.gauge("llamaj_prefix_cache_bytes", "Bytes of prompt blocks held in the shared prefix"
+                    + " cache (at most --cache-budget).", () -> shared.stats().bytes());
+            metrics.registry.gauge("llamaj_prefix_cache_blocks", "Prompt blocks of 64 positions held in the shared"
+                    + " prefix cache.", () -> shared.stats().blocks());
+        }
         this.pool = pool;
         this.parser = parser;
         this.logprobsJson = new LogprobsJson(pool.model().tokenizer());
@@ -145,8 +153,10 @@ public final class OpenAiServer implements AutoCloseable {
                                      Operations ops) throws IOException {
         int context = config.contextLength() > 0 ? config.contextLength() : model.defaultContextLength();
         HttpLimits.apply(config, log);
+        long budget = config.cacheBudget() < 0 ? PrefixCache.defaultBudget() : config.cacheBudget();
+        PrefixCache shared = config.prefixCache() && budget > 0 ? new PrefixCache(model, budget) : null;
         SlotPool pool = new SlotPool(model, config.parallel(), context, config.queueLimit(), config.prefixCache(),
-                config.batched(), log);
+                config.batched(), shared, log);
         ExecutorService executor = Executors.newThreadPerTaskExecutor(
                 Thread.ofVirtual().name("llamaj-http-", 0).factory());
         OpenAiServer server = new OpenAiServer(config, pool, new RequestParser(model.tokenizer(), chatFormat, context),

@@ -2,6 +2,7 @@ package dev.llamaj.cli.server;
 
 import dev.llamaj.engine.Pooling;
 import java.time.Duration;
+import dev.llamaj.engine.PrefixCache;
 import java.util.Objects;
 
 /// Settings of an [OpenAiServer]; build one with [#builder()].
@@ -31,11 +32,14 @@ import java.util.Objects;
 /// @param pooling         how `/v1/embeddings` pools a text's hidden states; null for the model's own ([Pooling#of])
 /// @param batching        with several slots, run their forward passes together in one batch executor (continuous
 ///                        batching) on all the threads, rather than each slot on its own share of them
+/// @param cacheBudget     bytes of prompt blocks shared between the slots ([PrefixCache]); 0 for none, -1 for
+///                        [PrefixCache#defaultBudget]. Only with `prefixCache`
 public record ServerConfig(String host, int port, int parallel, int contextLength, int queueLimit,
                            Duration queueTimeout, long maxBodyBytes, String apiKey, String modelId,
                            Duration headerTimeout, Duration idleTimeout, Duration responseTimeout,
                            int maxConnections, Duration shutdownTimeout, boolean prefixCache, long requestMemory,
-                           java.util.List<String> corsOrigins, Pooling pooling, boolean batching) {
+                           java.util.List<String> corsOrigins, Pooling pooling, boolean batching,
+                           long cacheBudget) {
     public ServerConfig {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(modelId, "modelId");
@@ -72,6 +76,9 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         requireSeconds("--shutdown-timeout", shutdownTimeout, true);
         corsOrigins = corsOrigins == null ? java.util.List.of() : java.util.List.copyOf(corsOrigins);
         corsOrigins.forEach(Cors::validate);
+        if (cacheBudget < -1) {
+            throw new IllegalArgumentException("--cache-budget must be 0 or more bytes, got " + cacheBudget);
+        }
     }
 
     private static void requireSeconds(String option, Duration d, boolean zeroAllowed) {
@@ -121,6 +128,7 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         private java.util.List<String> corsOrigins = java.util.List.of();
         private Pooling pooling;
         private boolean batching = true;
+        private long cacheBudget = -1;
 
         private Builder() {}
 
@@ -143,11 +151,12 @@ public record ServerConfig(String host, int port, int parallel, int contextLengt
         public Builder corsOrigins(java.util.List<String> v) { corsOrigins = v; return this; }
         public Builder pooling(Pooling v) { pooling = v; return this; }
         public Builder batching(boolean v) { batching = v; return this; }
+        public Builder cacheBudget(long v) { cacheBudget = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(host, port, parallel, contextLength, queueLimit, queueTimeout, maxBodyBytes,
                     apiKey, modelId, headerTimeout, idleTimeout, responseTimeout, maxConnections, shutdownTimeout,
-                    prefixCache, requestMemory, corsOrigins, pooling, batching);
+                    prefixCache, requestMemory, corsOrigins, pooling, batching, cacheBudget);
         }
     }
 }

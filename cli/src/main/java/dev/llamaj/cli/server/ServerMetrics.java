@@ -56,7 +56,8 @@ final class ServerMetrics {
                 () -> kvCapacity == 0 ? 0 : kvTokens.getAsDouble() / kvCapacity);
         promptTokens = registry.counter("llamaj_prompt_tokens_total", "Prompt tokens of completed requests.");
         cachedTokens = registry.counter("llamaj_prompt_tokens_cached_total",
-                "Prompt tokens reused from a slot's key/value cache instead of computed.");
+                "Prompt tokens reused from a slot's key/value cache or copied from the shared prefix cache instead"
+                        + " of computed.");
         generatedTokens = registry.counter("llamaj_generated_tokens_total", "Tokens generated.");
         registry.gauge("llamaj_generation_tokens_per_second",
                 "Tokens generated per second of generation time, over the requests finished in the last minute.",

@@ -4,6 +4,7 @@ import dev.llamaj.engine.BatchExecutor;
 import dev.llamaj.engine.Completion;
 import dev.llamaj.engine.LlamaModel;
 import dev.llamaj.engine.Sampler;
+import dev.llamaj.engine.PrefixCache;
 import dev.llamaj.engine.Session;
 import dev.llamaj.engine.Speculation;
 import java.io.PrintStream;
@@ -37,6 +38,9 @@ final class SlotPool implements AutoCloseable {
     private final int contextLength;
     private final int queueLimit;
     private final boolean prefixCache;
+    /// Prompt blocks shared by the slots' sessions (null: none): a prompt that starts like one computed in another
+    /// slot copies that part instead of computing it.
+    private final PrefixCache shared;
     private final PrintStream log;
     private final Slot[] slots;
     /// The executor of the slots' batched steps, or null.
@@ -58,9 +62,10 @@ final class SlotPool implements AutoCloseable {
     private volatile String lastFailure;
 
     SlotPool(LlamaModel model, int parallel, int contextLength, int queueLimit, boolean prefixCache, boolean batched,
-             PrintStream log) {
+             PrefixCache shared, PrintStream log) {
         this.model = model;
         this.executor = batched ? model.newBatchExecutor() : null;
+        this.shared = shared;
         this.contextLength = contextLength;
         this.queueLimit = queueLimit;
         this.prefixCache = prefixCache;
@@ -70,6 +75,7 @@ final class SlotPool implements AutoCloseable {
             for (int i = 0; i < parallel; i++) {
                 slots[i] = new Slot(i, executor != null ? executor.newSession(contextLength)
                         : model.newSession(contextLength));
+                slots[i].session.usePrefixCache(shared);
             }
         } catch (RuntimeException e) {
             for (Slot s : slots) {
@@ -94,6 +100,11 @@ final class SlotPool implements AutoCloseable {
 
     LlamaModel model() {
         return model;
+    }
+
+    /// The prefix cache the slots share, or null.
+    PrefixCache shared() {
+        return shared;
     }
 
     /// Admits a request, or returns null when every slot is busy and the queue is full.
@@ -404,11 +415,21 @@ final class SlotPool implements AutoCloseable {
                 reused = Math.min(commonPrefix(session.tokens(), prompt), prompt.length - 1);
                 session.rewind(reused);
                 reused = session.position(); // less if a sliding-window cache could not go back that far
+                // Start over from the shared cache when it holds more of the prompt than this slot does, or when the
+                // slot holds less than a block of it (little to recompute): only a prompt computed from an empty
+                // context publishes its blocks (a continued context was split into batches differently, and its
+                // earlier answers were computed one token at a time, so its entries are not a fresh run's bits).
+                int block = PrefixCache.BLOCK_TOKENS;
+                if (session.cachedPrefixLength(prompt) > reused || (reused < block && prompt.length > block)) {
+                    session.reset();
+                    reused = 0;
+                }
             } else {
                 session.reset();
             }
             long pause = pauseNanosPerPiece;
             List<Completion> choices = new ArrayList<>(r.n());
+            int restored = 0;
             for (int i = 0; i < r.n(); i++) {
                 int from = session.position();
                 if (i > 0) {
@@ -431,12 +452,15 @@ final class SlotPool implements AutoCloseable {
                     }
                 }, r.logprobs() < 0 ? null : job.events::add, speculation);
                 choices.add(c);
+                if (i == 0) {
+                    restored = session.restoredTokens();
+                }
                 if (i == r.n() - 1 || c.stopReason() == Completion.StopReason.CANCELLED) {
                     break;
                 }
                 job.events.add(new Job.ChoiceDone(i, c));
             }
-            job.events.add(new Job.Finished(choices.getLast(), prompt.length, reused, choices));
+            job.events.add(new Job.Finished(choices.getLast(), prompt.length, reused + restored, choices));
         }
     }
 

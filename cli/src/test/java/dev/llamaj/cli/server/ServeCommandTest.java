@@ -63,6 +63,12 @@ class ServeCommandTest {
         assertOneLineError(run("serve", "--model", model(), "--pooling", "cls"), 1,
                 "--pooling must be mean or last, got 'cls'");
         assertOneLineError(run("serve", "--model", model(), "--parallel", "0"), 1, "--parallel must be 1 or more");
+        for (String bad : new String[] {"lots", "-1", "5T", "2.5M"}) {
+            assertOneLineError(run("serve", "--model", model(), "--cache-budget", bad), 1,
+                    "--cache-budget must be a size such as 512M, 2G or 0 (off), got '" + bad + "'");
+        }
+        assertOneLineError(run("serve", "--model", model(), "--cache-budget", "900G"), 1,
+                "--cache-budget 900G is more than the ");
         assertOneLineError(run("serve", "--model", model(), "--threads", "0"), 1, "--threads must be 1 or more");
         assertOneLineError(run("serve", "--model", model(), "--port", "70000"), 1, "--port must be 0 to 65535");
         assertOneLineError(run("serve", "--model", model(), "--max-body", "0"), 1, "--max-body");
