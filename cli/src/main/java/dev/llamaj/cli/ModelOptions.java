@@ -216,6 +216,19 @@ final class ModelOptions {
                 .withCacheRotation(!noCacheRotation);
     }
 
+    /// For `--verbose`: the key/value cache's types and where it is rotated (llama.cpp logs the same as
+    /// `attn_rot_k`/`attn_rot_v`), or "" for the default half-precision cache.
+    static String cacheSummary(LlamaModel m) {
+        LoadOptions o = m.options();
+        if (o.cacheTypeK() == KVCacheType.F16 && o.cacheTypeV() == KVCacheType.F16) {
+            return "";
+        }
+        String rotation = m.cacheRotationK() == 0 && m.cacheRotationV() == 0 ? "not rotated"
+                : "rotated: keys " + (m.cacheRotationK() == 0 ? "no" : "by " + m.cacheRotationK())
+                        + ", values " + (m.cacheRotationV() == 0 ? "no" : "by " + m.cacheRotationV());
+        return ", key/value cache " + o.cacheTypeK().cliName() + "/" + o.cacheTypeV().cliName() + " " + rotation;
+    }
+
     private static KVCacheType cacheType(String option, String value) {
         try {
             return KVCacheType.parse(value);
