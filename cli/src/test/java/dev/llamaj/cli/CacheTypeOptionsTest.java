@@ -69,6 +69,25 @@ class CacheTypeOptionsTest {
         assertThat(b.out()).isNotBlank().isEqualTo(a.out());
     }
 
+    /// `perplexity` says on stderr how the cache is stored, as llama.cpp's log does, so a figure carries its setting.
+    @Test
+    void perplexitySaysWhetherTheCacheIsRotated() throws Exception {
+        String qwen3 = SharedData.require("archs/models/qwen3-f32.gguf").toString();
+        java.nio.file.Path text = java.nio.file.Files.createTempFile("kvrot", ".txt");
+        try {
+            java.nio.file.Files.writeString(text, "Once upon a time there was a little cat. ".repeat(20));
+            String[] args = {"perplexity", "-m", qwen3, "-f", text.toString(), "-c", "32", "--chunks", "1", "-t", "2",
+                    "--cache-type-k", "q8_0"};
+            LlamaCommandTest.Result rotated = LlamaCommandTest.run(args);
+            LlamaCommandTest.Result plain = LlamaCommandTest.run(append(args, "--no-cache-rotation"));
+            assertThat(rotated.code()).as(rotated.err()).isZero();
+            assertThat(rotated.err()).contains("per chunk), key/value cache q8_0/f16 rotated: keys by 64, values no");
+            assertThat(plain.err()).contains("per chunk), key/value cache q8_0/f16 not rotated");
+        } finally {
+            java.nio.file.Files.delete(text);
+        }
+    }
+
     @Test
     void noCacheRotationTakesNoValue() {
         String model = SharedData.require(STORIES).toString();
