@@ -112,7 +112,8 @@ final class LlamaCommand implements Callable<Integer> {
                  SpeculationOptions.Speculator speculator = speculation.open(model, contextLength, modelOptions)) {
                 long loadNanos = System.nanoTime() - loadStart;
                 if (modelOptions.verbose) {
-                    err.println("llama: " + model.config() + ", seed " + seedValue);
+                    err.println("llama: " + model.config() + ", seed " + seedValue
+                            + ModelOptions.cacheSummary(model));
                 }
                 int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens;
                 if (chat) {

@@ -53,6 +53,12 @@ final class ModelOptions {
             description = "how the key/value cache stores values: f16, q8_0 or q4_0 (default: f16)")
     String cacheTypeV = "f16";
 
+    @Option(names = "--no-cache-rotation", negatable = false,
+            description = "store a quantized cache's keys and values as computed, without the Hadamard rotation "
+                    + "applied by default where the head size is a multiple of 64 (llama.cpp's "
+                    + "LLAMA_ATTN_ROT_DISABLE=1)")
+    boolean noCacheRotation;
+
     @Option(names = "--verbose", description = "show stack traces of errors and model details")
     boolean verbose;
 
@@ -206,7 +212,21 @@ final class ModelOptions {
         }
         return LoadOptions.defaults().withThreads(sessionThreads).withBatchSize(batchSize).withRepack(!noRepack)
                 .withCacheTypeK(cacheType("--cache-type-k", cacheTypeK))
-                .withCacheTypeV(cacheType("--cache-type-v", cacheTypeV));
+                .withCacheTypeV(cacheType("--cache-type-v", cacheTypeV))
+                .withCacheRotation(!noCacheRotation);
+    }
+
+    /// For `--verbose`: the key/value cache's types and where it is rotated (llama.cpp logs the same as
+    /// `attn_rot_k`/`attn_rot_v`), or "" for the default half-precision cache.
+    static String cacheSummary(LlamaModel m) {
+        LoadOptions o = m.options();
+        if (o.cacheTypeK() == KVCacheType.F16 && o.cacheTypeV() == KVCacheType.F16) {
+            return "";
+        }
+        String rotation = m.cacheRotationK() == 0 && m.cacheRotationV() == 0 ? "not rotated"
+                : "rotated: keys " + (m.cacheRotationK() == 0 ? "no" : "by " + m.cacheRotationK())
+                        + ", values " + (m.cacheRotationV() == 0 ? "no" : "by " + m.cacheRotationV());
+        return ", key/value cache " + o.cacheTypeK().cliName() + "/" + o.cacheTypeV().cliName() + " " + rotation;
     }
 
     private static KVCacheType cacheType(String option, String value) {

@@ -79,7 +79,8 @@ final class PerplexityCommand implements Callable<Integer> {
             int n = Perplexity.chunkCount(tokens.length, context, chunks != null ? chunks : -1);
             if (tokens.length >= 2 * context) {
                 err.printf(Locale.ROOT, "llama: perplexity over %d chunks of %d tokens (%d tokens in the text, %d scored"
-                        + " per chunk)%n", n, context, tokens.length, context - context / 2 - 1);
+                        + " per chunk)%s%n", n, context, tokens.length, context - context / 2 - 1,
+                        ModelOptions.cacheSummary(model));
             }
             Progress progress = new Progress(err, "perplexity", "chunks", n, progressMode);
             List<String> compact = new ArrayList<>();

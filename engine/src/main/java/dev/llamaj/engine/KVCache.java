@@ -1,6 +1,7 @@
 package dev.llamaj.engine;
 
 import dev.llamaj.engine.kernel.Attention;
+import dev.llamaj.engine.kernel.Hadamard;
 import dev.llamaj.engine.kernel.QuantizedKV;
 
 /// Keys and values of every past position, per layer, for one session; the forward pass stores into it and attends
@@ -24,6 +25,16 @@ import dev.llamaj.engine.kernel.QuantizedKV;
 /// `kvDim` elements per position in ggml's blocks (the layout of [QuantizedKV]), keys too: a block holds 32
 /// consecutive elements of one position, so keys cannot be transposed by position. The ring works unchanged on
 /// rows. Attention then runs in three phases (scores, softmax, weighted values), each reading its side's type.
+///
+/// **Rotation** ([LoadOptions#withCacheRotation], on by default, as in llama.cpp since its pull request 21038): a
+/// quantized side of a model whose heads are a multiple of 64 elements is stored rotated by a normalised
+/// Walsh-Hadamard matrix `H` ([Hadamard]), block-diagonal over each head. Keys: the cache stores `H k` and
+/// attention scores `H q` against it, which equals `q · k` in exact arithmetic (`H` is orthogonal) while a key's
+/// outlier channels are spread over the whole block before quantization, so `Q4_0` keys lose much less. Values:
+/// the cache stores `H v`, the weighted sum is then `H` times the one of the plain values, and `H` applied again
+/// to the output undoes it (`H · H = I`). The blocks are llama.cpp's: for keys the largest power of two that
+/// divides the head size (a whole head of 64, 128 or 256), for values always 64 (smaller blocks measured better
+/// on values). A half-precision side is never rotated, so an `f16` cache is bit for bit what it was.
 final class KVCache {
     /// How keys and values are stored.
     final KVCacheType typeK;
@@ -36,6 +47,13 @@ final class KVCache {
     /// Bytes of one position's quantized key or value row.
     private final int rowBytesK;
     private final int rowBytesV;
+    /// Elements per block of the rotation of keys (and queries) and of values; 0 where that side is stored as
+    /// computed (see [#rotationBlocks]).
+    final int rotationK;
+    final int rotationV;
+    /// The key and the value of the position being stored, rotated (only where that side is rotated).
+    private final float[] rotatedK;
+    private final float[] rotatedV;
     final int contextLength;
     /// The context length rounded up to whole key blocks: the longest attention row of any layer.
     final int paddedLength;
@@ -49,13 +67,18 @@ final class KVCache {
     private final int headSize;
 
     /// A cache of `contextLength` positions for a model whose batches hold at most `batch` tokens, storing keys as
-    /// `typeK` and values as `typeV` (checked by [#check]).
-    KVCache(ModelConfig c, int contextLength, int batch, KVCacheType typeK, KVCacheType typeV) {
+    /// `typeK` and values as `typeV` (checked by [#check]), rotated where `rotation` allows ([#rotationBlocks]).
+    KVCache(ModelConfig c, int contextLength, int batch, KVCacheType typeK, KVCacheType typeV, boolean rotation) {
         check(c, typeK, typeV);
         this.typeK = typeK;
         this.typeV = typeV;
         this.rowBytesK = (int) typeK.bytes(c.kvDim());
         this.rowBytesV = (int) typeV.bytes(c.kvDim());
+        int[] blocks = rotationBlocks(c, typeK, typeV, rotation);
+        this.rotationK = blocks[0];
+        this.rotationV = blocks[1];
+        this.rotatedK = rotationK > 0 ? new float[c.kvDim()] : null;
+        this.rotatedV = rotationV > 0 ? new float[c.kvDim()] : null;
         this.contextLength = contextLength;
         this.paddedLength = Attention.paddedLength(contextLength);
         this.kvDim = c.kvDim();
@@ -110,6 +133,24 @@ final class KVCache {
         }
     }
 
+    /// The rotation blocks of keys and of values (`{k, v}`, 0 for a side stored as computed), as llama.cpp
+    /// chooses them: a side is rotated when `rotation` is on, its type is quantized and the head size is a multiple
+    /// of 64 (so never for `f16`, nor for heads of 8 or 32 such as stories260K's); keys by the largest power of two
+    /// dividing the head size, values by 64.
+    static int[] rotationBlocks(ModelConfig c, KVCacheType typeK, KVCacheType typeV, boolean rotation) {
+        int hs = c.headSize();
+        boolean heads = rotation && hs % 64 == 0;
+        int blockK = 0;
+        if (heads && typeK != KVCacheType.F16) {
+            blockK = 64;
+            while (hs % (2 * blockK) == 0) {
+                blockK *= 2;
+            }
+        }
+        int blockV = heads && typeV != KVCacheType.F16 ? 64 : 0;
+        return new int[] {blockK, blockV};
+    }
+
     /// The ring of a layer with `window`, or 0 when the plain layout is no larger.
     private static int ringSlots(int window, int contextLength, int batch) {
         if (window == Integer.MAX_VALUE) {
@@ -141,35 +182,59 @@ final class KVCache {
     /// Stores the key and value of `layer` at `pos`: element `i` of the key at `k[kOff + i · stride]`, of the value
     /// at `v[vOff + i · stride]` (`stride` 1 for a vector, the tile for a tiled batch).
     void store(int layer, int pos, float[] k, int kOff, float[] v, int vOff, int stride) {
+        int kStride = stride;
+        int vStride = stride;
+        if (rotationK > 0) { // a rotated side is quantized from its rotated copy
+            rotated(k, kOff, stride, rotatedK, rotationK);
+            k = rotatedK;
+            kOff = 0;
+            kStride = 1;
+        }
+        if (rotationV > 0) {
+            rotated(v, vOff, stride, rotatedV, rotationV);
+            v = rotatedV;
+            vOff = 0;
+            vStride = 1;
+        }
         int r = ring[layer];
         if (r == 0) {
-            storeAt(layer, pos, k, kOff, v, vOff, stride);
+            storeAt(layer, pos, k, kOff, kStride, v, vOff, vStride);
         } else {
-            storeAt(layer, pos % r, k, kOff, v, vOff, stride);
-            storeAt(layer, pos % r + r, k, kOff, v, vOff, stride);
+            storeAt(layer, pos % r, k, kOff, kStride, v, vOff, vStride);
+            storeAt(layer, pos % r + r, k, kOff, kStride, v, vOff, vStride);
         }
     }
 
-    private void storeAt(int layer, int slot, float[] k, int kOff, float[] v, int vOff, int stride) {
+    /// Copies the row at `x[off + i · stride]` into `out` and rotates it by blocks of `block`.
+    private void rotated(float[] x, int off, int stride, float[] out, int block) {
+        for (int i = 0; i < kvDim; i++) {
+            out[i] = x[off + i * stride];
+        }
+        Hadamard.rotate(out, 0, kvDim, block);
+    }
+
+    private void storeAt(int layer, int slot, float[] k, int kOff, int kStride, float[] v, int vOff, int vStride) {
         switch (typeK) {
             case F16 -> {
                 for (int h = 0; h < kvHeads; h++) {
-                    Attention.storeKey(keys[layer], h, slot, headSize, padded[layer], k, kOff + h * headSize * stride,
-                            stride);
+                    Attention.storeKey(keys[layer], h, slot, headSize, padded[layer], k,
+                            kOff + h * headSize * kStride, kStride);
                 }
             }
-            case Q8_0 -> QuantizedKV.storeQ8_0(k, kOff, stride, kvDim, qKeys[layer], slot * rowBytesK);
-            case Q4_0 -> QuantizedKV.storeQ4_0(k, kOff, stride, kvDim, qKeys[layer], slot * rowBytesK);
+            case Q8_0 -> QuantizedKV.storeQ8_0(k, kOff, kStride, kvDim, qKeys[layer], slot * rowBytesK);
+            case Q4_0 -> QuantizedKV.storeQ4_0(k, kOff, kStride, kvDim, qKeys[layer], slot * rowBytesK);
         }
         switch (typeV) {
-            case F16 -> Attention.storeValues(values[layer], slot * kvDim, v, vOff, stride, kvDim);
-            case Q8_0 -> QuantizedKV.storeQ8_0(v, vOff, stride, kvDim, qValues[layer], slot * rowBytesV);
-            case Q4_0 -> QuantizedKV.storeQ4_0(v, vOff, stride, kvDim, qValues[layer], slot * rowBytesV);
+            case F16 -> Attention.storeValues(values[layer], slot * kvDim, v, vOff, vStride, kvDim);
+            case Q8_0 -> QuantizedKV.storeQ8_0(v, vOff, vStride, kvDim, qValues[layer], slot * rowBytesV);
+            case Q4_0 -> QuantizedKV.storeQ4_0(v, vOff, vStride, kvDim, qValues[layer], slot * rowBytesV);
         }
     }
 
     /// [Attention#attend] of `group` query heads at `q[qOff ..]` against key/value head `kvHead` of `layer`, over
-    /// positions `[from, n)`; `att` holds `group` rows of [#paddedLength].
+    /// positions `[from, n)`; `att` holds `group` rows of [#paddedLength]. With rotated keys the query heads are
+    /// rotated in place (the caller's query is spent), as the keys were; with rotated values the output is rotated
+    /// back.
     void attend(int layer, float[] q, int qOff, int group, int kvHead, int from, int n, float scale, float softcap,
                 float[] att, int attOff, float[] out, int outOff) {
         int r = ring[layer];
@@ -186,6 +251,9 @@ final class KVCache {
         }
         int e0 = kvHead * headSize; // the head's slice of a row
         int stride = padded[layer]; // of the rows of `att`, as the half-precision kernel has them
+        if (rotationK > 0) {
+            Hadamard.rotate(q, qOff, group * headSize, rotationK);
+        }
         switch (typeK) {
             case F16 -> Attention.scoresHalf(q, qOff, group, headSize, keys[layer], kvHead, padded[layer], first, end,
                     scale, att, attOff);
@@ -203,17 +271,25 @@ final class KVCache {
             case Q4_0 -> QuantizedKV.valuesQ4_0(att, attOff, stride, group, qValues[layer], rowBytesV, e0,
                     first, end, headSize, out, outOff);
         }
+        if (rotationV > 0) {
+            Hadamard.rotate(out, outOff, group * headSize, rotationV);
+        }
     }
 
     /// Copies the entries of the first `positions` positions of `source`, a cache of the same model and types. A
     /// ring layer is copied whole and needs a ring of the same size (the same context length and batch).
     ///
-    /// @throws IllegalArgumentException if this cache is too short, the types differ or a ring layer differs
+    /// @throws IllegalArgumentException if this cache is too short, the types or rotations differ or a ring layer
+    ///                                  differs
     void copyFrom(KVCache source, int positions) {
         if (source.typeK != typeK || source.typeV != typeV) {
             throw new IllegalArgumentException("cannot copy a " + source.typeK.cliName() + "/"
                     + source.typeV.cliName() + " key/value cache into a " + typeK.cliName() + "/" + typeV.cliName()
                     + " one");
+        }
+        if (source.rotationK != rotationK || source.rotationV != rotationV) {
+            throw new IllegalArgumentException("cannot copy a key/value cache between a rotated and an unrotated "
+                    + "one (models loaded with different cache rotation options)");
         }
         if (positions > contextLength) {
             throw new IllegalArgumentException("cannot copy " + positions + " positions into a context of "

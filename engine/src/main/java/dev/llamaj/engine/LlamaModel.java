@@ -156,6 +156,19 @@ public final class LlamaModel implements AutoCloseable {
         return KVCache.bytesPerPosition(config, options.cacheTypeK(), options.cacheTypeV());
     }
 
+    /// Elements per block of the Hadamard rotation of the cache's keys and queries, or 0 when keys are stored as
+    /// computed: 64, 128 or 256 for a quantized key type on heads of a multiple of 64 with
+    /// [LoadOptions#withCacheRotation] on (llama.cpp logs the same choice as `attn_rot_k`).
+    public int cacheRotationK() {
+        return KVCache.rotationBlocks(config, options.cacheTypeK(), options.cacheTypeV(), options.cacheRotation())[0];
+    }
+
+    /// Elements per block of the rotation of the cache's values (64), or 0 when values are stored as computed
+    /// (llama.cpp's `attn_rot_v`).
+    public int cacheRotationV() {
+        return KVCache.rotationBlocks(config, options.cacheTypeK(), options.cacheTypeV(), options.cacheRotation())[1];
+    }
+
     /// Bytes of memory the key/value cache of a session of `contextLength` tokens takes.
     public long kvCacheBytes(int contextLength) {
         return KVCache.byteSize(config, contextLength, transformer.batchCapacity(contextLength),

@@ -41,11 +41,13 @@ final class Transformer {
     /// How the sessions' key/value caches store keys and values.
     final KVCacheType cacheTypeK;
     final KVCacheType cacheTypeV;
+    final boolean cacheRotation;
 
     Transformer(ModelConfig config, Weights weights, LoadOptions options, int tokens) {
         this.config = config;
         this.cacheTypeK = options.cacheTypeK();
         this.cacheTypeV = options.cacheTypeV();
+        this.cacheRotation = options.cacheRotation();
         this.weights = weights;
         this.tokens = tokens;
         this.maxBatch = Math.max(Kernels.TILE, options.batchSize() / Kernels.TILE * Kernels.TILE);
@@ -662,7 +664,8 @@ final class Transformer {
             ModelConfig c = Transformer.this.config;
             this.config = c;
             this.pool = pool;
-            cache = new KVCache(c, contextLength, batchCapacity(contextLength), cacheTypeK, cacheTypeV);
+            cache = new KVCache(c, contextLength, batchCapacity(contextLength), cacheTypeK, cacheTypeV,
+                    cacheRotation);
             logits = new float[c.vocabSize()];
             att = new float[c.headCount() * cache.paddedLength];
             ropes = ropes(c, weights, contextLength);

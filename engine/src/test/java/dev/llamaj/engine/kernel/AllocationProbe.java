@@ -68,10 +68,12 @@ final class AllocationProbe {
                 QuantizedKV.valuesQ8_0(att, 0, padded, group, q8, q8.length / n, headSize, 0, n, headSize, o, 0);
             }, 2_000, 100);
             System.out.println("attentionQ8_0 " + bytes);
-            bytes = AllocationTest.allocatedWhenWarm(() -> {
+            bytes = AllocationTest.allocatedWhenWarm(() -> { // with the rotation of a rotated cache around it
+                Hadamard.rotate(q, 0, group * headSize, 64);
                 QuantizedKV.scoresQ4_0(q, 0, group, headSize, q4, q4.length / n, headSize, 0, n, 0.125f, att, 0,
                         padded);
                 QuantizedKV.valuesQ4_0(att, 0, padded, group, q4, q4.length / n, headSize, 0, n, headSize, o, 0);
+                Hadamard.rotate(o, 0, group * headSize, 64);
             }, 2_000, 100);
             System.out.println("attentionQ4_0 " + bytes);
             int width = 2048;
