@@ -317,10 +317,10 @@ public final class Session implements AutoCloseable {
     }
 
     /// Verification pass: `tokens[0]` is the pending token, `tokens[1, n)` guesses after it. Runs them and passes
-    /// the logits after each (index `0 .. n-1`) to `verifier` until it declines. A batch of at least the minimum
-    /// batch goes through the batched pass, whole (the cache then holds all `n`); a smaller one, or any with
-    /// `perToken`, one token at a time as plain generation does, stopping where the verifier declines, so a
-    /// rejected guess costs no forward pass.
+    /// the logits after each (index `0 .. n-1`) to `verifier` until it declines. Up to [Transformer#FEW_CAPACITY]
+    /// tokens go through the small-batch kernel in one pass (about the cost of one token: the cache then holds all
+    /// `n`), more through the tiled batched pass; with `perToken`, one token at a time as plain generation does
+    /// (its rounding), stopping where the verifier declines, so a rejected guess costs no forward pass.
     void verify(int[] tokens, int n, boolean perToken, Verifier verifier) {
         checkOpen();
         if (pendingToken != tokens[0]) {
@@ -348,6 +348,13 @@ public final class Session implements AutoCloseable {
             for (int j = 0; j < n && verifier.accept(j, rows[j]); j++) {
                 // each accepted position asks for the next
             }
+        } else if (!perToken && n <= Transformer.FEW_CAPACITY) {
+            // a handful of tokens through the small-batch kernel: little more than one token's cost
+            System.arraycopy(tokens, 0, history, position, n);
+            boolean[] open = {true};
+            transformer.forwardFew(state, tokens, n, position,
+                    j -> open[0] = open[0] && verifier.accept(j, state.logits));
+            position += n;
         } else if (perToken || n < transformer.minBatch()) {
             for (int j = 0; j < n; j++) {
                 history[position] = tokens[j];

@@ -27,18 +27,16 @@ import java.util.function.Consumer;
 /// [Session#cancel] behave as in [Session#generate]: the sampler sees the same calls in the same order, a guess
 /// the constraint forbids is simply rejected.
 ///
-/// **Where it pays, and rounding.** A round of `k + 1` tokens goes through the batched forward pass when that is
-/// at least the model's minimum batch ([LoadOptions#minBatch]: where a batch is cheaper than as many single
-/// tokens), otherwise one token at a time, stopping at the first rejected guess. Token at a time, nothing is
-/// gained (each token still costs a pass) and nothing lost but the draft model's work; only the batched pass can
-/// make a round cheaper than its tokens, and only if it is cheaper per token than single passes at that size
-/// (the batched kernels compute whole tiles of 32 tokens: a round of 9 costs what 32 prompt tokens cost). The
-/// batched pass also rounds differently from the token-at-a-time pass of plain generation (another summation
+/// **Where it pays, and rounding.** A round of `k + 1` tokens (up to 32) goes through the small-batch kernel in
+/// one pass ([Transformer#forwardFew]: every weight read and dequantized once for all the round's tokens), which
+/// costs little more than one token: a round is then cheaper than its accepted tokens whenever guesses are
+/// accepted. That pass rounds differently from the token-at-a-time pass of plain generation (another summation
 /// order), so greedy output can differ from plain greedy output where two tokens are within rounding of each
-/// other. With [#exact()] every round runs token at a time: the output is then plain generation's token for
-/// token. A session of a [BatchExecutor] runs the round through the executor's small-batch steps instead, whose
-/// logits for a token do not depend on how tokens are grouped: the output is then the executor's plain output
-/// exactly, and the round costs about one step.
+/// other. With [#exact()] every round runs token at a time, stopping at the first rejected guess: the output is
+/// then plain generation's token for token, and nothing is gained (each token still costs a pass). A session of a
+/// [BatchExecutor] runs the round through the executor's small-batch steps, whose logits for a token do not
+/// depend on how tokens are grouped: the output is then the executor's plain output exactly, and the round costs
+/// about one step.
 ///
 /// Counters ([#drafted()], [#accepted()], [#rounds()]) accumulate over generations until [#resetCounts()].
 /// One generation at a time: an instance, like a [Session], is not thread-safe.

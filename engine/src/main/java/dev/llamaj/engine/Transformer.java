@@ -242,6 +242,36 @@ final class Transformer {
         }
     }
 
+    /// Most tokens of a [#forwardFew] call.
+    static final int FEW_CAPACITY = Kernels.TILE;
+
+    /// Runs `tokens[0 .. n)` of the sequence of `s` at positions `pos0 ..` (all earlier ones in the cache) through
+    /// the small-batch kernel, and for each token in order fills `s.logits` and calls `each.accept(index)`: the
+    /// verification pass of speculative decoding, where a handful of tokens costs little more than one token
+    /// ([Kernels#matMulFew]) while the tiled batch computes whole tiles and token-at-a-time passes cost a token
+    /// each. Rounds like an executor's steps, not like [#forward].
+    void forwardFew(State s, int[] tokens, int n, int pos0, TokenLogits each) {
+        if (n < 1 || n > FEW_CAPACITY) {
+            throw new IllegalArgumentException("batch of " + n + " tokens, capacity " + FEW_CAPACITY);
+        }
+        if (s.few == null) {
+            s.few = new Batched(config, s.pool, s.attention, FEW_CAPACITY);
+            s.fewStates = new State[FEW_CAPACITY];
+            s.fewPositions = new int[FEW_CAPACITY];
+            s.fewWanted = new boolean[FEW_CAPACITY];
+        }
+        for (int t = 0; t < n; t++) {
+            s.fewStates[t] = s;
+            s.fewPositions[t] = pos0 + t;
+            s.fewWanted[t] = true;
+        }
+        try {
+            forwardMixed(s.few, tokens, n, s.fewStates, s.fewPositions, s.fewWanted, each);
+        } finally {
+            java.util.Arrays.fill(s.fewStates, null);
+        }
+    }
+
     /// Scratch for [#forwardMixed] steps of up to `capacity` tokens, computed on `pool`.
     Batched newMixedBatch(int capacity, Parallel pool) {
         return new Batched(config, pool, new AttentionTask(config, pool.threads()), capacity);
@@ -659,6 +689,11 @@ final class Transformer {
         final AttentionTask attention;
         final OneToken token;
         private Batched batch;
+        // the scratch of [#forwardFew], on first use
+        private Batched few;
+        private State[] fewStates;
+        private int[] fewPositions;
+        private boolean[] fewWanted;
 
         State(int contextLength, Parallel pool) {
             ModelConfig c = Transformer.this.config;
