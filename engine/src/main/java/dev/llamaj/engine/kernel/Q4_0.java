@@ -306,7 +306,115 @@ final class Q4_0 {
     /// and one arithmetic shift recovers the sum of all eight (the bias also subtracts the offset's share). The
     /// four f32 scales spread over their rows' lanes with one rearrangement; the sums are converted and scaled once
     /// per block. At the end, a butterfly within each row's four lanes, and the four sums stored at once.
+    ///
+    /// **Four groups per pass.** The loop runs at ~11 cycles per block of a group (80 bytes) when its weights are
+    /// in the caches, fast enough for 25 GB/s on one core, yet streaming one group after the other from DRAM it
+    /// read only 9 GB/s: each block is ~25 instructions, so the out-of-order window reaches only ~20 blocks (1.5 KiB)
+    /// ahead of the oldest miss, too few lines in flight to cover DRAM latency, and the hardware prefetcher did not
+    /// make up for it on one stream. Four groups at a time (16 rows, the thread split's grain) read four streams,
+    /// `groupBytes` apart, and reached 17.8 GB/s on one thread (2048x8192; repacked bytes, thread CPU time, `Q40Lab`
+    /// in the bench module). Eight groups reached 20.8 GB/s, but C1 gives up on a method that large ("out of
+    /// virtual registers"), and without a profiled tier C2 never compiled it in a short run: it stayed in
+    /// unoptimised code that boxed every vector (78 MB per 100 calls in `RepackTest`). Rows of a chunk beyond its
+    /// multiple of 16 take the one-group loop. Per group the operations and their order are the same in both
+    /// loops, so results do not depend on the thread split.
+    ///
+    /// Variants measured in the same runs (one thread; in cache: 256x2048; DRAM: copies of 2048x8192 cycled):
+    /// one group 11.3 cycles/block in cache, 9.2 GB/s from DRAM; two groups 11.6, 13.2 GB/s; four groups 10.8,
+    /// 17.8 GB/s; eight groups 10.7, 20.8 GB/s; 16-bit lanes (`ShortVector.mul`, `vpmullw`, one nibble per lane and
+    /// a widening add of short pairs) 13.7 in cache, 9.0 GB/s (the widening costs more than `vpmulld` saves: on this
+    /// Zen 5 replacing the four multiplies by adds changed nothing, 11.4); a scalar touch 512..4096 bytes ahead
+    /// (software prefetch: Java has no prefetch instruction, and a load occupies the window until it retires)
+    /// 12.8..13.4 in cache, no gain from DRAM. Without the per-block float work (an ablation) 8.6 cycles: the
+    /// conversion and scaling are a quarter of the loop.
     static void matVec4Int(MemorySegment w, int cols, float[] out, int outOffset, int from, int to, Input in) {
+        int whole = from + (to - from) / 16 * 16;
+        if (whole > from) {
+            matVec16Int(w, cols, out, outOffset, from, whole, in);
+        }
+        if (whole < to) {
+            matVec4IntOne(w, cols, out, outOffset, whole, to, in);
+        }
+    }
+
+    /// [#matVec4Int] four groups per pass (`to − from` a multiple of 16), in a method of its own so that each loop
+    /// is compiled on its own budget.
+    private static void matVec16Int(MemorySegment w, int cols, float[] out, int outOffset, int from, int to,
+                                    Input in) {
+        int nb = cols / BLOCK;
+        long groupBytes = (long) nb * GROUP_BYTES;
+        int[] xq = in.pairs40;
+        int[] bias = in.bias40;
+        float[] dx = in.scale32;
+        for (int r = from; r < to; r += 16) {
+            long g0 = (r >>> 2) * groupBytes;
+            long g1 = g0 + groupBytes;
+            long g2 = g1 + groupBytes;
+            long g3 = g2 + groupBytes;
+            FloatVector acc0 = FloatVector.zero(F);
+            FloatVector acc1 = acc0;
+            FloatVector acc2 = acc0;
+            FloatVector acc3 = acc0;
+            for (int b = 0; b < nb; b++) {
+                long o = (long) b * GROUP_BYTES;
+                int p = 64 * b;
+                IntVector x0 = IntVector.fromArray(I, xq, p);
+                IntVector x1 = IntVector.fromArray(I, xq, p + 16);
+                IntVector x2 = IntVector.fromArray(I, xq, p + 32);
+                IntVector x3 = IntVector.fromArray(I, xq, p + 48);
+                int bb = bias[b];
+                float dxb = dx[b];
+                IntVector v;
+                IntVector s;
+                // the same steps for each group, written out (see Simd: no helper taking vectors)
+                v = IntVector.fromMemorySegment(I, w, g0 + o + 16, LE);
+                s = v.and(NIBBLES).mul(x0).add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x1))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x2)
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x3)).add(bb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                acc0 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.fromMemorySegment(F, w, g0 + o, LE).rearrange(ROW_SCALES).mul(dxb), acc0);
+                v = IntVector.fromMemorySegment(I, w, g1 + o + 16, LE);
+                s = v.and(NIBBLES).mul(x0).add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x1))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x2)
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x3)).add(bb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                acc1 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.fromMemorySegment(F, w, g1 + o, LE).rearrange(ROW_SCALES).mul(dxb), acc1);
+                v = IntVector.fromMemorySegment(I, w, g2 + o + 16, LE);
+                s = v.and(NIBBLES).mul(x0).add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x1))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x2)
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x3)).add(bb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                acc2 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.fromMemorySegment(F, w, g2 + o, LE).rearrange(ROW_SCALES).mul(dxb), acc2);
+                v = IntVector.fromMemorySegment(I, w, g3 + o + 16, LE);
+                s = v.and(NIBBLES).mul(x0).add(v.lanewise(VectorOperators.LSHR, 8).and(NIBBLES).mul(x1))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and(NIBBLES).mul(x2)
+                                .add(v.lanewise(VectorOperators.LSHR, 12).and(NIBBLES).mul(x3)).add(bb))
+                        .lanewise(VectorOperators.ASHR, 16);
+                acc3 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.fromMemorySegment(F, w, g3 + o, LE).rearrange(ROW_SCALES).mul(dxb), acc3);
+            }
+            // butterfly within each row's four lanes (strides 2, 1), then lanes 0, 4, 8, 12 to lanes 0..3
+            acc0 = acc0.add(acc0.rearrange(Simd.SWAP_EIGHTH));
+            acc0 = acc0.add(acc0.rearrange(Simd.SWAP_SIXTEENTH));
+            acc0.rearrange(ROW_SUMS).intoArray(out, outOffset + r + 0, Simd.FIRST4);
+            acc1 = acc1.add(acc1.rearrange(Simd.SWAP_EIGHTH));
+            acc1 = acc1.add(acc1.rearrange(Simd.SWAP_SIXTEENTH));
+            acc1.rearrange(ROW_SUMS).intoArray(out, outOffset + r + 4, Simd.FIRST4);
+            acc2 = acc2.add(acc2.rearrange(Simd.SWAP_EIGHTH));
+            acc2 = acc2.add(acc2.rearrange(Simd.SWAP_SIXTEENTH));
+            acc2.rearrange(ROW_SUMS).intoArray(out, outOffset + r + 8, Simd.FIRST4);
+            acc3 = acc3.add(acc3.rearrange(Simd.SWAP_EIGHTH));
+            acc3 = acc3.add(acc3.rearrange(Simd.SWAP_SIXTEENTH));
+            acc3.rearrange(ROW_SUMS).intoArray(out, outOffset + r + 12, Simd.FIRST4);
+        }
+    }
+
+    /// [#matVec4Int] one group at a time: the rows a chunk has beyond its multiple of 16.
+    private static void matVec4IntOne(MemorySegment w, int cols, float[] out, int outOffset, int from, int to,
+                                      Input in) {
         int nb = cols / BLOCK;
         long groupBytes = (long) nb * GROUP_BYTES;
         int[] xq = in.pairs40;
@@ -329,7 +437,6 @@ final class Q4_0 {
                 FloatVector d = FloatVector.fromMemorySegment(F, w, o, LE).rearrange(ROW_SCALES).mul(dx[b]);
                 acc = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0)).fma(d, acc);
             }
-            // butterfly within each row's four lanes (strides 2, 1), then lanes 0, 4, 8, 12 to lanes 0..3
             acc = acc.add(acc.rearrange(Simd.SWAP_EIGHTH));
             acc = acc.add(acc.rearrange(Simd.SWAP_SIXTEENTH));
             acc.rearrange(ROW_SUMS).intoArray(out, outOffset + r, Simd.FIRST4);
