@@ -462,8 +462,149 @@ final class Q6_K {
     /// products, and the four loads add up lane by lane to the groups' integer dot products. Then the offset of 32
     /// (the groups' sums of `xq`, times 32), one multiply by the group scales, and one conversion, scaled by
     /// `d·dx`, per super-block.
+    ///
+    /// **Three rows per pass.** Each row is a sequential stream from DRAM, and this loop needs little arithmetic per
+    /// byte (~29 cycles per 276-byte super-block from the caches: 32 GB/s on one core), so how many cache lines are
+    /// in flight bounds it: one thread read from DRAM 12.8 GB/s with two rows per pass, 14.3 with three, 15.2 with
+    /// four and 17.8 with eight (2048x8192, thread CPU time, `Q6KLab` in the bench module, same run, load average
+    /// 13). The four- and eight-row bodies are too large for C1 ("out of virtual registers", as the eight-group
+    /// [Q4_0#matVec4Int]): the method then stayed in unoptimised code that boxed vectors (94 MB per 100 calls of a
+    /// 36-row matrix). Three rows, in a method of their own, compile; a chunk's remaining rows take two and one at
+    /// a time. Per row the operations and their order are the same in every loop, so results do not depend on the
+    /// split.
     static void matVecLanes(MemorySegment w, long rowBytes, int cols, float[] x, int xOffset,
                             float[] out, int outOffset, int from, int to, Input in) {
+        int whole = from + (to - from) / 3 * 3; // whole passes of three rows
+        if (whole > from) {
+            matVecLanes3(w, rowBytes, cols, out, outOffset, from, whole, in);
+        }
+        if (whole < to) {
+            matVecLanesFew(w, rowBytes, cols, out, outOffset, whole, to, in);
+        }
+    }
+
+    /// [#matVecLanes] three rows per pass (`to − from` a multiple of 3).
+    private static void matVecLanes3(MemorySegment w, long rowBytes, int cols, float[] out, int outOffset, int from,
+                                     int to, Input in) {
+        int nb = cols / BLOCK;
+        int[] xq = in.pairs6Lanes;
+        int[] bs = in.sums16;
+        float[] dx = in.scale;
+        for (int r = from; r < to; r += 3) {
+            long o0 = r * rowBytes;
+            long o1 = o0 + rowBytes;
+            long o2 = o1 + rowBytes;
+            FloatVector acc0 = FloatVector.zero(F);
+            FloatVector acc1 = acc0;
+            FloatVector acc2 = acc0;
+            for (int i = 0; i < nb; i++) {
+                long t = (long) i * LANE_BYTES;
+                int p = 128 * i;
+                IntVector x0 = IntVector.fromArray(I, xq, p);
+                IntVector x1 = IntVector.fromArray(I, xq, p + 16);
+                IntVector x2 = IntVector.fromArray(I, xq, p + 32);
+                IntVector x3 = IntVector.fromArray(I, xq, p + 48);
+                IntVector x4 = IntVector.fromArray(I, xq, p + 64);
+                IntVector x5 = IntVector.fromArray(I, xq, p + 80);
+                IntVector x6 = IntVector.fromArray(I, xq, p + 96);
+                IntVector x7 = IntVector.fromArray(I, xq, p + 112);
+                IntVector offset = IntVector.fromArray(I, bs, 16 * i).lanewise(VectorOperators.LSHL, 5);
+                float dxi = dx[i];
+                long b;
+                IntVector v;
+                IntVector s;
+                IntVector u;
+                // row 0, then rows 1 and 2 alike, written out (see Simd: no helper taking vectors)
+                b = o0 + t;
+                v = IntVector.fromMemorySegment(I, w, b + 20, LE);
+                s = v.and(BYTES_0_2).mul(x0).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x1))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 84, LE);
+                u = v.and(BYTES_0_2).mul(x2).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x3))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 148, LE);
+                s = v.and(BYTES_0_2).mul(x4).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x5))
+                        .lanewise(VectorOperators.ASHR, 16).add(s);
+                v = IntVector.fromMemorySegment(I, w, b + 212, LE);
+                u = v.and(BYTES_0_2).mul(x6).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x7))
+                        .lanewise(VectorOperators.ASHR, 16).add(u);
+                s = s.add(u).sub(offset).mul((IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                        .convertShape(VectorOperators.B2I, I, 0));
+                acc0 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b) * dxi), acc0);
+                b = o1 + t;
+                v = IntVector.fromMemorySegment(I, w, b + 20, LE);
+                s = v.and(BYTES_0_2).mul(x0).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x1))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 84, LE);
+                u = v.and(BYTES_0_2).mul(x2).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x3))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 148, LE);
+                s = v.and(BYTES_0_2).mul(x4).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x5))
+                        .lanewise(VectorOperators.ASHR, 16).add(s);
+                v = IntVector.fromMemorySegment(I, w, b + 212, LE);
+                u = v.and(BYTES_0_2).mul(x6).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x7))
+                        .lanewise(VectorOperators.ASHR, 16).add(u);
+                s = s.add(u).sub(offset).mul((IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                        .convertShape(VectorOperators.B2I, I, 0));
+                acc1 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b) * dxi), acc1);
+                b = o2 + t;
+                v = IntVector.fromMemorySegment(I, w, b + 20, LE);
+                s = v.and(BYTES_0_2).mul(x0).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x1))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 84, LE);
+                u = v.and(BYTES_0_2).mul(x2).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x3))
+                        .lanewise(VectorOperators.ASHR, 16);
+                v = IntVector.fromMemorySegment(I, w, b + 148, LE);
+                s = v.and(BYTES_0_2).mul(x4).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x5))
+                        .lanewise(VectorOperators.ASHR, 16).add(s);
+                v = IntVector.fromMemorySegment(I, w, b + 212, LE);
+                u = v.and(BYTES_0_2).mul(x6).add(Input.PAIR_BIAS)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(BYTES_0_2).mul(x7))
+                        .lanewise(VectorOperators.ASHR, 16).add(u);
+                s = s.add(u).sub(offset).mul((IntVector) ByteVector.fromMemorySegment(B, w, b + 4, LE)
+                        .convertShape(VectorOperators.B2I, I, 0));
+                acc2 = ((FloatVector) s.convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.broadcast(F, w.get(FLOAT_LE, b) * dxi), acc2);
+            }
+            // butterflies: fixed-order lane sums, then every lane holds its row's sum (see Simd)
+            FloatVector v;
+            v = acc0;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r] = v.lane(0);
+            v = acc1;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r + 1] = v.lane(0);
+            v = acc2;
+            v = v.add(v.rearrange(Simd.SWAP_HALF));
+            v = v.add(v.rearrange(Simd.SWAP_QUARTER));
+            v = v.add(v.rearrange(Simd.SWAP_EIGHTH));
+            v = v.add(v.rearrange(Simd.SWAP_SIXTEENTH));
+            out[outOffset + r + 2] = v.lane(0);
+        }
+    }
+
+    /// [#matVecLanes] two rows, then one, at a time: the rows a chunk has beyond its multiple of 3.
+    private static void matVecLanesFew(MemorySegment w, long rowBytes, int cols, float[] out, int outOffset, int from,
+                                       int to, Input in) {
         int nb = cols / BLOCK;
         int[] xq = in.pairs6Lanes;
         int[] bs = in.sums16;
