@@ -13,8 +13,10 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-/// Candidate `Q4_0` matrix-vector kernels over the four-row layout, measured against [Q4_0#matVec4Int] by
-/// `Q40LabBenchmark`. Each is written inline (no vector helpers, see [Simd]); 512-bit vectors only.
+/// Candidate `Q4_0` matrix-vector kernels over the four-row layout, measured against the engine's
+/// [Q4_0#matVec4Int] with [KernelLab]: the variants its doc comment lists, losers included, and two ablations that
+/// compute wrong results on purpose to show where the time goes (`noScale`: no float work; `noMul`: adds for the
+/// multiplies). Each is written inline (no vector helpers, see [Simd]); 512-bit vectors only.
 final class Q40Lab {
     private Q40Lab() {
     }
@@ -70,6 +72,11 @@ final class Q40Lab {
                 .add("engine", () -> Q4_0.matVec4Int(w.get(), cols, out, 0, 0, rows, in))
                 .add("twoGroups", () -> twoGroups(w.get(), cols, out, 0, rows, in))
                 .add("fourGroups", () -> fourGroups(w.get(), cols, out, 0, rows, in))
+                .add("shortMul", () -> shortMul(w.get(), cols, out, 0, rows, si))
+                .add("pf512", () -> prefetch(w.get(), cols, out, 0, rows, in, 512))
+                .add("pf4096", () -> prefetch(w.get(), cols, out, 0, rows, in, 4096))
+                .add("noScale", () -> noScale(w.get(), cols, out, 0, rows, in))
+                .add("noMul", () -> noMul(w.get(), cols, out, 0, rows, in))
                 .add("aligned4", () -> fourGroupsAligned(w.get(), cols, out, 0, rows, in, xqa))
                 .add("eightGroups", () -> eightGroups(w.get(), cols, out, 0, rows, in))
                 .add("loadOnly", () -> loadOnly(w.get(), cols, out, 0, rows, in))
@@ -133,8 +140,10 @@ final class Q40Lab {
                 int p = 128 * b;
                 ShortVector v = ShortVector.fromMemorySegment(S32, w, o + 16, LE);
                 ShortVector s = v.and((short) 0xF).mul(ShortVector.fromArray(S32, xs, p))
-                        .add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S32, xs, p + 32)))
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S32, xs, p + 64))
+                        .add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0xF)
+                                .mul(ShortVector.fromArray(S32, xs, p + 32)))
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0xF)
+                                .mul(ShortVector.fromArray(S32, xs, p + 64))
                                 .add(v.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S32, xs, p + 96))));
                 IntVector t = s.reinterpretAsInts();
                 IntVector sum = t.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
@@ -237,10 +246,6 @@ final class Q40Lab {
 
     /// The kernel before eight-group passes: one group at a time (one stream).
     static void oneGroup(MemorySegment w, int cols, float[] out, int from, int to, Input in) {
-        prefetchless(w, cols, out, from, to, in);
-    }
-
-    private static void prefetchless(MemorySegment w, int cols, float[] out, int from, int to, Input in) {
         int nb = cols / 32;
         long groupBytes = (long) nb * Q4_0.GROUP_BYTES;
         int[] xq = in.pairs40;

@@ -17,8 +17,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
-/// Candidate `Q6_K` lane-layout matrix-vector kernels against [Q6_K#matVecLanes] (three rows per pass; two before), with
-/// [KernelLab]: more rows per pass, one DRAM stream per row.
+/// Candidate `Q6_K` lane-layout matrix-vector kernels against [Q6_K#matVecLanes] (three rows per pass; two
+/// before), with [KernelLab]: more rows per pass, one DRAM stream per row.
 final class Q6KLab {
     private Q6KLab() {
     }

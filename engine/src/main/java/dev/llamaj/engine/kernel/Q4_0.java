@@ -325,8 +325,10 @@ final class Q4_0 {
     /// a widening add of short pairs) 13.7 in cache, 9.0 GB/s (the widening costs more than `vpmulld` saves: on this
     /// Zen 5 replacing the four multiplies by adds changed nothing, 11.4); a scalar touch 512..4096 bytes ahead
     /// (software prefetch: Java has no prefetch instruction, and a load occupies the window until it retires)
-    /// 12.8..13.4 in cache, no gain from DRAM. Without the per-block float work (an ablation) 8.6 cycles: the
-    /// conversion and scaling are a quarter of the loop.
+    /// 12.8..13.4 in cache, no gain from DRAM; the activation pairs read from a 64-byte-aligned native segment
+    /// rather than the `int[]` (whose vectors may straddle cache lines) 10.7 and 17.6 GB/s, no gain. Without the
+    /// per-block float work (an ablation) 8.6 cycles: the conversion and scaling are a quarter of the loop, and the
+    /// rest runs at about two vector integer operations per cycle.
     static void matVec4Int(MemorySegment w, int cols, float[] out, int outOffset, int from, int to, Input in) {
         int whole = from + (to - from) / 16 * 16;
         if (whole > from) {

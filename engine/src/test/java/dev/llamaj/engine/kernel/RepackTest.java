@@ -181,6 +181,35 @@ class RepackTest {
         }
     }
 
+    /// The `Q4_0` and `Q6_K` integer kernels read several row groups (rows) per pass, and a chunk's remaining rows
+    /// one at a time; which loop a row takes depends on where the thread split cuts. Every row must come out bit
+    /// for bit the same either way: the whole range at once against one group (row) per call.
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_0", "Q6_K"})
+    void multiRowPassesGiveTheOneRowResultsBitForBit(GGMLType type) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Simd.L == 16, "the integer kernels need 512-bit vectors");
+        int rows = 52; // Q4_0: three passes of four groups and one group; Q6_K: 17 passes of three rows and one row
+        int cols = 512;
+        try (Arena arena = Arena.ofConfined(); Parallel pool = new Parallel(1)) {
+            Matrix p = Repack.repack(new Matrix(type, RandomWeights.segment(arena, type, 0, (long) rows * cols, 11),
+                    rows, cols), arena, pool);
+            float[] x = RandomWeights.floats(cols, 12);
+            Input in = new Input();
+            in.begin(x, 0);
+            in.prepare(type, p.layout(), cols);
+            Kernels.RowKernel kernel = WeightFormat.of(p).matVec();
+            int step = type == GGMLType.Q4_0 ? 4 : 1;
+            float[] whole = new float[rows];
+            kernel.matVec(p.data(), p.stride(), cols, x, 0, whole, 0, 0, rows, in);
+            float[] pieces = new float[rows];
+            for (int r = 0; r < rows; r += step) {
+                kernel.matVec(p.data(), p.stride(), cols, x, 0, pieces, 0, r, r + step, in);
+            }
+            assertThat(whole).as("%s: rows in passes against one at a time", type).isEqualTo(pieces);
+            assertThat(whole).as("%s: some row computed", type).isNotEqualTo(new float[rows]);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(names = {"Q4_0", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q6_K"})
     void warmRepackedMatVecAllocatesNothing(GGMLType type) {
