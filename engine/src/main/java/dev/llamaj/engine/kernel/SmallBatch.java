@@ -46,11 +46,6 @@ final class SmallBatch {
         private final float[][] panels;
         private final float[][] sums;
         private float[] xs = new float[0];
-        /// The quantized activations of the integer `Q4_0` path ([SmallBatchQ4_0]), and per thread a four-row group
-        /// repacked from the GGUF layout.
-        private final SmallBatchQ4_0.Activations q40 = new SmallBatchQ4_0.Activations();
-        private final MemorySegment[] q40Groups;
-        private boolean integer;
         // one product
         private Matrix w;
         private WeightFormat format;
@@ -62,7 +57,6 @@ final class SmallBatch {
             this.pool = pool;
             this.panels = new float[pool.threads()][];
             this.sums = new float[pool.threads()][];
-            this.q40Groups = new MemorySegment[pool.threads()];
         }
 
         void run(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int tokens) {
@@ -79,10 +73,6 @@ final class SmallBatch {
             }
             this.w = w;
             this.format = WeightFormat.of(w);
-            this.integer = SmallBatchQ4_0.applies(format);
-            if (integer) {
-                q40.prepare(xs, cols, tokens);
-            }
             this.out = out;
             this.outOffset = outOffset;
             this.tokens = tokens;
@@ -99,50 +89,12 @@ final class SmallBatch {
             int t = pool.threadIndex();
             int cols = w.cols();
             float[] panel = panels[t];
-            if (sums[t] == null) {
-                sums[t] = new float[ROWS * TOKENS * L];
-            }
-            if (integer) {
-                integerGroups(from, to, sums[t], t);
-                return;
-            }
             if (panel == null || panel.length < ROWS * cols) {
                 panel = panels[t] = new float[ROWS * cols];
+                sums[t] = new float[ROWS * TOKENS * L];
             }
             for (int g = from; g < to; g++) {
                 group(w, format, g * ROWS, panel, sums[t], xs, tokens, out, outOffset);
-            }
-        }
-
-        /// Groups `[from, to)` through [SmallBatchQ4_0]: in place in the four-row layout; from the GGUF layout, each
-        /// whole group repacked first into the thread's scratch, and the rows of a partial last group one by one.
-        private void integerGroups(int from, int to, float[] sums, int thread) {
-            int rows = w.rows();
-            int cols = w.cols();
-            long groupBytes = (long) (cols / SmallBatchQ4_0.BLOCK) * Q4_0.GROUP_BYTES;
-            if (w.layout() == Matrix.Layout.ROWS4) {
-                for (int g = from; g < to; g++) {
-                    SmallBatchQ4_0.group(w.data(), g * groupBytes, q40, tokens, out, outOffset, rows, g * ROWS, sums);
-                }
-                return;
-            }
-            MemorySegment scratch = q40Groups[thread];
-            if (scratch == null || scratch.byteSize() < groupBytes) {
-                scratch = q40Groups[thread] = MemorySegment.ofArray(new byte[Math.toIntExact(groupBytes)]);
-            }
-            for (int g = from; g < to; g++) {
-                int r0 = g * ROWS;
-                if (r0 + ROWS <= rows) {
-                    SmallBatchQ4_0.repack(w.data(), w.stride(), cols, g, scratch);
-                    SmallBatchQ4_0.group(scratch, 0, q40, tokens, out, outOffset, rows, r0, sums);
-                } else {
-                    for (int r = r0; r < rows; r++) {
-                        for (int t = 0; t < tokens; t++) {
-                            out[outOffset + Kernels.tiledIndex(rows, t, r)] =
-                                    SmallBatchQ4_0.row(w.data(), r * w.stride(), cols, q40, t);
-                        }
-                    }
-                }
             }
         }
     }
@@ -153,6 +105,11 @@ final class SmallBatch {
         int rows = w.rows();
         int cols = w.cols();
         int valid = Math.min(ROWS, rows - r0);
+        if (valid == ROWS && SmallBatchQ4_0.applies(format)) { // decoded in registers, the same bits
+            long groupBytes = (long) (cols / Q4_0.BLOCK) * Q4_0.GROUP_BYTES;
+            SmallBatchQ4_0.group(w.data(), (r0 / ROWS) * groupBytes, cols, xs, tokens, out, outOffset, rows, r0, sums);
+            return;
+        }
         dequantize(w, format, r0, valid, panel);
         if (valid < ROWS) {
             Arrays.fill(panel, valid * cols, ROWS * cols, 0f);
@@ -271,7 +228,7 @@ final class SmallBatch {
     /// Finishes `rowCount × tokenCount` dot products whose lane vectors are in `sums` (row-major, `L` floats each):
     /// the lanes summed in order, then the columns beyond the last whole vector in order, stored
     /// as rows `r0 ..` (the valid ones) of tokens `t0 ..` in the tiled `out`.
-    private static void finish(float[] sums, int rowCount, int tokenCount, float[] a, int cols, float[] x, int x0,
+    static void finish(float[] sums, int rowCount, int tokenCount, float[] a, int cols, float[] x, int x0,
                                int bound, float[] out, int outOffset, int rows, int r0, int valid, int t0) {
         for (int r = 0; r < Math.min(rowCount, valid); r++) {
             for (int t = 0; t < tokenCount; t++) {
