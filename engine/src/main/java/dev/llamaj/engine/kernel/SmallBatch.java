@@ -24,6 +24,11 @@ import jdk.incubator.vector.FloatVector;
 /// which is where batching gains on a memory-bound machine. The activations arrive in the tiled layout
 /// ([Kernels#tiledIndex]) and are copied once per product into token-major rows, which vector loads can read.
 ///
+/// **No panel for `Q4_0` and `Q8_0`** in the four-row layout with 512-bit vectors (what the engine loads them into
+/// on such machines): storing and reloading the panel cost more than the multiplies of eight tokens, so
+/// [SmallBatchQ4_0] and [SmallBatchQ8_0] decode each row's block into registers and multiply it at once, with the
+/// panel's exact values and FMA order (the same bits, so the GGUF layout and a partial last group keep the panel).
+///
 /// **Numerics.** Each output is one FMA chain per lane over the columns in order, the lanes then summed in order
 /// (in scalar code: the same in the interpreter and in compiled code), plus the columns beyond the last whole
 /// vector in order: the result for a token depends neither on the other
@@ -105,9 +110,15 @@ final class SmallBatch {
         int rows = w.rows();
         int cols = w.cols();
         int valid = Math.min(ROWS, rows - r0);
-        if (valid == ROWS && SmallBatchQ4_0.applies(format)) { // decoded in registers, the same bits
+        // whole four-row groups of Q4_0 and Q8_0 are decoded in registers instead, with the same bits
+        if (valid == ROWS && SmallBatchQ4_0.applies(format)) {
             long groupBytes = (long) (cols / Q4_0.BLOCK) * Q4_0.GROUP_BYTES;
             SmallBatchQ4_0.group(w.data(), (r0 / ROWS) * groupBytes, cols, xs, tokens, out, outOffset, rows, r0, sums);
+            return;
+        }
+        if (valid == ROWS && SmallBatchQ8_0.applies(format)) {
+            long groupBytes = (long) (cols / Q8_0.BLOCK) * Q8_0.GROUP_BYTES;
+            SmallBatchQ8_0.group(w.data(), (r0 / ROWS) * groupBytes, cols, xs, tokens, out, outOffset, rows, r0, sums);
             return;
         }
         dequantize(w, format, r0, valid, panel);

@@ -41,6 +41,9 @@ final class AllocationProbe {
                 float[] ty = new float[Kernels.tiledSize(m.rows(), tokens)];
                 bytes = AllocationTest.allocatedWhenWarm(() -> Kernels.matMul(pool, m, tx, 0, ty, 0, tokens), 300, 20);
                 System.out.println(args[i] + " matMul " + bytes);
+                int few = 13; // every microkernel of the small-batch product: 8 + 4 + 1 tokens
+                bytes = AllocationTest.allocatedWhenWarm(() -> Kernels.matMulFew(pool, m, tx, 0, ty, 0, few), 300, 20);
+                System.out.println(args[i] + " matMulFew " + bytes);
             }
             int n = 300;
             int padded = Attention.paddedLength(n);

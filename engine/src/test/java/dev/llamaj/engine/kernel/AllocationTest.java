@@ -41,8 +41,8 @@ class AllocationTest {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor()).as(output).isZero();
-        List<String> results = output.lines().filter(l -> l.matches("\\S+ (matVec |matMul )?\\d+")).toList();
-        assertThat(results).as(output).hasSize(2 * types.split(" ").length + 4);
+        List<String> results = output.lines().filter(l -> l.matches("\\S+ (matVec |matMul |matMulFew )?\\d+")).toList();
+        assertThat(results).as(output).hasSize(3 * types.split(" ").length + 4);
         for (String line : results) {
             assertThat(line).as("bytes allocated by warm calls (%s)", types).endsWith(" 0");
         }
