@@ -197,8 +197,8 @@ public final class Kernels {
         pool.matMulTask().run(w, x, xOffset, out, outOffset, tokens);
     }
 
-    /// `out = w · x` for a few tokens, in the same tiled layout as [#matMul] (only the real tokens are computed;
-    /// the padding of the last tile is left as it is): the product of a decode step that runs several sequences
+    /// `out = w · x` for a few tokens, in the same tiled layout as [#matMul] (the real tokens are computed, and
+    /// up to two padding tokens of the last tile may get zeros, see [SmallBatch#padded]): the product of a decode step that runs several sequences
     /// together. Cheaper than [#matMul] below about a tile of tokens, and each result is the same whatever the
     /// thread count, the other tokens and their number (see [SmallBatch]).
     ///

@@ -66,8 +66,9 @@ final class SmallBatch {
 
         void run(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int tokens) {
             int cols = w.cols();
-            if (xs.length < tokens * cols) {
-                xs = new float[tokens * cols];
+            int padded = padded(tokens);
+            if (xs.length < padded * cols) {
+                xs = new float[padded * cols];
             }
             for (int t = 0; t < tokens; t++) { // tiled → token-major
                 int from = xOffset + Kernels.tiledIndex(cols, t, 0);
@@ -76,11 +77,12 @@ final class SmallBatch {
                     xs[to + f] = x[from + f * MatMul.TILE];
                 }
             }
+            Arrays.fill(xs, tokens * cols, padded * cols, 0f);
             this.w = w;
             this.format = WeightFormat.of(w);
             this.out = out;
             this.outOffset = outOffset;
-            this.tokens = tokens;
+            this.tokens = padded;
             try {
                 pool.forRange((w.rows() + ROWS - 1) / ROWS, 1, this);
             } finally {
@@ -102,6 +104,16 @@ final class SmallBatch {
                 group(w, format, g * ROWS, panel, sums[t], xs, tokens, out, outOffset);
             }
         }
+    }
+
+    /// Tokens a product of `tokens` tokens computes: a remainder of 2 or 3 after the groups of 8 is rounded up to
+    /// 4, one of 6 or 7 up to 8, with zero activations. The microkernels run 8, 4 or 1 tokens per pass over the
+    /// weights, and a pass decodes the weights again: 2 tokens as two one-token passes cost more than one pass of
+    /// 4 (and 7 as 4 + 1 + 1 + 1 more than one of 8). The extra outputs land in the tile's padding tokens (zeros),
+    /// and a token's result does not depend on the microkernel that computes it.
+    static int padded(int tokens) {
+        int r = tokens % 8;
+        return r == 2 || r == 3 ? tokens - r + 4 : r >= 6 ? tokens - r + 8 : tokens;
     }
 
     /// Rows `r0 .. r0 + ROWS − 1` of `out = w · x` for `tokens` token-major rows of `xs`.
