@@ -16,8 +16,11 @@ import java.util.concurrent.locks.ReentrantLock;
 /// dequantized once per step, whatever the number of sequences, and only the arithmetic grows with them.
 ///
 /// **Scheduling.** Each step takes the next token of every session that is generating (at most one each), then
-/// fills up to [#promptChunk()] more tokens from prompts waiting to be processed, oldest first, so that a long
-/// prompt arriving while others generate is processed in chunks between their tokens instead of stalling them.
+/// as many tokens from prompts waiting to be processed, oldest first (at least [#MIN_PROMPT_CHUNK], at most
+/// [#promptChunk()]), so that a long prompt arriving while others generate is processed in chunks between their
+/// tokens instead of stalling them: the step's arithmetic grows with its tokens (the weights are read once either
+/// way), so matching the generating tokens keeps their steps within about twice their own cost, and a
+/// larger chunk would finish the prompt sooner at their expense.
 /// When nobody is generating, a step takes up to [#stepTokens()] prompt tokens. Sessions join and leave between
 /// steps. Before a step the executor waits briefly (at most [#MAX_WAIT_NANOS]) for every session inside a call to
 /// submit its token, so that the sequences stay in step instead of alternating.
@@ -38,6 +41,8 @@ public final class BatchExecutor implements AutoCloseable {
     /// Defaults of [LlamaModel#newBatchExecutor()].
     static final int DEFAULT_STEP_TOKENS = 64;
     static final int DEFAULT_PROMPT_CHUNK = 16;
+    /// Fewest prompt tokens a step takes while sessions generate (if prompts wait).
+    static final int MIN_PROMPT_CHUNK = 4;
     /// Most nanoseconds a step waits for sessions still sampling their next token.
     static final long MAX_WAIT_NANOS = 2_000_000;
 
@@ -126,7 +131,8 @@ public final class BatchExecutor implements AutoCloseable {
         return stepTokens;
     }
 
-    /// Most prompt tokens a step takes besides the tokens of generating sessions.
+    /// Most prompt tokens a step takes besides the tokens of generating sessions (it takes as many as there are
+    /// generating sessions, at least [#MIN_PROMPT_CHUNK]).
     public int promptChunk() {
         return promptChunk;
     }
@@ -329,7 +335,10 @@ public final class BatchExecutor implements AutoCloseable {
                 decoding++;
             }
         }
-        int budget = decoding > 0 ? Math.min(stepTokens, n + promptChunk) : stepTokens;
+        // as many prompt tokens as generating ones (at least MIN_PROMPT_CHUNK, at most promptChunk): a step's cost
+        // grows with its tokens, so this keeps the generating sessions' steps within about twice their own cost
+        int chunk = Math.min(promptChunk, Math.max(MIN_PROMPT_CHUNK, decoding));
+        int budget = decoding > 0 ? Math.min(stepTokens, n + chunk) : stepTokens;
         for (Request r : queue) {
             if (r.inStep == 0 && n < budget) {
                 n = add(r, Math.min(r.remaining(), budget - n), n);
