@@ -22,8 +22,10 @@ import java.util.concurrent.locks.ReentrantLock;
 /// way), so matching the generating tokens keeps their steps within about twice their own cost, and a
 /// larger chunk would finish the prompt sooner at their expense.
 /// When nobody is generating, a step takes up to [#stepTokens()] prompt tokens. Sessions join and leave between
-/// steps. Before a step the executor waits briefly (at most [#MAX_WAIT_NANOS]) for every session inside a call to
-/// submit its token, so that the sequences stay in step instead of alternating.
+/// steps. Before a step the executor waits for every session inside a call to submit its token (at most a quarter of
+/// the last step's time, and at least [#MAX_WAIT_NANOS]), so that the sequences stay in step: a session that
+/// misses a step because sampling its 128k-token vocabulary took a few milliseconds would otherwise wait a whole
+/// step, and the sessions would alternate between steps.
 ///
 /// **Same results as alone.** Every product runs through the small-batch kernel, whose result for a token depends
 /// on nothing but that token, and every other operation is per token ([Transformer#forwardMixed]): a sequence
@@ -43,7 +45,8 @@ public final class BatchExecutor implements AutoCloseable {
     static final int DEFAULT_PROMPT_CHUNK = 16;
     /// Fewest prompt tokens a step takes while sessions generate (if prompts wait).
     static final int MIN_PROMPT_CHUNK = 4;
-    /// Most nanoseconds a step waits for sessions still sampling their next token.
+    /// Nanoseconds a step waits at least for sessions still sampling their next token; it waits up to a quarter of
+    /// the last step's time if that is longer.
     static final long MAX_WAIT_NANOS = 2_000_000;
 
     private final LlamaModel model;
@@ -62,6 +65,8 @@ public final class BatchExecutor implements AutoCloseable {
     /// Sessions inside a call that submits requests.
     private int active;
     private boolean closed;
+    /// How long the last step's forward pass took (executor thread only).
+    private long lastStepNanos;
 
     // the step in flight (executor thread only)
     private final int[] tokens;
@@ -285,7 +290,7 @@ public final class BatchExecutor implements AutoCloseable {
                 if (queue.isEmpty()) {
                     return; // closed
                 }
-                long deadline = System.nanoTime() + MAX_WAIT_NANOS;
+                long deadline = System.nanoTime() + Math.max(MAX_WAIT_NANOS, lastStepNanos / 4);
                 long left;
                 while (!closed && queue.size() < active && (left = deadline - System.nanoTime()) > 0) {
                     try {
@@ -309,11 +314,13 @@ public final class BatchExecutor implements AutoCloseable {
                 lock.unlock();
             }
             Throwable failure = null;
+            long start = System.nanoTime();
             try {
                 transformer.forwardMixed(batch, tokens, n, states, positions, wanted, this::deliver);
             } catch (Throwable t) {
                 failure = t;
             }
+            lastStepNanos = System.nanoTime() - start;
             lock.lock();
             try {
                 finish(n, failure);
